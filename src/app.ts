@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
+import cors from '@fastify/cors';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
+import type { GraphQLSchema } from 'graphql';
+import { createApollo } from './graphql/apollo.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { graphiqlRoutes, GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql.js';
+import { buildGraphQLSchema, instanceContainer } from './graphql/schema.js';
+import { attachGraphQLWs, type GraphQLWsServer } from './graphql/ws.js';
+import { sendProblem, toAppError } from './http/problem.js';
+import { requestMeta } from './http/request-meta.js';
+import type { Config } from './infra/config.js';
+import type { SigningKeys } from './infra/crypto/keys.js';
+import { AppError } from './infra/errors.js';
+import type { Logger } from './infra/logger.js';
+import type { Metrics } from './infra/metrics.js';
+import type { HealthService } from './modules/health/health.service.js';
+import { healthRoutes } from './modules/health/health.routes.js';
+
+/** What the HTTP server needs; the composition root (main.ts, or a test) builds it. */
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  keys: SigningKeys;
+  health: HealthService;
+  /** Resolver instances, one per class in `RESOLVERS`. */
+  resolvers: object[];
+  /** Feature REST doors, each mounted under both `/auth` and `/v1/auth`. */
+  restRoutes: FastifyPluginAsync[];
+}
+
+export interface App {
+  readonly fastify: FastifyInstance;
+  readonly ws: GraphQLWsServer;
+  readonly schema: GraphQLSchema;
+  /** Stops accepting, closes sockets with 1001, drains HTTP (connections still open after `drainMs` are cut). */
+  close(drainMs?: number): Promise<void>;
+}
+
+export const REST_PREFIXES = ['/auth', '/v1/auth'] as const;
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+
+/** The whole server without `listen()`. */
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const { config, log, metrics } = deps;
+  // https.Server serves the same API as http.Server for all we use (upgrade, closeAllConnections), so
+  // the instance is typed as the plain HTTP one whether or not TLS is on.
+  const fastify = Fastify({
+    loggerInstance: log,
+    bodyLimit: config.http.bodyLimit,
+    // A hop count is supported by Fastify (proxy-addr) though its types omit it.
+    trustProxy: config.http.trustProxy as boolean | string[],
+    // Honour a caller's request id when it is well formed, so one id follows a request across services.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'requestId',
+    disableRequestLogging: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ...(config.http.tls
+      ? { https: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }
+      : {}),
+  } as FastifyHttpOptions<Server>) as unknown as FastifyInstance;
+
+  // JSON only: a text/plain body is how a cross-site form would smuggle a request past CORS.
+  fastify.removeContentTypeParser('text/plain');
+
+  fastify.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  fastify.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  fastify.setErrorHandler((err, req, reply) => {
+    const appError = toAppError(err, req);
+    if (isGraphQLRoute(req)) {
+      return reply.code(appError.status).send({ errors: [{ message: appError.message, extensions: appError.publicExtensions }] });
+    }
+    return sendProblem(reply, appError, req.url.split('?')[0]);
+  });
+  fastify.setNotFoundHandler((req, reply) => sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`)));
+
+  await fastify.register(cors, {
+    origin: corsOrigin(config.http.corsOrigins),
+    credentials: true,
+    maxAge: 600,
+  });
+
+  const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]));
+  const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql });
+  await apollo.start();
+
+  const context = async (req: FastifyRequest): Promise<GraphQLContext> => ({
+    log: req.log,
+    meta: requestMeta(req),
+    authorization: req.headers.authorization,
+  });
+  const graphqlHandler = fastifyApolloHandler(apollo, { context });
+
+  if (config.http.graphiql) await fastify.register(graphiqlRoutes(config.http.publicUrl));
+  fastify.route({
+    url: '/graphql',
+    method: ['GET', 'POST'],
+    // A browser navigating to /graphql lands in GraphiQL; API clients' GET queries reach Apollo.
+    onRequest: async (req, reply) => {
+      if (req.method === 'GET' && config.http.graphiql && wantsHtml(req.headers.accept)) {
+        return reply.redirect(GRAPHIQL_PATH, 302);
+      }
+    },
+    handler: graphqlHandler,
+  });
+
+  await fastify.register(healthRoutes(deps.health, metrics.registry));
+  fastify.get('/.well-known/jwks.json', async (_req, reply) =>
+    reply.header('cache-control', 'public, max-age=300').send(deps.keys.jwks),
+  );
+  for (const prefix of REST_PREFIXES) {
+    await fastify.register(
+      async (scope) => {
+        for (const routes of deps.restRoutes) await scope.register(routes);
+      },
+      { prefix },
+    );
+  }
+
+  await fastify.ready();
+  const ws = attachGraphQLWs({ server: fastify.server, schema, log });
+
+  return {
+    fastify,
+    ws,
+    schema,
+    async close(drainMs = 5_000) {
+      await ws.close();
+      const cut = setTimeout(() => fastify.server.closeAllConnections(), drainMs);
+      try {
+        await fastify.close();
+      } finally {
+        clearTimeout(cut);
+      }
+      await apollo.stop();
+    },
+  };
+}
+
+const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.url.startsWith('/graphql?');
+
+const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
+
+function corsOrigin(allowed: Config['http']['corsOrigins']) {
+  return (origin: string | undefined, cb: (err: Error | null, allow: boolean) => void) => {
+    // No Origin header: not a browser cross-origin request, CORS does not apply.
+    if (!origin) return cb(null, true);
+    if (allowed === 'localhost') return cb(null, LOCALHOST_ORIGIN.test(origin));
+    cb(null, allowed.includes(origin));
+  };
+}

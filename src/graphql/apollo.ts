@@ -1,0 +1,57 @@
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLSchema } from 'graphql';
+import type { Metrics } from '../infra/metrics.js';
+import type { GraphQLContext } from './context.js';
+import { formatGraphQLError, isClientSafe } from './errors.js';
+
+export interface ApolloOptions {
+  schema: GraphQLSchema;
+  metrics: Metrics;
+  introspection: boolean;
+}
+
+export function createApollo({ schema, metrics, introspection }: ApolloOptions): ApolloServer<GraphQLContext> {
+  return new ApolloServer<GraphQLContext>({
+    schema,
+    introspection,
+    formatError: formatGraphQLError,
+    includeStacktraceInErrorResponses: false,
+    // Hides "did you mean" suggestions, which would let a client map a schema whose introspection is off.
+    hideSchemaDetailsFromClientErrors: true,
+    // Every operation is a document we can see and limit; no hash-only queries, no batches to hide aliases in.
+    persistedQueries: false,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    status400ForVariableCoercionErrors: true,
+    plugins: [
+      // Apollo's default landing page loads from a CDN; GraphiQL is served by us (graphiql.ts).
+      ApolloServerPluginLandingPageDisabled(),
+      observabilityPlugin(metrics),
+    ],
+  });
+}
+
+/** Metrics per operation, and the cause of every unexpected error logged on the request's own logger. */
+function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      let failed = false;
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          failed = true;
+          for (const error of errors) {
+            if (!isClientSafe(error)) contextValue.log.error({ err: unwrapResolverError(error), path: error.path }, 'graphql resolver failed');
+          }
+        },
+        async willSendResponse({ operation, operationName }) {
+          const labels = { operation: operationName ?? 'anonymous', type: operation?.operation ?? 'unknown' };
+          metrics.graphqlOperations.inc({ ...labels, outcome: failed ? 'error' : 'ok' });
+          metrics.graphqlDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+        },
+      };
+    },
+  };
+}

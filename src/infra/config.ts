@@ -1,0 +1,219 @@
+import { z } from 'zod';
+
+/**
+ * The one parse of the environment (CONTRACT.md §1). Only `main.ts`, `worker.ts` and the CLI scripts
+ * read `process.env`; everything else receives the frozen `Config`.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** @default 4000 */
+  PORT: int(0, 65535).default(4000),
+  /** @default 0.0.0.0 */
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Base URL used in emails and as the JWT `iss`. @default http://localhost:$PORT */
+  PUBLIC_URL: url.optional(),
+  /** Frontend base URL for links such as password reset. @default PUBLIC_URL */
+  APP_URL: url.optional(),
+  /** Unset: an embedded PostgreSQL kept under `.data/` (never in production). */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** @default redis://127.0.0.1:6379 */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key, queue and channel, so several deployments or test files can share one Redis. */
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .default('latchkey:'),
+  RESEND_API_KEY: z.string().min(1).optional(),
+  RESEND_BASE_URL: url.optional(),
+  /** @default Latchkey <no-reply@localhost> */
+  EMAIL_FROM: z.string().min(3).default('Latchkey <no-reply@localhost>'),
+  /** JWK set (JSON) of ES256 private keys; the first signs, all verify. */
+  JWT_PRIVATE_KEYS: z.string().min(2).optional(),
+  /** @default 900 */
+  ACCESS_TOKEN_TTL: int(30, 86_400).default(900),
+  /** @default 2592000 (30 days) */
+  REFRESH_TOKEN_TTL: int(60, 31_536_000).default(2_592_000),
+  /** A session unused for this long is dead even if its absolute lifetime remains. @default 1209600 (14 days) */
+  SESSION_IDLE_TTL: int(60, 31_536_000).default(1_209_600),
+  /** Master secret: 32+ bytes. */
+  APP_SECRET: z.string().optional(),
+  /** @default 12 */
+  BCRYPT_COST: int(4, 15).default(12),
+  /** @default 8 */
+  PASSWORD_MIN_LENGTH: int(8, 128).default(8),
+  CORS_ORIGINS: list.optional(),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  /** Proxies whose X-Forwarded-For is honoured: `true`, a hop count, or a comma-separated list of IPs/CIDRs. */
+  TRUST_PROXY: z.string().min(1).optional(),
+  /** @default info */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where development data lives (embedded PostgreSQL, dev keys, dev secret). @default .data */
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Largest accepted request body in bytes. @default 1048576 */
+  BODY_LIMIT: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
+  /** Expose GraphiQL and introspection (off in production whatever this says). @default true outside production */
+  GRAPHIQL: bool.optional(),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+export type TrustProxy = boolean | number | string[];
+
+export interface Config {
+  readonly env: Env['NODE_ENV'];
+  readonly isProduction: boolean;
+  readonly http: {
+    readonly port: number;
+    readonly host: string;
+    readonly publicUrl: string;
+    readonly appUrl: string;
+    /** `'localhost'` admits any localhost origin (development default). */
+    readonly corsOrigins: readonly string[] | 'localhost';
+    readonly trustProxy: TrustProxy;
+    readonly tls?: { readonly certFile: string; readonly keyFile: string };
+    readonly bodyLimit: number;
+    readonly graphiql: boolean;
+  };
+  readonly db: { readonly url?: string };
+  readonly redis: { readonly url: string; readonly keyPrefix: string };
+  readonly mail: { readonly resendApiKey?: string; readonly resendBaseUrl?: string; readonly from: string };
+  readonly auth: {
+    readonly accessTokenTtl: number;
+    readonly refreshTokenTtl: number;
+    readonly sessionIdleTtl: number;
+    readonly bcryptCost: number;
+    readonly passwordMinLength: number;
+  };
+  readonly secrets: { readonly jwtPrivateKeys?: string; readonly appSecret?: string };
+  readonly log: { readonly level: Env['LOG_LEVEL'] };
+  readonly dataDir: string;
+}
+
+const HINTS: Record<string, string> = {
+  PORT: 'a port number, e.g. 4000',
+  PUBLIC_URL: 'an absolute http(s) URL such as https://auth.example.com',
+  APP_URL: 'an absolute http(s) URL such as https://app.example.com',
+  DATABASE_URL: 'a postgres:// URL, e.g. postgres://user:pass@host:5432/latchkey',
+  REDIS_URL: 'a redis:// URL, e.g. redis://127.0.0.1:6379',
+  JWT_PRIVATE_KEYS: 'a JWK set of ES256 private keys; generate one with `npm run keys:generate`',
+  APP_SECRET: 'at least 32 bytes; generate one with `openssl rand -base64 48`',
+  BCRYPT_COST: 'an integer from 10 to 15 in production (4+ in tests)',
+  ACCESS_TOKEN_TTL: 'seconds, 30 to 86400',
+  REFRESH_TOKEN_TTL: 'seconds, 60 to 31536000',
+  TRUST_PROXY: '`true`, a hop count, or a comma-separated list of proxy IPs/CIDRs',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { key: string; problem: string }[]) {
+    super(
+      `Invalid configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
+        issues.map((i) => `  - ${i.key}: ${i.problem}${HINTS[i.key] ? ` (expected ${HINTS[i.key]})` : ''}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+function parseTrustProxy(raw: string | undefined): TrustProxy {
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Parses the environment once; throws a `ConfigError` naming every bad key at once. */
+export function loadConfig(source: NodeJS.ProcessEnv): Config {
+  // Empty strings mean "unset": compose files and shells commonly export `VAR=`.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  const issues: { key: string; problem: string }[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      issues.push({ key: String(issue.path[0] ?? '(env)'), problem: issue.message });
+    }
+    throw new ConfigError(issues);
+  }
+  const e = parsed.data;
+  const isProduction = e.NODE_ENV === 'production';
+
+  if (e.APP_SECRET !== undefined && Buffer.byteLength(e.APP_SECRET) < 32) {
+    issues.push({ key: 'APP_SECRET', problem: 'is shorter than 32 bytes' });
+  }
+  if (e.JWT_PRIVATE_KEYS !== undefined && !isJsonObject(e.JWT_PRIVATE_KEYS)) {
+    issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is not valid JSON' });
+  }
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+    issues.push({ key: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', problem: 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE' });
+  }
+  if (isProduction) {
+    if (!e.JWT_PRIVATE_KEYS) issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is required in production' });
+    if (!e.APP_SECRET) issues.push({ key: 'APP_SECRET', problem: 'is required in production' });
+    if (!e.DATABASE_URL) issues.push({ key: 'DATABASE_URL', problem: 'is required in production (the embedded database is for development)' });
+    if (e.BCRYPT_COST < 10) issues.push({ key: 'BCRYPT_COST', problem: 'must be at least 10 in production' });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
+  const config: Config = {
+    env: e.NODE_ENV,
+    isProduction,
+    http: {
+      port: e.PORT,
+      host: e.HOST,
+      publicUrl,
+      appUrl: e.APP_URL ?? publicUrl,
+      corsOrigins: e.CORS_ORIGINS ?? (isProduction ? [] : 'localhost'),
+      trustProxy: parseTrustProxy(e.TRUST_PROXY),
+      ...(e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { tls: { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } } : {}),
+      bodyLimit: e.BODY_LIMIT,
+      graphiql: !isProduction && (e.GRAPHIQL ?? true),
+    },
+    db: { url: e.DATABASE_URL },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    mail: { resendApiKey: e.RESEND_API_KEY, resendBaseUrl: e.RESEND_BASE_URL, from: e.EMAIL_FROM },
+    auth: {
+      accessTokenTtl: e.ACCESS_TOKEN_TTL,
+      refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+      sessionIdleTtl: e.SESSION_IDLE_TTL,
+      bcryptCost: e.BCRYPT_COST,
+      passwordMinLength: e.PASSWORD_MIN_LENGTH,
+    },
+    secrets: { jwtPrivateKeys: e.JWT_PRIVATE_KEYS, appSecret: e.APP_SECRET },
+    log: { level: e.LOG_LEVEL },
+    dataDir: e.DATA_DIR,
+  };
+  return deepFreeze(config);
+}
+
+function isJsonObject(raw: string): boolean {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return typeof v === 'object' && v !== null;
+  } catch {
+    return false;
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,92 @@
+/**
+ * The one error family. Codes are public API (CONTRACT.md §6): do not rename them.
+ * Services throw only `AppError`; the GraphQL formatter and the REST problem+json writer both read
+ * this table, so a new code fails the build until it has a status and a title.
+ */
+export const ERROR_CODES = [
+  'BAD_USER_INPUT',
+  'WEAK_PASSWORD',
+  'EMAIL_TAKEN',
+  'USERNAME_TAKEN',
+  'INVALID_CREDENTIALS',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'INVALID_TOKEN',
+  'REFRESH_TOKEN_REUSED',
+  'RATE_LIMITED',
+  'ACCOUNT_LOCKED',
+  'SERVICE_UNAVAILABLE',
+  'NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'INTERNAL_SERVER_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+interface CodeInfo {
+  readonly status: number;
+  readonly title: string;
+}
+
+export const ERROR_TABLE = {
+  BAD_USER_INPUT: { status: 400, title: 'Invalid input' },
+  WEAK_PASSWORD: { status: 400, title: 'Password is too weak' },
+  EMAIL_TAKEN: { status: 409, title: 'Email already registered' },
+  USERNAME_TAKEN: { status: 409, title: 'Username already taken' },
+  INVALID_CREDENTIALS: { status: 401, title: 'Invalid credentials' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
+  FORBIDDEN: { status: 403, title: 'Forbidden' },
+  INVALID_TOKEN: { status: 400, title: 'Invalid or expired token' },
+  REFRESH_TOKEN_REUSED: { status: 401, title: 'Refresh token reused' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  ACCOUNT_LOCKED: { status: 423, title: 'Account locked' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  INTERNAL_SERVER_ERROR: { status: 500, title: 'Internal server error' },
+} as const satisfies Record<ErrorCode, CodeInfo>;
+
+export interface AppErrorOptions {
+  /** Field name to message, for `BAD_USER_INPUT` (`extensions.fields`, REST `fields`). */
+  fields?: Record<string, string>;
+  /** Seconds until a retry may succeed, for `RATE_LIMITED` and `ACCOUNT_LOCKED`. */
+  retryAfter?: number;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly fields?: Record<string, string>;
+  readonly retryAfter?: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERROR_TABLE[code].title,
+    options: AppErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    if (options.fields) this.fields = options.fields;
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
+  }
+
+  get status(): number {
+    return ERROR_TABLE[this.code].status;
+  }
+
+  /** The public extension members shared by both doors (never the cause or stack). */
+  get publicExtensions(): Record<string, unknown> {
+    return {
+      code: this.code,
+      ...(this.fields ? { fields: this.fields } : {}),
+      ...(this.retryAfter !== undefined ? { retryAfter: this.retryAfter } : {}),
+    };
+  }
+}
+
+export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
+
+/** An `AppError` for infrastructure that did not answer; the cause is logged, never shown. */
+export const unavailable = (what: string, cause: unknown): AppError =>
+  new AppError('SERVICE_UNAVAILABLE', `${what} is unavailable, try again shortly`, { cause });

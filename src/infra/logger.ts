@@ -1,0 +1,59 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Field names that may carry a credential anywhere in a logged object. */
+const SECRET_KEYS = [
+  'password',
+  'newPassword',
+  'currentPassword',
+  'passwordHash',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'mfaToken',
+  'secret',
+  'apiKey',
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'appSecret',
+  'jwtPrivateKeys',
+  'privateKey',
+];
+
+// pino's redaction matches fixed paths, so list each secret at the depths objects reach in practice.
+const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  ...SECRET_KEYS.flatMap((k) => {
+    const key = /^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`;
+    const dot = key.startsWith('[') ? '' : '.';
+    return [key, `*${dot}${key}`, `*.*${dot}${key}`, `*.*.*${dot}${key}`];
+  }),
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Where lines go; tests capture them to prove that no secret is logged. */
+  destination?: DestinationStream;
+  base?: Record<string, unknown>;
+}
+
+export function createLogger({ level, destination, base }: LoggerOptions): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'latchkey', ...base },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: pino.stdSerializers.errWithCause },
+    },
+    destination,
+  );
+}

@@ -1,0 +1,45 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics on a registry of our own, so several app instances in one test process do not collide. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'latchkey_' });
+  const buckets = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'latchkey_http_requests_total',
+      help: 'HTTP requests by method, route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'latchkey_http_request_duration_seconds',
+      help: 'HTTP request latency by method and route',
+      labelNames: ['method', 'route'] as const,
+      buckets,
+      registers: [registry],
+    }),
+    graphqlOperations: new Counter({
+      name: 'latchkey_graphql_operations_total',
+      help: 'GraphQL operations by operation name, type and outcome',
+      labelNames: ['operation', 'type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    graphqlDuration: new Histogram({
+      name: 'latchkey_graphql_operation_duration_seconds',
+      help: 'GraphQL operation latency by operation name and type',
+      labelNames: ['operation', 'type'] as const,
+      buckets,
+      registers: [registry],
+    }),
+    jobs: new Counter({
+      name: 'latchkey_jobs_total',
+      help: 'Background jobs by queue and outcome',
+      labelNames: ['queue', 'outcome'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

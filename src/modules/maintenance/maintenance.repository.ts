@@ -1,0 +1,21 @@
+import type { PrismaClient } from '../../infra/db/index.js';
+
+/** Retention: how long dead rows stay for audit before they are deleted. */
+export const RETENTION_DAYS = 30;
+
+export class MaintenanceRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Deletes rows past their use and retention; each table in its own statement so one slow table never blocks the rest. */
+  async purgeExpired(now: Date): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }> {
+    const cutoff = new Date(now.getTime() - RETENTION_DAYS * 86_400_000);
+    const refreshTokens = await this.prisma.refreshToken.deleteMany({ where: { expiresAt: { lt: now } } });
+    const oneTimeTokens = await this.prisma.oneTimeToken.deleteMany({
+      where: { OR: [{ expiresAt: { lt: now } }, { consumedAt: { lt: cutoff } }] },
+    });
+    const sessions = await this.prisma.session.deleteMany({
+      where: { OR: [{ expiresAt: { lt: cutoff } }, { revokedAt: { lt: cutoff } }, { idleExpiresAt: { lt: cutoff } }] },
+    });
+    return { sessions: sessions.count, refreshTokens: refreshTokens.count, oneTimeTokens: oneTimeTokens.count };
+  }
+}

@@ -1,0 +1,22 @@
+import type { Logger } from '../../infra/logger.js';
+import type { QueueFactory } from '../../infra/queue.js';
+import type { MaintenanceRepository } from './maintenance.repository.js';
+
+export const PURGE_EVERY_MS = 3_600_000;
+
+/** Hourly clean-up of expired credentials; a scheduler (not a cron per instance) so N workers run it once. */
+export async function startMaintenanceWorker(queues: QueueFactory, repo: MaintenanceRepository, log: Logger) {
+  await queues.queue('maintenance').upsertJobScheduler('purge-expired', { every: PURGE_EVERY_MS }, {
+    name: 'purge-expired',
+    data: { task: 'purge-expired' },
+  });
+  return queues.worker(
+    'maintenance',
+    async (job) => {
+      const purged = await repo.purgeExpired(new Date());
+      log.info({ jobId: job.id, ...purged }, 'purged expired credentials');
+      return purged;
+    },
+    { concurrency: 1 },
+  );
+}

@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+import { startWorkers } from './composition.js';
+import { runProcess } from './infra/process.js';
+import { startInfra } from './infra/runtime.js';
+
+/** Worker entry point: the same wiring as the API, no HTTP. Run any number of them. */
+await runProcess('worker', async (config, log) => {
+  const infra = await startInfra(config, log);
+  try {
+    const workers = await startWorkers(infra);
+    log.info('latchkey worker is ready');
+    return {
+      async stop() {
+        await workers.close();
+        await infra.close();
+      },
+    };
+  } catch (e) {
+    await infra.close();
+    throw e;
+  }
+});
