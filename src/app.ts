@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
-import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { createApollo } from './graphql/apollo.js';
 import type { GraphQLContext } from './graphql/context.js';
@@ -43,6 +43,7 @@ export interface App {
 
 export const REST_PREFIXES = ['/auth', '/v1/auth'] as const;
 const REQUEST_ID = /^[\w.-]{1,64}$/;
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The whole server without `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -59,8 +60,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    requestIdLogLabel: 'requestId',
-    disableRequestLogging: false,
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      // Probes hit every few seconds; their lines would drown the ones operators read.
+      disableRequestLogging: (req) => PROBE_PATHS.has(req.url),
+    }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(config.http.tls

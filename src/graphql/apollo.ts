@@ -24,7 +24,6 @@ export function createApollo({ schema, metrics, introspection }: ApolloOptions):
     persistedQueries: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
-    status400ForVariableCoercionErrors: true,
     plugins: [
       // Apollo's default landing page loads from a CDN; GraphiQL is served by us (graphiql.ts).
       ApolloServerPluginLandingPageDisabled(),

@@ -1,0 +1,98 @@
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../test/db.js';
+import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+
+/** Hosts a browser would contact for GraphiQL if any asset came from a CDN. */
+const FOREIGN_URL = /(?:https?:)?\/\/(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}\/[^\s"'`)]*\.(?:js|css|mjs|woff2?|ttf)\b/gi;
+
+const ruruStatic = join(dirname(createRequire(import.meta.url).resolve('ruru/static')), '..', 'static');
+
+describe('GraphiQL', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  const prefix = uniquePrefix('graphiql');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  it('sends a browser from GET /graphql to the self-hosted GraphiQL page', async () => {
+    const res = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('/graphiql');
+  });
+
+  it('loads the page and every asset it references from this server only', async () => {
+    const page = await fetch(`${server.url}/graphiql`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain('ws://localhost');
+    const refs = [...html.matchAll(/(?:src|href)\s*=\s*["']([^"']+)["']/g)].map((m) => m[1] ?? '');
+    const scripts = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map((m) => m[1] ?? '').join('\n');
+    expect(scripts.match(FOREIGN_URL) ?? []).toEqual([]);
+    // Every referenced asset is same-origin and is served.
+    for (const ref of refs) {
+      expect(ref.startsWith('/') && !ref.startsWith('//'), ref).toBe(true);
+      const asset = await fetch(`${server.url}${ref}`);
+      expect(asset.status, ref).toBe(200);
+      expect((await asset.text()).match(FOREIGN_URL) ?? [], ref).toEqual([]);
+    }
+    // The bundle loads its chunks and workers from the static path the page names: check every file it can load.
+    expect(html).toContain('/graphiql-static/');
+    const files = readdirSync(ruruStatic).filter((f) => /\.(js|css)$/.test(f));
+    expect(files.length).toBeGreaterThan(10);
+    for (const file of files) {
+      const asset = await fetch(`${server.url}/graphiql-static/${file}`);
+      expect(asset.status, file).toBe(200);
+      expect((await asset.text()).match(FOREIGN_URL) ?? [], file).toEqual([]);
+    }
+  });
+
+  it('answers introspection in development (GraphiQL needs it)', async () => {
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
+    });
+    expect(await res.json()).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+  });
+});
+
+describe('production', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  const prefix = uniquePrefix('prod');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { NODE_ENV: 'production', BCRYPT_COST: '10' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  it('serves no GraphiQL and refuses introspection', async () => {
+    expect((await fetch(`${server.url}/graphiql`)).status).toBe(404);
+    const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect(page.status).not.toBe(302);
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
+    });
+    const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+    expect(body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+});

@@ -1,0 +1,24 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
+
+describe('logger', () => {
+  it('redacts passwords, tokens, secrets, cookies and Authorization headers at any usual depth', () => {
+    const lines: string[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) });
+    const log = createLogger({ level: 'info', destination });
+    log.info({
+      req: { headers: { authorization: 'Bearer abc.def.ghi', cookie: 'sid=s3cr3t' } },
+      input: { password: 'hunter2-pw', newPassword: 'n3w-pw' },
+      refreshToken: 'rt-123456',
+      deep: { inner: { token: 'tok-999', apiKey: 're_live_key' } },
+      appSecret: 'app-secret-value',
+    }, 'hello');
+    const out = lines.join('');
+    for (const secret of ['abc.def.ghi', 's3cr3t', 'hunter2-pw', 'n3w-pw', 'rt-123456', 'tok-999', 're_live_key', 'app-secret-value']) {
+      expect(out).not.toContain(secret);
+    }
+    expect(out).toContain('[redacted]');
+    expect(JSON.parse(out)).toMatchObject({ msg: 'hello', level: 'info', service: 'latchkey' });
+  });
+});

@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../test/db.js';
+import { clearRedisPrefix, uniquePrefix } from '../test/harness.js';
+import { spawnEntry } from '../test/process.js';
+import { eventually } from '../test/tcp-proxy.js';
+
+describe('graceful shutdown', () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  const prefix = uniquePrefix('sigterm');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataDir = await mkdtemp(join(tmpdir(), 'latchkey-sigterm-'));
+  });
+  afterAll(async () => {
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('on SIGTERM closes open WebSockets with 1001, lets the running job finish, and exits 0 within 10 s', async () => {
+    const proc = spawnEntry('src/main.ts', {
+      DATABASE_URL: db.url,
+      REDIS_KEY_PREFIX: prefix,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      BCRYPT_COST: '4',
+      NODE_ENV: 'test',
+    });
+    const locker = new pg.Client({ connectionString: db.url });
+    const queue = new Queue('maintenance', { connection: { host: '127.0.0.1', port: 6379 }, prefix: `${prefix}bull` });
+    try {
+      const ready = await proc.waitFor('latchkey is ready');
+      const port = new URL(String(ready.address)).port;
+
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      await new Promise<void>((resolve) => socket.once('message', () => resolve()));
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+
+      // Hold the purge job mid-run: it deletes from refresh_tokens, which this transaction locks.
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE refresh_tokens IN ACCESS EXCLUSIVE MODE');
+      const job = await queue.add('purge-expired', { task: 'purge-expired' });
+      await eventually(() => job.getState(), (s) => s === 'active');
+
+      const signalledAt = Date.now();
+      proc.child.kill('SIGTERM');
+      expect(await closed).toBe(1001);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(proc.child.exitCode).toBeNull(); // still waiting for the job, not killed mid-way
+      await locker.query('COMMIT');
+
+      const { code } = await proc.exited();
+      expect(code).toBe(0);
+      expect(Date.now() - signalledAt).toBeLessThan(10_000);
+      expect(await job.getState()).toBe('completed');
+      expect(proc.lines.some((l) => l.includes('"msg":"stopped cleanly"'))).toBe(true);
+    } finally {
+      proc.child.kill('SIGKILL');
+      await locker.end().catch(() => undefined);
+      await queue.close();
+    }
+  });
+});
