@@ -1,0 +1,15 @@
+// The one import point for database code: nothing else imports src/generated directly.
+// embedded.ts is left out on purpose: main.ts imports it only when DATABASE_URL is unset.
+export { PrismaClient, Prisma } from '../../generated/prisma/client.js';
+export type {
+  User,
+  Session,
+  RefreshToken,
+  OneTimeToken,
+  SecurityEvent,
+  OutboxMessage,
+  EmailMessage,
+} from '../../generated/prisma/client.js';
+export { OneTimeTokenPurpose, SecurityEventType, EmailStatus } from '../../generated/prisma/enums.js';
+export { createPrismaClient, type PrismaClientOptions } from './prisma.js';
+export { applyMigrations, readMigrations, defaultMigrationsDir, projectRoot, type DbLog } from './migrate.js';
