@@ -1,10 +1,9 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLSchema } from 'graphql';
 import type { Metrics } from '../infra/metrics.js';
 import type { GraphQLContext } from './context.js';
-import { formatGraphQLError, isClientSafe } from './errors.js';
+import { formatGraphQLError, isClientSafe, rootCause } from './errors.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -42,7 +41,7 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
         async didEncounterErrors({ errors, contextValue }) {
           failed = true;
           for (const error of errors) {
-            if (!isClientSafe(error)) contextValue.log.error({ err: unwrapResolverError(error), path: error.path }, 'graphql resolver failed');
+            if (!isClientSafe(error)) contextValue.log.error({ err: rootCause(error), path: error.path }, 'graphql resolver failed');
           }
         },
         async willSendResponse({ operation, operationName }) {

@@ -8,6 +8,14 @@ import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from
 /** Hosts a browser would contact for GraphiQL if any asset came from a CDN. */
 const FOREIGN_URL = /(?:https?:)?\/\/(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}\/[^\s"'`)]*\.(?:js|css|mjs|woff2?|ttf)\b/gi;
 
+/**
+ * chevrotain's `createSyntaxDiagramsCode` (a grammar-diagram generator bundled into one chunk, never called
+ * by GraphiQL) has a default parameter naming unpkg. It is dead code, not a load: the headless-browser
+ * check in the foundation issue's note saw no request leave the origin.
+ */
+const DEAD_REFERENCES = ['https://unpkg.com/chevrotain@${r}/diagrams/diagrams.css'];
+const foreignUrls = (text: string) => (text.match(FOREIGN_URL) ?? []).filter((u) => !DEAD_REFERENCES.includes(u));
+
 const ruruStatic = join(dirname(createRequire(import.meta.url).resolve('ruru/static')), '..', 'static');
 
 describe('GraphiQL', () => {
@@ -39,13 +47,13 @@ describe('GraphiQL', () => {
     expect(html).toContain('ws://localhost');
     const refs = [...html.matchAll(/(?:src|href)\s*=\s*["']([^"']+)["']/g)].map((m) => m[1] ?? '');
     const scripts = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map((m) => m[1] ?? '').join('\n');
-    expect(scripts.match(FOREIGN_URL) ?? []).toEqual([]);
+    expect(foreignUrls(scripts)).toEqual([]);
     // Every referenced asset is same-origin and is served.
     for (const ref of refs) {
       expect(ref.startsWith('/') && !ref.startsWith('//'), ref).toBe(true);
       const asset = await fetch(`${server.url}${ref}`);
       expect(asset.status, ref).toBe(200);
-      expect((await asset.text()).match(FOREIGN_URL) ?? [], ref).toEqual([]);
+      expect(foreignUrls(await asset.text()), ref).toEqual([]);
     }
     // The bundle loads its chunks and workers from the static path the page names: check every file it can load.
     expect(html).toContain('/graphiql-static/');
@@ -54,7 +62,7 @@ describe('GraphiQL', () => {
     for (const file of files) {
       const asset = await fetch(`${server.url}/graphiql-static/${file}`);
       expect(asset.status, file).toBe(200);
-      expect((await asset.text()).match(FOREIGN_URL) ?? [], file).toEqual([]);
+      expect(foreignUrls(await asset.text()), file).toEqual([]);
     }
   });
 
