@@ -1,4 +1,6 @@
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +8,7 @@ import { startEmbeddedPostgres } from './embedded.js';
 import { applyMigrations, readMigrations } from './migrate.js';
 
 const silent = { info: () => undefined };
+const postgresId = (flag: '-u' | '-g'): number => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }));
 
 async function scalar(url: string, sql: string): Promise<unknown> {
   const client = new pg.Client({ connectionString: url });
@@ -49,6 +52,23 @@ describe('startEmbeddedPostgres', () => {
       expect(await scalar(second.url, `SELECT username::text FROM users`)).toBe('kept');
     } finally {
       await second.stop();
+    }
+  });
+
+  // Crash, then restart: the old postmaster's PID now belongs to an unrelated live process.
+  it('is not blocked by a postmaster.pid left by a crash', async () => {
+    const dataDir = path.join(root, 'postgres');
+    const pidFile = path.join(dataDir, 'pgdata', 'postmaster.pid');
+    // PostgreSQL gives up whenever it may signal that PID, so the stand-in runs as its user.
+    const asPostgres = userInfo().uid === 0 ? { uid: postgresId('-u'), gid: postgresId('-g') } : {};
+    const standIn = spawn('sleep', ['60'], { ...asPostgres, stdio: 'ignore' });
+    await writeFile(pidFile, `${standIn.pid}\n${path.join(dataDir, 'pgdata')}\n1700000000\n5433\n\n127.0.0.1\n`);
+    try {
+      const db = await startEmbeddedPostgres(dataDir, silent);
+      expect(await scalar(db.url, 'SELECT count(*)::int FROM users')).toBe(1);
+      await db.stop();
+    } finally {
+      standIn.kill();
     }
   });
 

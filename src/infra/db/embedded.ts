@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -128,14 +129,19 @@ export async function startEmbeddedPostgres(dataDir: string, log: DbLog): Promis
     onError: remember,
   });
 
+  // A cluster deleted by hand under a kept embedded.json must be initialised again.
+  if (!existsSync(path.join(pgdata, 'PG_VERSION'))) state.initialised = false;
+  const save = (s: EmbeddedState) => writeFile(stateFile, JSON.stringify(s, null, 2), { mode: 0o600 });
   if (!state.initialised) {
-    // A half-done initdb leaves a directory initdb then refuses to reuse.
+    // The password is kept before initdb sets it; a half-done initdb leaves a directory it
+    // then refuses to reuse, so start from nothing.
+    await save(state);
     await rm(pgdata, { recursive: true, force: true });
     await server.initialise();
     state.initialised = true;
     log.info({ dir: pgdata }, 'embedded PostgreSQL cluster initialised');
   }
-  await writeFile(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+  await save(state);
 
   try {
     await server.start();
