@@ -78,6 +78,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   fastify.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  // Responses of the API doors may carry tokens: no cache, shared or private, may keep them.
+  fastify.addHook('onSend', async (req, reply) => {
+    if (req.url.startsWith('/graphql') || REST_PREFIXES.some((p) => req.url.startsWith(`${p}/`))) {
+      reply.header('cache-control', 'no-store');
+      reply.header('pragma', 'no-cache');
+    }
+  });
   fastify.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });

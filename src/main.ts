@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { buildApp } from './app.js';
-import { appDeps, buildServices, startWorkers } from './composition.js';
+import { appDeps, buildServices, startWorkers, warmUp } from './composition.js';
 import { runProcess } from './infra/process.js';
 import { startInfra } from './infra/runtime.js';
 
@@ -13,7 +13,9 @@ const role = process.argv.includes('--role=api') ? 'api' : 'all';
 await runProcess(role, async (config, log) => {
   const infra = await startInfra(config, log);
   try {
-    const app = await buildApp(appDeps(infra, buildServices(infra)));
+    const services = buildServices(infra);
+    await warmUp(services);
+    const app = await buildApp(appDeps(infra, services));
     const address = await app.fastify.listen({ port: config.http.port, host: config.http.host });
     const workers = role === 'all' ? await startWorkers(infra) : undefined;
     log.info(

@@ -1,5 +1,6 @@
 import type { GraphQLFormattedError } from 'graphql';
-import { isAppError, type AppError } from '../infra/errors.js';
+import { isDatabaseUnavailable } from '../infra/db/errors.js';
+import { isAppError, unavailable, type AppError } from '../infra/errors.js';
 
 /**
  * Codes GraphQL itself (graphql-js, Apollo, graphql-ws) gives to errors the client caused. Errors are
@@ -30,7 +31,8 @@ export function appErrorOf(error: unknown): AppError | undefined {
     if (isAppError(current)) return current;
     current = (current as ErrorLike).originalError;
   }
-  return undefined;
+  // An unreachable database is an outage the client may retry, not an internal error.
+  return isDatabaseUnavailable(rootCause(error)) ? unavailable('The database', rootCause(error)) : undefined;
 }
 
 /** The innermost cause, for logging. */

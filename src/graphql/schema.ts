@@ -2,12 +2,14 @@ import 'reflect-metadata';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type ContainerType, type NonEmptyArray } from 'type-graphql';
+import { AccountsResolver } from '../modules/accounts/accounts.resolver.js';
 import { HealthResolver } from '../modules/health/health.resolver.js';
+import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 
 /** Every resolver class of the API; the composition root supplies their instances through the container. */
 // type-graphql types resolver classes as bare Function.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AccountsResolver, SessionsResolver];
 
 /** Builds the executable schema. Without a container it is only good for printing (`schema:emit`). */
 export function buildGraphQLSchema(container?: ContainerType): Promise<GraphQLSchema> {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_TABLE, isAppError, type ErrorCode } from '../infra/errors.js';
+import { isDatabaseUnavailable } from '../infra/db/errors.js';
+import { AppError, ERROR_TABLE, isAppError, unavailable, type ErrorCode } from '../infra/errors.js';
 
 /** RFC 9457 problem details; `code` equals the GraphQL `extensions.code`. */
 export interface Problem {
@@ -61,6 +62,10 @@ export function toAppError(err: unknown, req: FastifyRequest): AppError {
               ? 'The request is malformed'
               : ERROR_TABLE[mapped].title;
     return new AppError(mapped, message);
+  }
+  if (isDatabaseUnavailable(err)) {
+    req.log.warn({ err }, 'database unavailable');
+    return unavailable('The database', err);
   }
   req.log.error({ err }, 'unhandled error');
   return new AppError('INTERNAL_SERVER_ERROR', 'Something went wrong; the error was logged');

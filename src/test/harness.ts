@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { buildApp, type App } from '../app.js';
-import { appDeps, buildServices, startWorkers } from '../composition.js';
+import { appDeps, buildServices, startWorkers, warmUp, type Services } from '../composition.js';
 import { loadConfig, type Config } from '../infra/config.js';
 import { generateSigningJwk } from '../infra/crypto/keys.js';
 import { createLogger } from '../infra/logger.js';
@@ -18,6 +18,7 @@ export interface TestServer {
   readonly app: App;
   readonly infra: Infra;
   readonly config: Config;
+  readonly services: Services;
   /** Every log line this instance wrote, as JSON text: tests grep it for secrets. */
   readonly logs: string[];
   close(): Promise<void>;
@@ -67,7 +68,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   });
   const log = createLogger({ level: config.log.level, destination });
   const infra = await startInfra(config, log, { migrate: false });
-  const deps = appDeps(infra, buildServices(infra));
+  const services = buildServices(infra);
+  await warmUp(services);
+  const deps = appDeps(infra, services);
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
@@ -81,6 +84,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     app,
     infra,
     config,
+    services,
     logs,
     async close() {
       await app.close(1_000);

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { lstat, readFile, symlink } from 'node:fs/promises';
+import { chmod, lstat, readFile, symlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -42,4 +42,21 @@ export function assertReachableByPostgres(dirs: string[]): void {
       if (path.dirname(dir) === dir) break;
     }
   }
+}
+
+/**
+ * Adds traverse-only permission (o+x, not o+r) to the data dir and its parent when running as
+ * root: the app keeps `.data` at 0700 for its secrets, yet the postgres user must pass through
+ * it. Files there stay unreadable to others; higher folders are left to the operator.
+ */
+export async function allowTraverse(dataDir: string): Promise<string[]> {
+  if (userInfo().uid !== 0) return [];
+  const changed: string[] = [];
+  for (const dir of [path.dirname(path.resolve(dataDir)), path.resolve(dataDir)]) {
+    const { mode } = statSync(dir);
+    if ((mode & 0o001) !== 0) continue;
+    await chmod(dir, (mode & 0o7777) | 0o001);
+    changed.push(dir);
+  }
+  return changed;
 }

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { assertReachableByPostgres, binariesPackageDir, hydrateSymlinks } from './embedded-binaries.js';
+import { allowTraverse, assertReachableByPostgres, binariesPackageDir, hydrateSymlinks } from './embedded-binaries.js';
 import { clearStaleLock } from './embedded-lock.js';
 import type { DbLog } from './migrate.js';
 
@@ -87,6 +87,8 @@ export async function startEmbeddedPostgres(dataDir: string, log: DbLog): Promis
   const pgdata = path.join(root, 'pgdata');
   const stateFile = path.join(root, 'embedded.json');
   await mkdir(root, { recursive: true, mode: 0o755 });
+  const opened = await allowTraverse(root);
+  if (opened.length > 0) log.info({ dirs: opened }, 'let the postgres user traverse the data folders (o+x)');
   const binaries = binariesPackageDir();
   assertReachableByPostgres([pgdata, binaries]);
   const linked = await hydrateSymlinks(binaries);

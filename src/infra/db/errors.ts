@@ -1,0 +1,36 @@
+/**
+ * Reading Prisma 7 errors (driver-adapter flavour) without importing its classes, which may be loaded
+ * twice in tests. Shapes observed here: P2002 carries `meta.driverAdapterError.cause.constraint.index`.
+ */
+interface PrismaLikeError {
+  code?: unknown;
+  name?: unknown;
+  meta?: { driverAdapterError?: { cause?: { kind?: unknown; constraint?: { index?: unknown; fields?: unknown } } } };
+  cause?: unknown;
+}
+
+/** The unique index a write collided with (e.g. `users_email_key`), or undefined. */
+export function uniqueViolation(err: unknown): string | undefined {
+  const e = err as PrismaLikeError | undefined;
+  if (e?.code !== 'P2002') return undefined;
+  const constraint = e.meta?.driverAdapterError?.cause?.constraint;
+  if (typeof constraint?.index === 'string') return constraint.index;
+  if (Array.isArray(constraint?.fields)) return constraint.fields.join(',');
+  return 'unknown';
+}
+
+const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
+const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseAccessDenied']);
+const UNREACHABLE_TEXT = /Connection terminated|connect ECONNREFUSED|Can't reach database server|timeout exceeded when trying to connect|Connection closed/i;
+
+/** True when PostgreSQL did not answer (as opposed to refusing a query): callers answer SERVICE_UNAVAILABLE. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err as PrismaLikeError | undefined, depth = 0; e && depth < 6; e = e.cause as PrismaLikeError | undefined, depth++) {
+    if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
+    if (e.name === 'PrismaClientInitializationError') return true;
+    const kind = e.meta?.driverAdapterError?.cause?.kind;
+    if (typeof kind === 'string' && UNREACHABLE_KINDS.has(kind)) return true;
+    if (e instanceof Error && UNREACHABLE_TEXT.test(e.message)) return true;
+  }
+  return false;
+}

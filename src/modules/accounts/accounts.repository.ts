@@ -1,0 +1,43 @@
+import type { Prisma, PrismaClient, User } from '../../infra/db/index.js';
+
+export type UserRecord = Pick<User, 'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'createdAt'>;
+
+const USER_FIELDS = {
+  id: true,
+  username: true,
+  email: true,
+  passwordHash: true,
+  emailVerifiedAt: true,
+  mfaEnabledAt: true,
+  createdAt: true,
+} as const;
+
+/** The only file of the accounts feature that touches PostgreSQL. */
+export class AccountsRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Inserts a user; a duplicate email or username surfaces as Prisma's P2002 from the citext unique index. */
+  create(tx: Prisma.TransactionClient, data: { username: string; email: string; passwordHash: string }): Promise<UserRecord> {
+    return tx.user.create({ data, select: USER_FIELDS });
+  }
+
+  /** By email when the identifier has an `@`, else by username; both without regard to case (citext). */
+  findByIdentifier(identifier: string): Promise<UserRecord | null> {
+    return this.prisma.user.findUnique({
+      where: identifier.includes('@') ? { email: identifier } : { username: identifier },
+      select: USER_FIELDS,
+    });
+  }
+
+  findById(id: string): Promise<UserRecord | null> {
+    return this.prisma.user.findUnique({ where: { id }, select: USER_FIELDS });
+  }
+
+  updatePasswordHash(tx: Prisma.TransactionClient | PrismaClient, id: string, passwordHash: string, changedAt?: Date): Promise<unknown> {
+    return tx.user.update({ where: { id }, data: { passwordHash, ...(changedAt ? { passwordChangedAt: changedAt } : {}) }, select: { id: true } });
+  }
+
+  transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn);
+  }
+}

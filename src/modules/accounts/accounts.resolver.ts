@@ -1,0 +1,37 @@
+import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import type { GraphQLContext } from '../../graphql/context.js';
+import type { AuthGuard } from '../sessions/auth.guard.js';
+import type { AccountsService, AuthResult } from './accounts.service.js';
+import { AuthPayload, ChangePasswordInput, LoginInput, LoginResult, RegisterInput, User } from './accounts.inputs.js';
+
+export const toAuthPayload = (r: AuthResult): AuthPayload =>
+  Object.assign(new AuthPayload(), { accessToken: r.accessToken, refreshToken: r.refreshToken, tokenType: r.tokenType, expiresIn: r.expiresIn, user: User.from(r.user) });
+
+@Resolver()
+export class AccountsResolver {
+  constructor(
+    private readonly accounts: AccountsService,
+    private readonly auth: AuthGuard,
+  ) {}
+
+  @Mutation(() => AuthPayload, { description: 'Create an account and sign in' })
+  async register(@Arg('input', () => RegisterInput) input: RegisterInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
+    return toAuthPayload(await this.accounts.register({ ...input }, ctx.meta));
+  }
+
+  @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
+  async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
+    return toAuthPayload(await this.accounts.login({ ...input }, ctx.meta));
+  }
+
+  @Query(() => User, { description: 'The signed-in user' })
+  async me(@Ctx() ctx: GraphQLContext): Promise<User> {
+    return User.from(await this.accounts.me(await this.auth.principal(ctx)));
+  }
+
+  @Mutation(() => Boolean, { description: 'Needs the current password; ends every other session' })
+  async changePassword(@Arg('input', () => ChangePasswordInput) input: ChangePasswordInput, @Ctx() ctx: GraphQLContext): Promise<boolean> {
+    await this.accounts.changePassword(await this.auth.principal(ctx), { ...input }, ctx.meta);
+    return true;
+  }
+}

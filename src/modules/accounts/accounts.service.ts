@@ -1,0 +1,94 @@
+import { AppError } from '../../infra/errors.js';
+import { uniqueViolation } from '../../infra/db/errors.js';
+import { parseInput } from '../../infra/validation.js';
+import type { RequestMeta } from '../../http/request-meta.js';
+import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import type { IssuedTokens, Principal, SessionsService } from '../sessions/sessions.service.js';
+import type { AccountsRepository, UserRecord } from './accounts.repository.js';
+import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } from './accounts.schema.js';
+import type { PasswordHasher } from './password.js';
+import { checkPasswordPolicy } from './password-policy.js';
+
+export interface AccountsDeps {
+  repo: AccountsRepository;
+  sessions: SessionsService;
+  hasher: PasswordHasher;
+  passwordMinLength: number;
+}
+
+export interface AuthResult extends IssuedTokens {
+  user: UserRecord;
+}
+
+/** Same words for an unknown identifier and a wrong password, so the answer reveals nothing. */
+const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identifier or password is incorrect');
+
+/** Accounts: sign-up, sign-in and password change (CONTRACT.md §2-§3). Knows nothing of HTTP or GraphQL. */
+export class AccountsService {
+  constructor(private readonly deps: AccountsDeps) {}
+
+  /** One transaction: the user, its first session and SIGNED_IN; the unique indexes decide every race. */
+  async register(input: unknown, meta: RequestMeta): Promise<AuthResult> {
+    const data = parseInput(registerSchema, input);
+    checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email] });
+    const passwordHash = await this.deps.hasher.hash(data.password);
+    try {
+      const { user, issue } = await this.deps.repo.transaction(async (tx) => {
+        const user = await this.deps.repo.create(tx, { username: data.username, email: data.email, passwordHash });
+        return { user, issue: await this.deps.sessions.open(tx, user.id, meta) };
+      });
+      return { ...(await issue()), user };
+    } catch (e) {
+      const index = uniqueViolation(e);
+      if (index?.includes('email')) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists', { fields: { email: 'is already registered' } });
+      if (index?.includes('username')) throw new AppError('USERNAME_TAKEN', 'This username is taken', { fields: { username: 'is already taken' } });
+      throw e;
+    }
+  }
+
+  /**
+   * Unknown identifier and wrong password take the same path through bcrypt (a dummy hash for the former),
+   * so neither the message nor the timing tells an attacker which accounts exist.
+   */
+  async login(input: unknown, meta: RequestMeta): Promise<AuthResult> {
+    const { identifier, password } = parseInput(loginSchema, input);
+    const user = await this.deps.repo.findByIdentifier(identifier.includes('@') ? normalizeEmail(identifier) : identifier);
+    if (!user) {
+      await this.deps.hasher.verifyDummy(password);
+      throw invalidCredentials();
+    }
+    if (!(await this.deps.hasher.verify(password, user.passwordHash))) throw invalidCredentials();
+    const issue = await this.deps.repo.transaction(async (tx) => {
+      // Upgrade the stored hash when BCRYPT_COST changed, while we hold the plaintext anyway.
+      if (this.deps.hasher.needsRehash(user.passwordHash)) {
+        await this.deps.repo.updatePasswordHash(tx, user.id, await this.deps.hasher.hash(password));
+      }
+      return this.deps.sessions.open(tx, user.id, meta);
+    });
+    return { ...(await issue()), user };
+  }
+
+  async me(principal: Principal): Promise<UserRecord> {
+    const user = await this.deps.repo.findById(principal.userId);
+    if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
+    return user;
+  }
+
+  /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */
+  async changePassword(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
+    const { currentPassword, newPassword } = parseInput(changePasswordSchema, input);
+    const user = await this.me(principal);
+    if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) throw invalidCredentials();
+    checkPasswordPolicy(newPassword, {
+      minLength: this.deps.passwordMinLength,
+      context: [user.username, user.email],
+      field: 'newPassword',
+    });
+    const passwordHash = await this.deps.hasher.hash(newPassword);
+    await this.deps.repo.transaction(async (tx) => {
+      await this.deps.repo.updatePasswordHash(tx, user.id, passwordHash, new Date());
+      await recordSecurityEvents(tx, [{ userId: user.id, type: 'PASSWORD_CHANGED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await this.deps.sessions.endAllBut(user.id, principal.sessionId, 'password_changed', meta, tx);
+    });
+  }
+}

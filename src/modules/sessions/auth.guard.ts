@@ -1,0 +1,18 @@
+import type { GraphQLContext } from '../../graphql/context.js';
+import type { Principal, SessionsService } from './sessions.service.js';
+
+/** Authenticates a GraphQL call once per request, however many fields ask (aliases included). */
+export class AuthGuard {
+  private readonly memo = new WeakMap<GraphQLContext, Promise<Principal>>();
+
+  constructor(private readonly sessions: SessionsService) {}
+
+  principal(ctx: GraphQLContext): Promise<Principal> {
+    let p = this.memo.get(ctx);
+    if (!p) {
+      p = this.sessions.authenticate(ctx.authorization);
+      this.memo.set(ctx, p);
+    }
+    return p;
+  }
+}

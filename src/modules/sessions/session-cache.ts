@@ -1,0 +1,49 @@
+import type { Redis } from 'ioredis';
+import { redisCall } from '../../infra/redis.js';
+
+export type CachedSession = { state: 'live'; userId: string; until: number } | { state: 'revoked' };
+
+/** How long a "live" answer may be served from Redis before PostgreSQL is asked again. */
+export const LIVE_TTL_SECONDS = 300;
+
+/**
+ * Session liveness in Redis, in front of PostgreSQL: every authenticated call reads one key. A revocation
+ * writes `revoked` here before it touches PostgreSQL, so it takes effect at once on every instance.
+ * Any Redis failure surfaces as SERVICE_UNAVAILABLE (never as a pass).
+ */
+export class SessionCache {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    /** A revoked marker must outlive every access token that names the session. */
+    private readonly revokedTtlSeconds: number,
+  ) {}
+
+  private key(sessionId: string) {
+    return `${this.prefix}session:${sessionId}`;
+  }
+
+  async get(sessionId: string): Promise<CachedSession | null> {
+    const raw = await redisCall(() => this.redis.get(this.key(sessionId)));
+    if (raw === null) return null;
+    if (raw === 'revoked') return { state: 'revoked' };
+    const [userId, until] = raw.split('|');
+    return userId && until ? { state: 'live', userId, until: Number(until) } : null;
+  }
+
+  async markLive(sessionId: string, userId: string, until: Date): Promise<void> {
+    const ttl = Math.min(LIVE_TTL_SECONDS, Math.ceil((until.getTime() - Date.now()) / 1000));
+    if (ttl <= 0) return;
+    // NX: never overwrite a `revoked` marker written by a concurrent revocation.
+    await redisCall(() => this.redis.set(this.key(sessionId), `${userId}|${until.getTime()}`, 'EX', ttl, 'NX'));
+  }
+
+  async markRevoked(sessionIds: readonly string[]): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const pipeline = this.redis.multi();
+    for (const id of sessionIds) pipeline.set(this.key(id), 'revoked', 'EX', this.revokedTtlSeconds);
+    const results = await redisCall(() => pipeline.exec());
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw await redisCall(() => Promise.reject(failed?.[0] ?? new Error('MULTI aborted')));
+  }
+}

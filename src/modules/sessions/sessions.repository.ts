@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+
+export interface NewSession {
+  userId: string;
+  ip: string | null;
+  userAgent: string | null;
+  expiresAt: Date;
+  idleExpiresAt: Date;
+  refreshTokenHash: Uint8Array<ArrayBuffer>;
+}
+
+export type RotateResult =
+  | { kind: 'rotated'; userId: string; sessionId: string; liveUntil: Date }
+  | { kind: 'reused'; userId: string; sessionId: string }
+  | { kind: 'invalid' };
+
+export interface LiveSession {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+const liveWhere = (now: Date) => ({ revokedAt: null, expiresAt: { gt: now }, idleExpiresAt: { gt: now } });
+
+/** The only file of the sessions feature that touches PostgreSQL. */
+export class SessionsRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** A session and its first refresh token, inside the caller's transaction. */
+  async create(tx: Prisma.TransactionClient, s: NewSession): Promise<{ id: string }> {
+    return tx.session.create({
+      data: {
+        userId: s.userId,
+        ip: s.ip,
+        userAgent: s.userAgent,
+        expiresAt: s.expiresAt,
+        idleExpiresAt: s.idleExpiresAt,
+        refreshTokens: { create: { tokenHash: s.refreshTokenHash, expiresAt: s.expiresAt } },
+      },
+      select: { id: true },
+    });
+  }
+
+  /**
+   * Rotates a refresh token in ONE statement (one implicit transaction, one round trip): the old token is
+   * marked used only while unused and unexpired, its session must be live, and the new token is inserted.
+   * Two racing calls serialise on the old token's row lock: the loser sees it used and matches nothing.
+   */
+  async rotate(oldHash: Uint8Array<ArrayBuffer>, newHash: Uint8Array<ArrayBuffer>, now: Date, idleTtlMs: number): Promise<RotateResult> {
+    const newId = randomUUID();
+    const idleUntil = new Date(now.getTime() + idleTtlMs);
+    const rows = await this.prisma.$queryRaw<{ user_id: string; session_id: string; live_until: Date }[]>`
+      WITH used AS (
+        UPDATE refresh_tokens SET used_at = ${now}, replaced_by_id = ${newId}::uuid
+        WHERE token_hash = ${oldHash} AND used_at IS NULL AND expires_at > ${now}
+        RETURNING session_id
+      ), live AS (
+        UPDATE sessions s SET last_used_at = ${now}, idle_expires_at = LEAST(${idleUntil}::timestamptz, s.expires_at)
+        FROM used
+        WHERE s.id = used.session_id AND s.revoked_at IS NULL AND s.expires_at > ${now} AND s.idle_expires_at > ${now}
+        RETURNING s.id, s.user_id, s.expires_at, LEAST(${idleUntil}::timestamptz, s.expires_at) AS live_until
+      ), fresh AS (
+        INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
+        SELECT ${newId}::uuid, live.id, ${newHash}, live.expires_at FROM live
+        RETURNING session_id
+      )
+      SELECT live.user_id::text AS user_id, live.id::text AS session_id, live.live_until
+      FROM live JOIN fresh ON fresh.session_id = live.id`;
+    const row = rows[0];
+    if (row) return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until };
+
+    // Nothing rotated: a used token on a live session is reuse (theft, or the loser of a race);
+    // anything else (unknown, expired, session ended) is simply not a valid token.
+    const prior = await this.prisma.refreshToken.findUnique({
+      where: { tokenHash: oldHash },
+      select: { usedAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true } } },
+    });
+    if (prior?.usedAt && prior.session.revokedAt === null && prior.session.expiresAt > now) {
+      return { kind: 'reused', userId: prior.session.userId, sessionId: prior.session.id };
+    }
+    return { kind: 'invalid' };
+  }
+
+  async findLive(sessionId: string, now: Date): Promise<{ userId: string; liveUntil: Date } | null> {
+    const s = await this.prisma.session.findFirst({
+      where: { id: sessionId, ...liveWhere(now) },
+      select: { userId: true, expiresAt: true, idleExpiresAt: true },
+    });
+    if (!s) return null;
+    return { userId: s.userId, liveUntil: s.expiresAt < s.idleExpiresAt ? s.expiresAt : s.idleExpiresAt };
+  }
+
+  listLive(userId: string, now: Date): Promise<LiveSession[]> {
+    return this.prisma.session.findMany({
+      where: { userId, ...liveWhere(now) },
+      orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
+      select: { id: true, userId: true, createdAt: true, lastUsedAt: true, expiresAt: true, ip: true, userAgent: true },
+    });
+  }
+
+  /** Ids of the user's live sessions, optionally only one (ownership check) or all but one. */
+  async liveIds(userId: string, now: Date, filter: { only?: string; except?: string } = {}): Promise<string[]> {
+    const rows = await this.prisma.session.findMany({
+      where: {
+        userId,
+        ...liveWhere(now),
+        ...(filter.only ? { id: filter.only } : {}),
+        ...(filter.except ? { id: { not: filter.except } } : {}),
+      },
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
+  /** Ends sessions inside the caller's transaction; returns those that were still live. */
+  async revoke(tx: Prisma.TransactionClient, ids: readonly string[], reason: string, now: Date): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await tx.session.updateManyAndReturn({
+      where: { id: { in: [...ids] }, revokedAt: null },
+      data: { revokedAt: now, revokeReason: reason },
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
+  transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn);
+  }
+}

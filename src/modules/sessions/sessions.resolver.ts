@@ -1,0 +1,50 @@
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { parseInput } from '../../infra/validation.js';
+import type { AccountsService } from '../accounts/accounts.service.js';
+import { AuthPayload } from '../accounts/accounts.inputs.js';
+import { toAuthPayload } from '../accounts/accounts.resolver.js';
+import type { AuthGuard } from './auth.guard.js';
+import { Session } from './sessions.inputs.js';
+import { logoutSchema, refreshSchema, sessionIdSchema } from './sessions.schema.js';
+import type { SessionsService } from './sessions.service.js';
+
+@Resolver()
+export class SessionsResolver {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly accounts: AccountsService,
+    private readonly auth: AuthGuard,
+  ) {}
+
+  @Mutation(() => AuthPayload, { description: 'Trade a refresh token (single use) for a new pair' })
+  async refresh(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
+    const issued = await this.sessions.refresh(parseInput(refreshSchema, { refreshToken }).refreshToken, ctx.meta);
+    return toAuthPayload({ ...issued, user: await this.accounts.me(issued) });
+  }
+
+  @Mutation(() => Boolean, { description: 'End this session, or every session with `allSessions: true`' })
+  async logout(
+    @Arg('allSessions', () => Boolean, { nullable: true, defaultValue: false }) allSessions: boolean | null,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<boolean> {
+    await this.sessions.logout(await this.auth.principal(ctx), parseInput(logoutSchema, { allSessions: allSessions ?? false }).allSessions, ctx.meta);
+    return true;
+  }
+
+  @Query(() => [Session], { name: 'sessions', description: "The signed-in user's live sessions" })
+  async sessionsList(@Ctx() ctx: GraphQLContext): Promise<Session[]> {
+    const principal = await this.auth.principal(ctx);
+    return (await this.sessions.list(principal.userId)).map((s) => Session.from(s, principal.sessionId));
+  }
+
+  @Mutation(() => Boolean, { description: 'End one of your sessions; false when you have no such live session' })
+  async revokeSession(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
+    return this.sessions.revokeOne(await this.auth.principal(ctx), parseInput(sessionIdSchema, { id }).id, ctx.meta);
+  }
+
+  @Mutation(() => Int, { description: 'End every session but this one; returns how many ended' })
+  async revokeOtherSessions(@Ctx() ctx: GraphQLContext): Promise<number> {
+    return this.sessions.revokeOthers(await this.auth.principal(ctx), ctx.meta);
+  }
+}

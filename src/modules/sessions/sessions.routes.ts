@@ -1,0 +1,22 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { requestMeta } from '../../http/request-meta.js';
+import { parseInput } from '../../infra/validation.js';
+import { authPayloadJson } from '../accounts/accounts.routes.js';
+import type { AccountsService } from '../accounts/accounts.service.js';
+import { logoutSchema, refreshSchema } from './sessions.schema.js';
+import type { SessionsService } from './sessions.service.js';
+
+/** REST door of sessions: refresh and logout over the same service as GraphQL. */
+export function sessionsRoutes(sessions: SessionsService, accounts: AccountsService): FastifyPluginAsync {
+  return async (app) => {
+    app.post('/refresh', async (req) => {
+      const issued = await sessions.refresh(parseInput(refreshSchema, req.body).refreshToken, requestMeta(req));
+      return authPayloadJson({ ...issued, user: await accounts.me(issued) });
+    });
+    app.post('/logout', async (req, reply) => {
+      const principal = await sessions.authenticate(req.headers.authorization);
+      await sessions.logout(principal, parseInput(logoutSchema, req.body ?? {}).allSessions, requestMeta(req));
+      return reply.code(204).send();
+    });
+  };
+}

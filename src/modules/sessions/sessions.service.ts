@@ -1,0 +1,163 @@
+import type { Logger } from '../../infra/logger.js';
+import { AppError } from '../../infra/errors.js';
+import type { Prisma } from '../../infra/db/index.js';
+import type { RequestMeta } from '../../http/request-meta.js';
+import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import { bearerToken, type AccessTokens } from './access-token.js';
+import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
+import type { SessionCache } from './session-cache.js';
+import type { LiveSession, SessionsRepository } from './sessions.repository.js';
+
+/** Who an authenticated call is made by. */
+export interface Principal {
+  readonly userId: string;
+  readonly sessionId: string;
+}
+
+export interface IssuedTokens {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  userId: string;
+  sessionId: string;
+}
+
+export interface SessionsDeps {
+  repo: SessionsRepository;
+  cache: SessionCache;
+  tokens: AccessTokens;
+  log: Logger;
+  refreshTtlSeconds: number;
+  idleTtlSeconds: number;
+  now?: () => Date;
+}
+
+export type RevokeReason = 'logout' | 'revoked' | 'password_changed' | 'password_reset' | 'refresh_token_reused';
+
+const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
+
+/**
+ * Sessions and their tokens (CONTRACT.md §3): issuing, refresh rotation with reuse detection, the
+ * liveness check behind every authenticated call, and revocation that takes effect at once.
+ */
+export class SessionsService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: SessionsDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN with it.
+   * Returns a function that signs the access token once the transaction has committed.
+   */
+  async open(tx: Prisma.TransactionClient, userId: string, meta: RequestMeta): Promise<() => Promise<IssuedTokens>> {
+    const now = this.now();
+    const { token, hash } = newOpaqueToken();
+    const session = await this.deps.repo.create(tx, {
+      userId,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      expiresAt: new Date(now.getTime() + this.deps.refreshTtlSeconds * 1000),
+      idleExpiresAt: new Date(now.getTime() + Math.min(this.deps.idleTtlSeconds, this.deps.refreshTtlSeconds) * 1000),
+      refreshTokenHash: hash,
+    });
+    await recordSecurityEvents(tx, [{ userId, type: 'SIGNED_IN', sessionId: session.id, ip: meta.ip, userAgent: meta.userAgent }]);
+    return () => this.issue(userId, session.id, token);
+  }
+
+  /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
+  async refresh(refreshToken: string, meta: RequestMeta): Promise<IssuedTokens> {
+    if (!OPAQUE_TOKEN.test(refreshToken)) throw unauthenticated('The refresh token is invalid or expired');
+    const next = newOpaqueToken();
+    const result = await this.deps.repo.rotate(hashOpaqueToken(refreshToken), next.hash, this.now(), this.deps.idleTtlSeconds * 1000);
+    if (result.kind === 'rotated') return this.issue(result.userId, result.sessionId, next.token);
+    if (result.kind === 'reused') {
+      await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED');
+      this.deps.log.warn({ userId: result.userId, sessionId: result.sessionId, ip: meta.ip }, 'refresh token reuse: session revoked');
+      throw new AppError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; the session has been revoked');
+    }
+    throw unauthenticated('The refresh token is invalid or expired');
+  }
+
+  /**
+   * The check behind every authenticated call: a valid signature (cached per token), then the session's
+   * liveness from Redis, falling back to PostgreSQL on a miss. Redis down: SERVICE_UNAVAILABLE, never a pass.
+   */
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    const claims = await this.deps.tokens.verify(bearerToken(authorization));
+    const cached = await this.deps.cache.get(claims.sid);
+    if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
+    if (cached?.state === 'live' && cached.userId === claims.sub && cached.until > Date.now()) {
+      return { userId: claims.sub, sessionId: claims.sid };
+    }
+    const live = await this.deps.repo.findLive(claims.sid, this.now());
+    if (!live || live.userId !== claims.sub) throw unauthenticated('The session has ended');
+    await this.deps.cache.markLive(claims.sid, live.userId, live.liveUntil);
+    return { userId: claims.sub, sessionId: claims.sid };
+  }
+
+  list(userId: string): Promise<LiveSession[]> {
+    return this.deps.repo.listLive(userId, this.now());
+  }
+
+  /** Ends one of the caller's own sessions; false when there is no such live session of theirs. */
+  async revokeOne(principal: Principal, sessionId: string, meta: RequestMeta): Promise<boolean> {
+    const ids = await this.deps.repo.liveIds(principal.userId, this.now(), { only: sessionId });
+    const ended = await this.revoke(principal.userId, ids, 'revoked', meta, 'SESSION_REVOKED');
+    return ended.length > 0;
+  }
+
+  revokeOthers(principal: Principal, meta: RequestMeta): Promise<number> {
+    return this.endAllBut(principal.userId, principal.sessionId, 'revoked', meta).then((ids) => ids.length);
+  }
+
+  async logout(principal: Principal, allSessions: boolean, meta: RequestMeta): Promise<void> {
+    const ids = allSessions ? await this.deps.repo.liveIds(principal.userId, this.now()) : [principal.sessionId];
+    await this.revoke(principal.userId, ids, 'logout', meta, 'SIGNED_OUT');
+  }
+
+  /** For password change and reset: every other session ends, inside the caller's transaction. */
+  async endAllBut(
+    userId: string,
+    keepSessionId: string | null,
+    reason: RevokeReason,
+    meta: RequestMeta,
+    tx?: Prisma.TransactionClient,
+  ): Promise<string[]> {
+    const ids = await this.deps.repo.liveIds(userId, this.now(), keepSessionId ? { except: keepSessionId } : {});
+    return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', tx);
+  }
+
+  /**
+   * Redis first, then PostgreSQL: the `revoked` marker lands before the row changes, so no instance can
+   * accept the session's access tokens in between. If Redis is down nothing is written (SERVICE_UNAVAILABLE);
+   * if PostgreSQL then fails, the session stays dead in the cache, which errs on the safe side.
+   */
+  private async revoke(
+    userId: string,
+    ids: readonly string[],
+    reason: RevokeReason,
+    meta: RequestMeta,
+    eventType: 'SESSION_REVOKED' | 'SIGNED_OUT' | 'REFRESH_TOKEN_REUSED',
+    tx?: Prisma.TransactionClient,
+  ): Promise<string[]> {
+    if (ids.length === 0) return [];
+    await this.deps.cache.markRevoked(ids);
+    const write = async (t: Prisma.TransactionClient) => {
+      const ended = await this.deps.repo.revoke(t, ids, reason, this.now());
+      await recordSecurityEvents(
+        t,
+        ended.map((sessionId) => ({ userId, type: eventType, sessionId, ip: meta.ip, userAgent: meta.userAgent, data: { reason } })),
+      );
+      return ended;
+    };
+    return tx ? write(tx) : this.deps.repo.transaction(write);
+  }
+
+  private async issue(userId: string, sessionId: string, refreshToken: string): Promise<IssuedTokens> {
+    const accessToken = await this.deps.tokens.sign(userId, sessionId);
+    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: this.deps.tokens.ttlSeconds, userId, sessionId };
+  }
+}
