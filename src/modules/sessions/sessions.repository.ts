@@ -56,9 +56,12 @@ export class SessionsRepository {
     const idleUntil = new Date(now.getTime() + idleTtlMs);
     const rows = await this.prisma.$queryRaw<{ user_id: string; session_id: string; live_until: Date }[]>`
       WITH used AS (
-        UPDATE refresh_tokens SET used_at = ${now}, replaced_by_id = ${newId}::uuid
-        WHERE token_hash = ${oldHash} AND used_at IS NULL AND expires_at > ${now}
-        RETURNING session_id
+        -- The session's liveness is part of the claim: a token of an ended session is not consumed.
+        UPDATE refresh_tokens rt SET used_at = ${now}, replaced_by_id = ${newId}::uuid
+        FROM sessions s
+        WHERE rt.token_hash = ${oldHash} AND rt.used_at IS NULL AND rt.expires_at > ${now}
+          AND s.id = rt.session_id AND s.revoked_at IS NULL AND s.expires_at > ${now} AND s.idle_expires_at > ${now}
+        RETURNING rt.session_id
       ), live AS (
         UPDATE sessions s SET last_used_at = ${now}, idle_expires_at = LEAST(${idleUntil}::timestamptz, s.expires_at)
         FROM used
@@ -78,9 +81,9 @@ export class SessionsRepository {
     // anything else (unknown, expired, session ended) is simply not a valid token.
     const prior = await this.prisma.refreshToken.findUnique({
       where: { tokenHash: oldHash },
-      select: { usedAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true } } },
+      select: { usedAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true, idleExpiresAt: true } } },
     });
-    if (prior?.usedAt && prior.session.revokedAt === null && prior.session.expiresAt > now) {
+    if (prior?.usedAt && prior.session.revokedAt === null && prior.session.expiresAt > now && prior.session.idleExpiresAt > now) {
       return { kind: 'reused', userId: prior.session.userId, sessionId: prior.session.id };
     }
     return { kind: 'invalid' };
