@@ -1,0 +1,110 @@
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningJwk } from '../../infra/crypto/keys.js';
+import { codeOf, me, register } from '../../test/auth-client.js';
+import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
+
+const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const parts = (jwt: string) => {
+  const [h, p, s] = jwt.split('.');
+  return { header: JSON.parse(Buffer.from(h!, 'base64url').toString()), payload: JSON.parse(Buffer.from(p!, 'base64url').toString()), h: h!, p: p!, s: s! };
+};
+
+describe('access tokens', () => {
+  let db: TestDatabase;
+  let oldKey: Awaited<ReturnType<typeof generateSigningJwk>>;
+  let newKey: Awaited<ReturnType<typeof generateSigningJwk>>;
+  let server: TestServer; // signs with the old key
+  let rotated: TestServer; // [new, old]: new signs, both verify
+  let retired: TestServer; // [new] only
+  let redisProxy: TcpProxy;
+  let viaProxy: TestServer; // reaches Redis through a cuttable link
+  const prefix = uniquePrefix('tokens');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    [oldKey, newKey] = [await generateSigningJwk(), await generateSigningJwk()];
+    const keys = (...k: object[]) => ({ JWT_PRIVATE_KEYS: JSON.stringify({ keys: k }) });
+    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: keys(oldKey) });
+    rotated = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: keys(newKey, oldKey) });
+    retired = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: keys(newKey) });
+    redisProxy = await startTcpProxy('127.0.0.1', 6379);
+    viaProxy = await startTestServer({
+      databaseUrl: db.url,
+      redisPrefix: prefix,
+      env: { ...keys(oldKey), REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
+    });
+  });
+  afterAll(async () => {
+    for (const s of [server, rotated, retired, viaProxy]) await s?.close();
+    await redisProxy?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  it('is an ES256 JWT with kid and the contract claims, verifiable with node:crypto against the JWKS', async () => {
+    const t = await register(server);
+    const { header, payload, h, p, s } = parts(t.accessToken);
+    expect(header).toMatchObject({ alg: 'ES256', kid: oldKey.kid, typ: 'JWT' });
+    expect(payload).toMatchObject({ iss: server.config.http.publicUrl, aud: 'latchkey', sub: t.user.id });
+    expect(payload.sid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(payload.exp - payload.iat).toBe(900);
+
+    const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    const jwk = jwks.keys.find((k) => k.kid === header.kid)!;
+    const publicKey = createPublicKey({ key: jwk, format: 'jwk' });
+    const ok = cryptoVerify('sha256', Buffer.from(`${h}.${p}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
+    expect(ok).toBe(true);
+  });
+
+  it('refuses alg:none, a tampered payload, a foreign signature, wrong audience and expiry', async () => {
+    const t = await register(server);
+    const { header, payload, h, s } = parts(t.accessToken);
+    const forged = [
+      `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`,
+      `${b64({ ...header, alg: 'none' })}.${b64(payload)}.${s}`,
+      `${h}.${b64({ ...payload, sub: '00000000-0000-4000-8000-000000000000' })}.${s}`,
+      `${b64({ ...header, alg: 'HS256' })}.${b64(payload)}.${s}`,
+      `${h}.${b64({ ...payload, aud: 'someone-else' })}.${s}`,
+      `${h}.${b64({ ...payload, exp: payload.iat - 1 })}.${s}`,
+      t.accessToken.slice(0, -4) + (t.accessToken.endsWith('AAAA') ? 'BBBB' : 'AAAA'),
+    ];
+    for (const token of forged) expect(codeOf((await me(server, token)).body), token).toBe('UNAUTHENTICATED');
+    // A real token for another issuer's key set (the retired server never knew the old key).
+    expect(codeOf((await me(retired, t.accessToken)).body)).toBe('UNAUTHENTICATED');
+  });
+
+  it('rotates keys without logging anyone out: old tokens verify while their key is listed, new ones use the first key', async () => {
+    const before = await register(server);
+    expect((await me(rotated, before.accessToken)).body.data?.me.id).toBe(before.user.id);
+    const after = await register(rotated);
+    expect(parts(after.accessToken).header.kid).toBe(newKey.kid);
+    expect((await me(retired, after.accessToken)).body.data?.me.id).toBe(after.user.id);
+    const jwks = (await (await fetch(`${rotated.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toEqual([newKey.kid, oldKey.kid]);
+  });
+
+  it('answers SERVICE_UNAVAILABLE, never a pass, while Redis is down', async () => {
+    const t = await register(viaProxy);
+    expect((await me(viaProxy, t.accessToken)).body.data?.me.id).toBe(t.user.id); // signature now cached in-process
+    redisProxy.cut();
+    try {
+      const res = await me(viaProxy, t.accessToken);
+      expect(codeOf(res.body)).toBe('SERVICE_UNAVAILABLE');
+      expect(res.body.data ?? null).toBeNull();
+    } finally {
+      redisProxy.restore();
+    }
+  });
+
+  it('never logs a password or a token', async () => {
+    const t = await register(server);
+    await me(server, t.accessToken);
+    await fetch(`${server.url}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: t.refreshToken }) });
+    const logs = [server, rotated, retired, viaProxy].flatMap((s) => s.logs).join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of [t.password, t.accessToken, t.refreshToken, t.accessToken.split('.')[2]!]) expect(logs).not.toContain(secret);
+  });
+});
