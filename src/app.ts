@@ -17,6 +17,7 @@ import type { SigningKeys } from './infra/crypto/keys.js';
 import { AppError } from './infra/errors.js';
 import type { Logger } from './infra/logger.js';
 import type { Metrics } from './infra/metrics.js';
+import { requestContext } from './infra/request-context.js';
 import type { HealthService } from './modules/health/health.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 
@@ -75,8 +76,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // JSON only: a text/plain body is how a cross-site form would smuggle a request past CORS.
   fastify.removeContentTypeParser('text/plain');
 
-  fastify.addHook('onRequest', async (req, reply) => {
+  fastify.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    // run() around done(): every later hook and the handler execute inside this request's context.
+    requestContext.run({ requestId: req.id }, done);
   });
   // Responses of the API doors may carry tokens: no cache, shared or private, may keep them.
   fastify.addHook('onSend', async (req, reply) => {

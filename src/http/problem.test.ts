@@ -85,6 +85,10 @@ describe('REST plumbing', () => {
     expect(text).not.toContain('at ');
     const line = server.logs.find((l) => l.includes('hunter2'));
     expect(line && JSON.parse(line)).toMatchObject({ requestId: 'req-crash-1', level: 'error' });
+    // Every line of the request carries the id, once.
+    const ofRequest = server.logs.filter((l) => l.includes('req-crash-1'));
+    expect(ofRequest.length).toBeGreaterThanOrEqual(3); // incoming, error, completed
+    for (const l of ofRequest) expect(l.match(/"requestId"/g)).toHaveLength(1);
   });
 
   it('answers unknown routes with a 404 problem+json', async () => {

@@ -10,6 +10,24 @@ import { clearRedisPrefix, uniquePrefix } from '../test/harness.js';
 import { spawnEntry } from '../test/process.js';
 import { eventually } from '../test/tcp-proxy.js';
 
+describe('start-up', () => {
+  it('with no Redis answering, exits with one line that says how to start one', async () => {
+    const proc = spawnEntry('src/main.ts', {
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/never_used',
+      REDIS_URL: 'redis://127.0.0.1:1',
+      PORT: '0',
+      DATA_DIR: join(tmpdir(), `latchkey-noredis-${process.pid}`),
+      LOG_LEVEL: 'silent',
+    });
+    const { code } = await proc.exited();
+    expect(code).toBe(1);
+    const stderr = proc.lines.filter((l) => !l.startsWith('{'));
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]).toContain('redis://127.0.0.1:1');
+    expect(stderr[0]).toContain('redis-server --daemonize yes');
+  });
+});
+
 describe('graceful shutdown', () => {
   let db: TestDatabase;
   let dataDir: string;

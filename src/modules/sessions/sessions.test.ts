@@ -38,8 +38,11 @@ describe('SessionsService through its doors', () => {
     it('reuse: a used token answers REFRESH_TOKEN_REUSED and kills the whole session, old and new tokens alike', async () => {
       const a = await register(server);
       const b = (await refresh(server, a.refreshToken)).body.data!.refresh;
-      const replay = await refresh(server, a.refreshToken);
+      const replay = await gql(server, 'mutation R($t: String!) { refresh(refreshToken: $t) { accessToken } }', { t: a.refreshToken }, { 'x-request-id': `replay-${a.user.id}` });
       expect(codeOf(replay.body)).toBe('REFRESH_TOKEN_REUSED');
+      // The service's own warning carries the request's id, like every line of that request.
+      const warning = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'refresh token reuse: session revoked' && l.userId === a.user.id);
+      expect(warning?.requestId).toBe(`replay-${a.user.id}`);
       expect(codeOf((await refresh(server, b.refreshToken)).body)).toBe('UNAUTHENTICATED');
       expect(codeOf((await refresh(server, a.refreshToken)).body)).toMatch(/^(UNAUTHENTICATED|REFRESH_TOKEN_REUSED)$/);
       expect(codeOf((await me(server, b.accessToken)).body)).toBe('UNAUTHENTICATED');
