@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, 
 import type { GraphQLSchema } from 'graphql';
 import { createApollo } from './graphql/apollo.js';
 import type { GraphQLContext } from './graphql/context.js';
-import { graphiqlRoutes, GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql.js';
+import { GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql-paths.js';
 import { buildGraphQLSchema, instanceContainer } from './graphql/schema.js';
 import { attachGraphQLWs, type GraphQLWsServer } from './graphql/ws.js';
 import { sendProblem, toAppError } from './http/problem.js';
@@ -120,13 +120,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   const graphqlHandler = fastifyApolloHandler(apollo, { context });
 
-  if (config.http.graphiql) await fastify.register(graphiqlRoutes(config.http.publicUrl));
+  // GraphiQL's bundle (ruru, Monaco, React: ~230 MB) is a dev dependency, loaded only where it is served.
+  const graphiql = config.http.graphiql ? await loadGraphiql(log) : undefined;
+  if (graphiql) await fastify.register(graphiql(config.http.publicUrl));
   fastify.route({
     url: '/graphql',
     method: ['GET', 'POST'],
     // A browser navigating to /graphql lands in GraphiQL; API clients' GET queries reach Apollo.
     onRequest: async (req, reply) => {
-      if (req.method === 'GET' && config.http.graphiql && wantsHtml(req.headers.accept)) {
+      if (req.method === 'GET' && graphiql && wantsHtml(req.headers.accept)) {
         return reply.redirect(GRAPHIQL_PATH, 302);
       }
     },
@@ -164,6 +166,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       await apollo.stop();
     },
   };
+}
+
+async function loadGraphiql(log: Logger) {
+  try {
+    return (await import('./graphql/graphiql.js')).graphiqlRoutes;
+  } catch (err) {
+    log.warn({ err }, 'GraphiQL is enabled but its package is not installed (production install?); serving none');
+    return undefined;
+  }
 }
 
 const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.url.startsWith('/graphql?');

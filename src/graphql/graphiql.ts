@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ruruHTML } from 'ruru/server';
 import { getStaticFile } from 'ruru/static';
+import { GRAPHIQL_PATH } from './graphiql-paths.js';
 
 const STATIC_PATH = '/graphiql-static/';
 
@@ -22,11 +23,6 @@ export function graphiqlRoutes(publicUrl: string) {
       if (!file) return reply.callNotFound();
       return reply.headers(file.headers).send(file.content);
     });
-    app.get('/graphiql', async (_req, reply) => reply.type('text/html; charset=utf-8').send(html));
+    app.get(GRAPHIQL_PATH, async (_req, reply) => reply.type('text/html; charset=utf-8').send(html));
   };
 }
-
-/** A browser navigating to GET /graphql gets GraphiQL; API clients sending GET queries do not. */
-export const wantsHtml = (accept: string | undefined): boolean => !!accept && accept.includes('text/html');
-
-export const GRAPHIQL_PATH = '/graphiql';
