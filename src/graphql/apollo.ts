@@ -3,7 +3,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import type { GraphQLSchema } from 'graphql';
 import type { Metrics } from '../infra/metrics.js';
 import type { GraphQLContext } from './context.js';
-import { formatGraphQLError, isClientSafe, rootCause } from './errors.js';
+import { appErrorOf, formatGraphQLError, isClientSafe, rootCause } from './errors.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -42,6 +42,8 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
           failed = true;
           for (const error of errors) {
             if (!isClientSafe(error)) contextValue.log.error({ err: rootCause(error), path: error.path }, 'graphql resolver failed');
+            // Outages are answered to the client as SERVICE_UNAVAILABLE; operators need the cause.
+            else if (appErrorOf(error)?.code === 'SERVICE_UNAVAILABLE') contextValue.log.warn({ err: rootCause(error), path: error.path }, 'dependency unavailable');
           }
         },
         async willSendResponse({ operation, operationName }) {

@@ -94,6 +94,7 @@ describe('access tokens', () => {
       const res = await me(viaProxy, t.accessToken);
       expect(codeOf(res.body)).toBe('SERVICE_UNAVAILABLE');
       expect(res.body.data ?? null).toBeNull();
+      expect(viaProxy.logs.some((l) => l.includes('"msg":"dependency unavailable"'))).toBe(true);
     } finally {
       redisProxy.restore();
     }
