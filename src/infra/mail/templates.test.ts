@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { renderEmail, TEMPLATE_NAMES, type TemplateData, type TemplateName } from './templates.js';
+
+const TOKEN = 'q3Zr_8-Kx0AbCdEfGhIjKlMnOpQrStUvWxYz0123456';
+const VERIFY = `http://localhost:4000/auth/verify-email?token=${TOKEN}`;
+const RESET = `https://app.example.com/reset-password?token=${TOKEN}`;
+
+const samples: { [K in TemplateName]: TemplateData[K] } = {
+  'verify-email': { username: 'alice', link: VERIFY, expiresInHours: 24 },
+  'reset-password': { username: 'alice', link: RESET, expiresInMinutes: 30 },
+  'password-changed': {
+    username: 'alice',
+    changedAt: '2026-11-25T07:50:09.123Z',
+    ip: '203.0.113.7',
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64)',
+    resetLink: 'https://app.example.com/forgot-password',
+  },
+  'new-sign-in': {
+    username: 'alice',
+    at: '2026-11-25T07:50:09.123Z',
+    ip: null,
+    userAgent: null,
+    sessionsLink: 'https://app.example.com/settings/sessions',
+  },
+  'account-locked': { username: 'alice', until: '2026-11-25T08:05:00.000Z', unlockLink: `https://app.example.com/unlock?token=${TOKEN}` },
+};
+
+const linkOf = (name: TemplateName): string => {
+  const d = samples[name] as unknown as Record<string, string>;
+  return d.link ?? d.resetLink ?? d.sessionsLink ?? d.unlockLink ?? '';
+};
+
+describe('renderEmail', () => {
+  it.each(TEMPLATE_NAMES)('%s: a plain subject, both parts, the link verbatim in each', (name) => {
+    const mail = renderEmail(name, samples[name] as never);
+    const link = linkOf(name);
+    expect(link).not.toBe('');
+    expect(mail.subject.length).toBeGreaterThan(5);
+    expect(mail.subject).not.toMatch(/[<>&\n]/);
+    expect(mail.html).toMatch(/^<!DOCTYPE html>/);
+    expect(mail.html).toContain(`href="${link}"`);
+    expect(mail.text).toContain(link);
+    expect(mail.text).not.toMatch(/<[a-z!/]/i);
+    expect(mail.text).toContain('Hi alice,');
+    expect(mail.html).toContain('Hi alice,');
+    // Email clients: inline styles only, nothing fetched from elsewhere.
+    expect(mail.html).not.toMatch(/<img|<link|@import|url\(|<script|<style/i);
+  });
+
+  it('carries token=<token> in the query of both parts of the token emails (CONTRACT §3)', () => {
+    for (const name of ['verify-email', 'reset-password', 'account-locked'] as const) {
+      const mail = renderEmail(name, samples[name] as never);
+      const inText = [...mail.text.matchAll(/https?:\/\/\S+/g)].map((m) => new URL(m[0]));
+      const inHtml = [...mail.html.matchAll(/href="([^"]+)"/g)].map((m) => new URL(m[1]!.replace(/&amp;/g, '&')));
+      expect(inText.some((u) => u.searchParams.get('token') === TOKEN)).toBe(true);
+      expect(inHtml.some((u) => u.searchParams.get('token') === TOKEN)).toBe(true);
+      expect(mail.text).toContain(`token=${TOKEN}`);
+      expect(mail.html).toContain(`token=${TOKEN}`);
+    }
+  });
+
+  it('keeps a second query parameter intact: raw in text, &amp; in HTML (what a parser reads as &)', () => {
+    const link = `https://app.example.com/reset-password?token=${TOKEN}&from=mail`;
+    const mail = renderEmail('reset-password', { username: 'alice', link, expiresInMinutes: 30 });
+    expect(mail.text).toContain(link);
+    expect(mail.html).toContain(`href="https://app.example.com/reset-password?token=${TOKEN}&amp;from=mail"`);
+  });
+
+  it('escapes every user-supplied value in HTML and keeps the text part one line per value', () => {
+    const nasty = '<script>alert("x")</script>"\'&`=';
+    const mail = renderEmail('new-sign-in', {
+      username: nasty,
+      at: '2026-11-25T07:50:09Z',
+      ip: '"><img src=x onerror=alert(1)>',
+      userAgent: 'evil\r\nClick here: https://evil.example/phish',
+      sessionsLink: 'https://app.example.com/settings/sessions',
+    });
+    expect(mail.html).not.toContain('<script>');
+    expect(mail.html).not.toContain('<img');
+    expect(mail.html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&quot;&#x27;&amp;&#x60;&#x3D;');
+    expect(mail.html).toContain('&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;');
+    // Text is not HTML: values as given, but no injected line breaks.
+    expect(mail.text).toContain(`Hi ${nasty},`);
+    expect(mail.text).toContain('Device:     evil Click here: https://evil.example/phish');
+    expect(mail.text).not.toMatch(/^Click here/m);
+  });
+
+  it('escapes quotes in the username of every template', () => {
+    for (const name of TEMPLATE_NAMES) {
+      const mail = renderEmail(name, { ...samples[name], username: 'x"<script>y' } as never);
+      expect(mail.html).toContain('Hi x&quot;&lt;script&gt;y,');
+      expect(mail.html).not.toContain('x"<script>');
+      expect(mail.subject).not.toContain('script');
+    }
+  });
+
+  it('refuses links that are not absolute http(s) URLs, without echoing them', () => {
+    for (const link of ['javascript:alert(1)', '/relative?token=abc', 'https://x.example/a"onmouseover="x', 'data:text/html,hi']) {
+      let message = '';
+      try {
+        renderEmail('verify-email', { username: 'a', link, expiresInHours: 24 });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/mail template/);
+      expect(message).not.toContain(link);
+    }
+  });
+
+  it('shows times in UTC, unknown for missing IP and device, and the expiry', () => {
+    const signIn = renderEmail('new-sign-in', samples['new-sign-in']);
+    expect(signIn.text).toContain('When:       2026-11-25 07:50 UTC');
+    expect(signIn.text).toContain('IP address: unknown');
+    expect(signIn.text).toContain('Device:     unknown');
+    expect(signIn.text).toMatch(/If this wasn't you, sign that session out/);
+    expect(renderEmail('verify-email', samples['verify-email']).text).toContain('expires in 24 hours');
+    expect(renderEmail('verify-email', { ...samples['verify-email'], expiresInHours: 1 }).text).toContain('expires in 1 hour ');
+    expect(renderEmail('reset-password', samples['reset-password']).html).toContain('expires in 30 minutes');
+    const changed = renderEmail('password-changed', samples['password-changed']);
+    expect(changed.text).toContain("If this wasn't you, reset your password now:\nhttps://app.example.com/forgot-password");
+    expect(changed.html).toContain("If this wasn't you");
+    expect(renderEmail('account-locked', samples['account-locked']).text).toContain('locked until 2026-11-25 08:05 UTC');
+  });
+
+  it('has distinct subjects', () => {
+    const subjects = TEMPLATE_NAMES.map((n) => renderEmail(n, samples[n] as never).subject);
+    expect(new Set(subjects).size).toBe(TEMPLATE_NAMES.length);
+    expect(subjects).toEqual([
+      'Verify your email address',
+      'Reset your password',
+      'Your password was changed',
+      'New sign-in to your account',
+      'Your account has been locked',
+    ]);
+  });
+});
