@@ -32,6 +32,8 @@ export interface AppDeps {
   resolvers: object[];
   /** Feature REST doors, each mounted under both `/auth` and `/v1/auth`. */
   restRoutes: FastifyPluginAsync[];
+  /** Routes mounted at the root (development tools such as /dev/mail). */
+  rootRoutes?: FastifyPluginAsync[];
 }
 
 export interface App {
@@ -139,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   fastify.get('/.well-known/jwks.json', async (_req, reply) =>
     reply.header('cache-control', 'public, max-age=300').send(deps.keys.jwks),
   );
+  for (const routes of deps.rootRoutes ?? []) await fastify.register(routes);
   for (const prefix of REST_PREFIXES) {
     await fastify.register(
       async (scope) => {

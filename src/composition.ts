@@ -1,5 +1,12 @@
+import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from './app.js';
 import { deriveKey } from './infra/crypto/secrets.js';
+import { Sealer } from './infra/crypto/sealed.js';
+import { createDevOutbox } from './infra/mail/dev-outbox.js';
+import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
+import { createResendSender, type MailSender } from './infra/mail/sender.js';
+import { OutboxRelay } from './infra/outbox/outbox.js';
+import { Limit } from './infra/rate-limit.js';
 import type { Infra } from './infra/runtime.js';
 import { pingRedis } from './infra/redis.js';
 import { AccountsRepository } from './modules/accounts/accounts.repository.js';
@@ -8,10 +15,21 @@ import { accountsRoutes } from './modules/accounts/accounts.routes.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { PasswordHasher } from './modules/accounts/password.js';
 import { preloadCommonPasswords } from './modules/accounts/password-policy.js';
+import { EmailVerificationResolver } from './modules/email-verification/verification.resolver.js';
+import { verificationRoutes } from './modules/email-verification/verification.routes.js';
+import { EmailVerificationService } from './modules/email-verification/verification.service.js';
 import { HealthResolver } from './modules/health/health.resolver.js';
 import { HealthService } from './modules/health/health.service.js';
+import { MailRepository } from './modules/mail/mail.repository.js';
+import { MailService } from './modules/mail/mail.service.js';
+import { emailProcessor } from './modules/mail/mail.worker.js';
 import { MaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
 import { startMaintenanceWorker } from './modules/maintenance/maintenance.worker.js';
+import { OneTimeTokensRepository } from './modules/one-time-tokens/one-time-tokens.repository.js';
+import { PasswordResetResolver } from './modules/password-reset/password-reset.resolver.js';
+import { passwordResetRoutes } from './modules/password-reset/password-reset.routes.js';
+import { PasswordResetService } from './modules/password-reset/password-reset.service.js';
+import { startPasswordResetWorker } from './modules/password-reset/password-reset.worker.js';
 import { AccessTokens } from './modules/sessions/access-token.js';
 import { AuthGuard } from './modules/sessions/auth.guard.js';
 import { SessionCache } from './modules/sessions/session-cache.js';
@@ -41,13 +59,30 @@ export function buildServices(infra: Infra) {
     idleTtlSeconds: config.auth.sessionIdleTtl,
   });
   const hasher = new PasswordHasher({ pepper: deriveKey(infra.appSecret, 'password-pepper'), cost: config.auth.bcryptCost });
-  const accounts = new AccountsService({
-    repo: new AccountsRepository(prisma),
+
+  const retry = { attempts: config.mail.maxAttempts, backoff: { type: 'exponential', delay: config.mail.retryDelayMs } };
+  const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
+  const mailRepo = new MailRepository(prisma);
+  const mail = new MailService(mailRepo, new Sealer(deriveKey(infra.appSecret, 'data-encryption')), relay);
+  const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log);
+  const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
+
+  const accountsRepo = new AccountsRepository(prisma);
+  const oneTimeTokens = new OneTimeTokensRepository(prisma);
+  const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, publicUrl: config.http.publicUrl });
+  const accounts = new AccountsService({ repo: accountsRepo, verification, sessions, hasher, passwordMinLength: config.auth.passwordMinLength });
+  const passwordReset = new PasswordResetService({
+    prisma,
+    accounts: accountsRepo,
+    tokens: oneTimeTokens,
     sessions,
     hasher,
+    mail,
+    limitPerEmail: new Limit(redis, config.redis.keyPrefix, 'reset-email', { points: config.limits.resetPerHour, windowSeconds: 3600 }),
     passwordMinLength: config.auth.passwordMinLength,
+    appUrl: config.http.appUrl,
   });
-  return { health, tokens, sessions, hasher, accounts, auth: new AuthGuard(sessions) };
+  return { health, tokens, sessions, hasher, accounts, verification, passwordReset, auth: new AuthGuard(sessions), relay, mail, mailRepo, sender, devOutbox };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -59,29 +94,55 @@ export async function warmUp(services: Services): Promise<void> {
 }
 
 export function appDeps(infra: Infra, s: Services): AppDeps {
+  const rootRoutes: FastifyPluginAsync[] = [];
+  // The dev outbox lists mail with live links: development only, never in production.
+  if (s.devOutbox && !infra.config.isProduction) rootRoutes.push(devMailRoutes(s.devOutbox));
   return {
     config: infra.config,
     log: infra.log,
     metrics: infra.metrics,
     keys: infra.keys,
     health: s.health,
-    resolvers: [new HealthResolver(s.health), new AccountsResolver(s.accounts, s.auth), new SessionsResolver(s.sessions, s.accounts, s.auth)],
-    restRoutes: [accountsRoutes(s.accounts), sessionsRoutes(s.sessions, s.accounts)],
+    resolvers: [
+      new HealthResolver(s.health),
+      new AccountsResolver(s.accounts, s.auth),
+      new SessionsResolver(s.sessions, s.accounts, s.auth),
+      new EmailVerificationResolver(s.verification, s.auth),
+      new PasswordResetResolver(s.passwordReset),
+    ],
+    restRoutes: [
+      accountsRoutes(s.accounts),
+      sessionsRoutes(s.sessions, s.accounts),
+      verificationRoutes(s.verification, infra.config.http.appUrl),
+      passwordResetRoutes(s.passwordReset),
+    ],
+    rootRoutes,
   };
 }
 
+/** The outbox relay runs in every process (API and worker): it is what makes a committed job reach BullMQ. */
+export function startRelay(s: Services): { stop(): Promise<void> } {
+  s.relay.start();
+  return { stop: () => s.relay.stop() };
+}
+
 /** Every BullMQ worker of the process; `close()` lets running jobs finish. */
-export async function startWorkers(infra: Infra) {
-  const workers = [await startMaintenanceWorker(infra.queues, new MaintenanceRepository(infra.prisma), infra.log)];
+export async function startWorkers(infra: Infra, s: Services) {
+  const workers = [
+    await startMaintenanceWorker(infra.queues, new MaintenanceRepository(infra.prisma), infra.log),
+    infra.queues.worker('email', emailProcessor({ repo: s.mailRepo, mail: s.mail, sender: s.sender, from: infra.config.mail.from, log: infra.log, metrics: infra.metrics }), { concurrency: 8 }),
+    startPasswordResetWorker(infra.queues, s.passwordReset, infra.log),
+  ];
   for (const w of workers) {
     w.on('failed', (job, err) => {
       infra.metrics.jobs.inc({ queue: w.name, outcome: 'failed' });
-      infra.log.error({ err, jobId: job?.id, queue: w.name }, 'job failed');
+      infra.log.warn({ err, jobId: job?.id, queue: w.name, attemptsMade: job?.attemptsMade }, 'job attempt failed');
     });
     w.on('completed', () => infra.metrics.jobs.inc({ queue: w.name, outcome: 'completed' }));
     w.on('error', (err) => infra.log.warn({ err, queue: w.name }, 'worker error'));
   }
   return {
+    workers,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
     },

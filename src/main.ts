@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { buildApp } from './app.js';
-import { appDeps, buildServices, startWorkers, warmUp } from './composition.js';
+import { appDeps, buildServices, startRelay, startWorkers, warmUp } from './composition.js';
 import { runProcess } from './infra/process.js';
 import { startInfra } from './infra/runtime.js';
 
@@ -17,7 +17,8 @@ await runProcess(role, async (config, log) => {
     await warmUp(services);
     const app = await buildApp(appDeps(infra, services));
     const address = await app.fastify.listen({ port: config.http.port, host: config.http.host });
-    const workers = role === 'all' ? await startWorkers(infra) : undefined;
+    const relay = startRelay(services);
+    const workers = role === 'all' ? await startWorkers(infra, services) : undefined;
     log.info(
       { address, graphql: `${config.http.publicUrl}/graphql`, graphiql: config.http.graphiql, workers: !!workers },
       'latchkey is ready',
@@ -26,6 +27,7 @@ await runProcess(role, async (config, log) => {
       async stop() {
         // HTTP first (no new work), then let running jobs finish, then release pools.
         await app.close(5_000);
+        await relay.stop();
         await workers?.close();
         await infra.close();
       },

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { startWorkers } from './composition.js';
+import { buildServices, startRelay, startWorkers } from './composition.js';
 import { runProcess } from './infra/process.js';
 import { startInfra } from './infra/runtime.js';
 
@@ -7,10 +7,13 @@ import { startInfra } from './infra/runtime.js';
 await runProcess('worker', async (config, log) => {
   const infra = await startInfra(config, log);
   try {
-    const workers = await startWorkers(infra);
+    const services = buildServices(infra);
+    const relay = startRelay(services);
+    const workers = await startWorkers(infra, services);
     log.info('latchkey worker is ready');
     return {
       async stop() {
+        await relay.stop();
         await workers.close();
         await infra.close();
       },

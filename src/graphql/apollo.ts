@@ -23,6 +23,8 @@ export function createApollo({ schema, metrics, introspection }: ApolloOptions):
     persistedQueries: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
+    // Apollo's own SIGTERM handler re-raises the signal and kills the process mid-drain; runProcess owns shutdown.
+    stopOnTerminationSignals: false,
     plugins: [
       // Apollo's default landing page loads from a CDN; GraphiQL is served by us (graphiql.ts).
       ApolloServerPluginLandingPageDisabled(),

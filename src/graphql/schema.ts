@@ -3,13 +3,15 @@ import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type ContainerType, type NonEmptyArray } from 'type-graphql';
 import { AccountsResolver } from '../modules/accounts/accounts.resolver.js';
+import { EmailVerificationResolver } from '../modules/email-verification/verification.resolver.js';
 import { HealthResolver } from '../modules/health/health.resolver.js';
+import { PasswordResetResolver } from '../modules/password-reset/password-reset.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 
 /** Every resolver class of the API; the composition root supplies their instances through the container. */
 // type-graphql types resolver classes as bare Function.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AccountsResolver, SessionsResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver];
 
 /** Builds the executable schema. Without a container it is only good for printing (`schema:emit`). */
 export function buildGraphQLSchema(container?: ContainerType): Promise<GraphQLSchema> {

@@ -40,6 +40,16 @@ const envSchema = z.object({
   RESEND_BASE_URL: url.optional(),
   /** @default Latchkey <no-reply@localhost> */
   EMAIL_FROM: z.string().min(3).default('Latchkey <no-reply@localhost>'),
+  /** Delivery attempts before an email is marked failed. @default 8 */
+  EMAIL_MAX_ATTEMPTS: int(1, 50).default(8),
+  /** First retry delay; it doubles each attempt. @default 5000 */
+  EMAIL_RETRY_DELAY_MS: int(10, 3_600_000).default(5_000),
+  /** How often each process sweeps the outbox for rows not yet handed to the queue. @default 1000 */
+  OUTBOX_POLL_MS: int(20, 60_000).default(1_000),
+  /** A job whose worker stops renewing its lock this long is retried elsewhere (a killed worker). @default 30000 */
+  JOB_LOCK_MS: int(500, 600_000).default(30_000),
+  /** Password-reset requests accepted per submitted email per hour. @default 5 */
+  RATE_LIMIT_RESET_PER_HOUR: int(1, 10_000).default(5),
   /** JWK set (JSON) of ES256 private keys; the first signs, all verify. */
   JWT_PRIVATE_KEYS: z.string().min(2).optional(),
   /** @default 900 */
@@ -90,7 +100,15 @@ export interface Config {
   };
   readonly db: { readonly url?: string };
   readonly redis: { readonly url: string; readonly keyPrefix: string };
-  readonly mail: { readonly resendApiKey?: string; readonly resendBaseUrl?: string; readonly from: string };
+  readonly mail: {
+    readonly resendApiKey?: string;
+    readonly resendBaseUrl?: string;
+    readonly from: string;
+    readonly maxAttempts: number;
+    readonly retryDelayMs: number;
+  };
+  readonly jobs: { readonly outboxPollMs: number; readonly lockMs: number };
+  readonly limits: { readonly resetPerHour: number };
   readonly auth: {
     readonly accessTokenTtl: number;
     readonly refreshTokenTtl: number;
@@ -186,7 +204,15 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     },
     db: { url: e.DATABASE_URL },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
-    mail: { resendApiKey: e.RESEND_API_KEY, resendBaseUrl: e.RESEND_BASE_URL, from: e.EMAIL_FROM },
+    mail: {
+      resendApiKey: e.RESEND_API_KEY,
+      resendBaseUrl: e.RESEND_BASE_URL,
+      from: e.EMAIL_FROM,
+      maxAttempts: e.EMAIL_MAX_ATTEMPTS,
+      retryDelayMs: e.EMAIL_RETRY_DELAY_MS,
+    },
+    jobs: { outboxPollMs: e.OUTBOX_POLL_MS, lockMs: e.JOB_LOCK_MS },
+    limits: { resetPerHour: e.RATE_LIMIT_RESET_PER_HOUR },
     auth: {
       accessTokenTtl: e.ACCESS_TOKEN_TTL,
       refreshTokenTtl: e.REFRESH_TOKEN_TTL,

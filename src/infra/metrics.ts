@@ -33,6 +33,12 @@ export function createMetrics() {
       buckets,
       registers: [registry],
     }),
+    emails: new Counter({
+      name: 'latchkey_emails_total',
+      help: 'Email delivery attempts by template and outcome (sent, retried, failed)',
+      labelNames: ['template', 'outcome'] as const,
+      registers: [registry],
+    }),
     jobs: new Counter({
       name: 'latchkey_jobs_total',
       help: 'Background jobs by queue and outcome',

@@ -51,7 +51,8 @@ describe('graceful shutdown', () => {
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       BCRYPT_COST: '4',
-      NODE_ENV: 'test',
+      // Not `test`: some libraries (Apollo) install signal handlers outside test mode, and they must not win.
+      NODE_ENV: 'development',
     });
     const locker = new pg.Client({ connectionString: db.url });
     const queue = new Queue('maintenance', { connection: { host: '127.0.0.1', port: 6379 }, prefix: `${prefix}bull` });

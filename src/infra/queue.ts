@@ -7,6 +7,10 @@ import { Queue, Worker, type ConnectionOptions, type Job, type JobsOptions, type
 export interface JobMap {
   /** Deletes expired sessions, refresh tokens and one-time tokens. */
   maintenance: { task: 'purge-expired' };
+  /** Renders and sends one stored email (the row holds everything, secrets sealed). */
+  email: { emailMessageId: string };
+  /** A password-reset request for a submitted address, known or not: the worker decides whether to mail. */
+  'password-reset': { email: string; ip: string | null; userAgent: string | null };
 }
 
 export type QueueName = keyof JobMap;
@@ -25,7 +29,7 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 };
 
 /** BullMQ wiring: every queue shares the deployment prefix so tests and tenants never see each other's jobs. */
-export function createQueueFactory(connection: ConnectionOptions, keyPrefix: string): QueueFactory {
+export function createQueueFactory(connection: ConnectionOptions, keyPrefix: string, opts: { lockMs?: number } = {}): QueueFactory {
   const prefix = `${keyPrefix}bull`;
   const queues = new Map<QueueName, Queue>();
   return {
@@ -39,8 +43,20 @@ export function createQueueFactory(connection: ConnectionOptions, keyPrefix: str
       }
       return q as Queue<JobMap[typeof name]>;
     },
-    worker(name, processor, opts = {}) {
-      return new Worker(name, processor, { connection, prefix, concurrency: opts.concurrency ?? 4, autorun: true });
+    worker(name, processor, workerOpts = {}) {
+      // lockDuration: a worker that dies mid-job stops renewing its lock; after this long the job is stalled
+      // and another worker retries it, so a killed process loses nothing.
+      return new Worker(name, processor, {
+        connection,
+        prefix,
+        concurrency: workerOpts.concurrency ?? 4,
+        autorun: true,
+        lockDuration: opts.lockMs ?? 30_000,
+        stalledInterval: Math.max(250, Math.floor((opts.lockMs ?? 30_000) / 2)),
+        // After a Redis error the worker loop pauses this long before fetching again (BullMQ: 15 s);
+        // short, so a blip does not hold mail back long after Redis is back.
+        runRetryDelay: 1_000,
+      });
     },
     async close() {
       await Promise.all([...queues.values()].map((q) => q.close()));

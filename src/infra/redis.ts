@@ -11,10 +11,16 @@ export interface RedisFactoryOptions {
   maxRetriesPerRequest?: number | null;
   /** Fail commands at once while disconnected instead of queueing them (request paths). */
   failFast?: boolean;
+  /**
+   * Connect on first use (default) or at once. BullMQ must get an eager client: it `duplicate()`s it for
+   * blocking reads, and a lazy duplicate whose first `connect()` fails during an outage leaves its worker
+   * unable to fetch jobs ever again; an eager one just waits for 'ready'.
+   */
+  lazy?: boolean;
 }
 
 /** One ioredis client. Keys are prefixed by callers (see `RedisKeys`), not by ioredis, so Lua and BullMQ see the same names. */
-export function createRedis({ url, name, maxRetriesPerRequest = 1, failFast = true }: RedisFactoryOptions): Redis {
+export function createRedis({ url, name, maxRetriesPerRequest = 1, failFast = true, lazy = true }: RedisFactoryOptions): Redis {
   const options: RedisOptions = {
     connectionName: name,
     maxRetriesPerRequest,
@@ -22,7 +28,7 @@ export function createRedis({ url, name, maxRetriesPerRequest = 1, failFast = tr
     connectTimeout: 2_000,
     // Reconnect forever with a capped back-off: Redis coming back must heal every instance by itself.
     retryStrategy: (times) => Math.min(times * 100, 2_000),
-    lazyConnect: true,
+    lazyConnect: lazy,
   };
   const client = new Redis(url, options);
   // ioredis emits 'error' on every failed reconnect; readiness reports the outage, so swallow here.

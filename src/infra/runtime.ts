@@ -48,8 +48,7 @@ export async function startInfra(config: Config, log: Logger, opts: { migrate?: 
     const subscriber = createRedis({ url: config.redis.url, name: 'latchkey-sub', failFast: false, maxRetriesPerRequest: null });
     await subscriber.connect();
     closers.push(async () => subscriber.disconnect());
-    const bull = createRedis({ url: config.redis.url, name: 'latchkey-bullmq', failFast: false, maxRetriesPerRequest: null });
-    await bull.connect();
+    const bull = createRedis({ url: config.redis.url, name: 'latchkey-bullmq', failFast: false, maxRetriesPerRequest: null, lazy: false });
     closers.push(async () => bull.disconnect());
 
     let databaseUrl = config.db.url;
@@ -65,7 +64,7 @@ export async function startInfra(config: Config, log: Logger, opts: { migrate?: 
     const prisma = createPrismaClient(databaseUrl);
     closers.push(() => prisma.$disconnect());
 
-    const queues = createQueueFactory(bull, config.redis.keyPrefix);
+    const queues = createQueueFactory(bull, config.redis.keyPrefix, { lockMs: config.jobs.lockMs });
     closers.push(() => queues.close());
 
     return {

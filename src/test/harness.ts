@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { buildApp, type App } from '../app.js';
-import { appDeps, buildServices, startWorkers, warmUp, type Services } from '../composition.js';
+import { appDeps, buildServices, startRelay, startWorkers, warmUp, type Services } from '../composition.js';
 import { loadConfig, type Config } from '../infra/config.js';
 import { generateSigningJwk } from '../infra/crypto/keys.js';
 import { createLogger } from '../infra/logger.js';
@@ -19,6 +19,8 @@ export interface TestServer {
   readonly infra: Infra;
   readonly config: Config;
   readonly services: Services;
+  /** The BullMQ workers, when started (diagnostics). */
+  readonly workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
   /** Every log line this instance wrote, as JSON text: tests grep it for secrets. */
   readonly logs: string[];
   close(): Promise<void>;
@@ -74,7 +76,8 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
-  const workers = opts.workers ? await startWorkers(infra) : undefined;
+  const relay = startRelay(services);
+  const workers = opts.workers ? await startWorkers(infra, services) : undefined;
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const scheme = config.http.tls ? 'https' : 'http';
@@ -85,9 +88,11 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     infra,
     config,
     services,
+    workers,
     logs,
     async close() {
       await app.close(1_000);
+      await relay.stop();
       await workers?.close();
       await infra.close();
       await rm(dataDir, { recursive: true, force: true });

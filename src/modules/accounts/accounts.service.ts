@@ -1,4 +1,5 @@
 import { AppError } from '../../infra/errors.js';
+import type { Prisma } from '../../infra/db/index.js';
 import { uniqueViolation } from '../../infra/db/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
@@ -9,8 +10,15 @@ import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } fro
 import type { PasswordHasher } from './password.js';
 import { checkPasswordPolicy } from './password-policy.js';
 
+/** What sign-up needs from email verification: a token and its email inside the sign-up transaction. */
+export interface SignUpVerification {
+  issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void>;
+  afterCommit(): void;
+}
+
 export interface AccountsDeps {
   repo: AccountsRepository;
+  verification: SignUpVerification;
   sessions: SessionsService;
   hasher: PasswordHasher;
   passwordMinLength: number;
@@ -27,7 +35,10 @@ const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identi
 export class AccountsService {
   constructor(private readonly deps: AccountsDeps) {}
 
-  /** One transaction: the user, its first session and SIGNED_IN; the unique indexes decide every race. */
+  /**
+   * One transaction: the user, its first session, SIGNED_IN, the verification token and its email job.
+   * The unique indexes decide every race, and a failure anywhere leaves nothing behind.
+   */
   async register(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const data = parseInput(registerSchema, input);
     checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email] });
@@ -35,8 +46,10 @@ export class AccountsService {
     try {
       const { user, issue } = await this.deps.repo.transaction(async (tx) => {
         const user = await this.deps.repo.create(tx, { username: data.username, email: data.email, passwordHash });
+        await this.deps.verification.issue(tx, user);
         return { user, issue: await this.deps.sessions.open(tx, user.id, meta) };
       });
+      this.deps.verification.afterCommit();
       return { ...(await issue()), user };
     } catch (e) {
       const index = uniqueViolation(e);

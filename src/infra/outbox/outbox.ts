@@ -1,0 +1,128 @@
+import type { JobsOptions } from 'bullmq';
+import type { Prisma, PrismaClient } from '../db/index.js';
+import type { Logger } from '../logger.js';
+import type { JobMap, QueueFactory, QueueName } from '../queue.js';
+import { withTimeout } from '../redis.js';
+
+/** Outbox kinds are queue names: a row becomes one job of that queue, with the row id as job id. */
+export type OutboxKind = Exclude<QueueName, 'maintenance'>;
+
+/**
+ * Writes a job inside the caller's transaction: it exists exactly when the change that needs it commits,
+ * so a crash between commit and enqueue loses nothing (the relay hands it to BullMQ later).
+ */
+export async function addToOutbox<K extends OutboxKind>(tx: Prisma.TransactionClient, kind: K, payload: JobMap[K]): Promise<string> {
+  const row = await tx.outboxMessage.create({ data: { kind, payload: payload as Prisma.InputJsonObject }, select: { id: true } });
+  return row.id;
+}
+
+export interface RelayOptions {
+  pollMs: number;
+  batchSize?: number;
+  /** Per-queue job options (attempts, backoff) applied when a row is enqueued. */
+  jobOptions?: Partial<Record<OutboxKind, JobsOptions>>;
+}
+
+/**
+ * Moves committed outbox rows to BullMQ. Every process runs one: a nudge after each commit keeps latency
+ * low, the poll recovers rows left behind by a crash, and `FOR UPDATE SKIP LOCKED` lets many relays share
+ * the table. The job id is the row id, so a row enqueued twice (crash after enqueue, before marking) is one job.
+ */
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly queues: QueueFactory,
+    private readonly log: Logger,
+    private readonly opts: RelayOptions,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Runs a pass now (or right after the one in progress). */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(ms: number) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.pass().finally(() => {
+        this.running = undefined;
+        if (this.stopped) return;
+        const now = this.again;
+        this.again = false;
+        this.schedule(now ? 0 : this.opts.pollMs);
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      while ((await this.runOnce()) === (this.opts.batchSize ?? 100)) {
+        // A full batch: more may be waiting.
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'outbox relay pass failed; will retry');
+    }
+  }
+
+  /**
+   * One batch; returns how many rows it claimed. Rows are leased in one short statement (SKIP LOCKED, a
+   * lease instead of a held transaction), then enqueued with no transaction open, so a slow or absent
+   * Redis never holds PostgreSQL locks. A relay that dies mid-batch leaves leases that simply expire.
+   */
+  async runOnce(): Promise<number> {
+    const limit = this.opts.batchSize ?? 100;
+    const rows = await this.prisma.$queryRaw<{ id: string; kind: string; payload: unknown; attempts: number }[]>`
+      UPDATE outbox_messages SET available_at = now() + make_interval(secs => ${LEASE_SECONDS})
+      WHERE id IN (
+        SELECT id FROM outbox_messages
+        WHERE dispatched_at IS NULL AND available_at <= now()
+        ORDER BY available_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+      RETURNING id::text AS id, kind, payload, attempts`;
+    for (const [i, row] of rows.entries()) {
+      const kind = row.kind as OutboxKind;
+      try {
+        // BullMQ queues commands while Redis is away; the deadline keeps a pass short.
+        await withTimeout(this.queues.queue(kind).add(kind, row.payload as JobMap[typeof kind], { ...this.opts.jobOptions?.[kind], jobId: row.id }), 2_000);
+        await this.prisma.outboxMessage.update({ where: { id: row.id }, data: { dispatchedAt: new Date(), attempts: { increment: 1 } } });
+      } catch (err) {
+        // Redis is down: this row and the rest of the batch back off; the next pass tries again.
+        const message = String((err as Error).message).slice(0, 500);
+        for (const rest of rows.slice(i)) {
+          const delayMs = Math.min(60_000, 500 * 2 ** Math.min(rest.attempts, 7));
+          await this.prisma.outboxMessage.update({
+            where: { id: rest.id },
+            data: { attempts: { increment: 1 }, lastError: message, availableAt: new Date(Date.now() + delayMs) },
+          });
+        }
+        this.log.warn({ err, rows: rows.length - i }, 'outbox: could not hand jobs to the queue; backing off');
+        break;
+      }
+    }
+    return rows.length;
+  }
+}
+
+/** How long a claimed row is hidden from other relays while this one enqueues it. */
+const LEASE_SECONDS = 30;

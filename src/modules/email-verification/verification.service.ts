@@ -1,0 +1,71 @@
+import { AppError } from '../../infra/errors.js';
+import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+import { parseInput } from '../../infra/validation.js';
+import type { RequestMeta } from '../../http/request-meta.js';
+import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
+import type { MailService } from '../mail/mail.service.js';
+import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
+import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import type { Principal } from '../sessions/sessions.service.js';
+import { tokenSchema } from './verification.schema.js';
+
+export const VERIFICATION_TTL_SECONDS = 24 * 3600;
+
+export interface VerificationDeps {
+  prisma: PrismaClient;
+  accounts: AccountsRepository;
+  tokens: OneTimeTokensRepository;
+  mail: MailService;
+  publicUrl: string;
+}
+
+const invalidToken = () => new AppError('INVALID_TOKEN', 'This verification link is invalid, used or expired');
+
+/** Email verification (the seed's User Service): a link sent at sign-up that activates the address once. */
+export class EmailVerificationService {
+  constructor(private readonly deps: VerificationDeps) {}
+
+  /** Inside the sign-up transaction: the token and its email commit with the user. */
+  async issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void> {
+    const token = await this.deps.tokens.issue(tx, user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS, { voidOlder: true });
+    const link = `${this.deps.publicUrl}/auth/verify-email?token=${encodeURIComponent(token)}`;
+    await this.deps.mail.queue(tx, {
+      userId: user.id,
+      to: user.email,
+      template: 'verify-email',
+      data: { username: user.username, link, expiresInHours: VERIFICATION_TTL_SECONDS / 3600 },
+      secret: ['link'],
+    });
+  }
+
+  afterCommit(): void {
+    this.deps.mail.afterCommit();
+  }
+
+  /** Consumes the token in one statement (two clicks cannot both win) and marks the address verified. */
+  async verify(input: unknown, meta: RequestMeta): Promise<UserRecord> {
+    const { token } = parseInput(tokenSchema, input);
+    const userId = await this.deps.prisma.$transaction(async (tx) => {
+      const owner = await this.deps.tokens.consume(tx, token, 'EMAIL_VERIFICATION');
+      if (!owner) throw invalidToken();
+      const updated = await tx.user.updateMany({ where: { id: owner, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date() } });
+      if (updated.count > 0) {
+        await recordSecurityEvents(tx, [{ userId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
+      }
+      return owner;
+    });
+    const user = await this.deps.accounts.findById(userId);
+    if (!user) throw invalidToken();
+    return user;
+  }
+
+  /** A fresh link (older ones die); false when the address is already verified, and nothing is sent. */
+  async resend(principal: Principal): Promise<boolean> {
+    const user = await this.deps.accounts.findById(principal.userId);
+    if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
+    if (user.emailVerifiedAt) return false;
+    await this.deps.prisma.$transaction((tx) => this.issue(tx, user));
+    this.afterCommit();
+    return true;
+  }
+}

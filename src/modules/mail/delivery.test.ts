@@ -1,0 +1,170 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeEmail } from '../accounts/accounts.schema.js';
+import { newIdentity, register, REGISTER } from '../../test/auth-client.js';
+import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { attemptsFor, FAST_MAIL_ENV, sentTo, startMailServer, type ResendDouble } from '../../test/mail-server.js';
+import { spawnEntry } from '../../test/process.js';
+import { startResendDouble } from '../../test/resend-double.js';
+import { eventually, startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
+
+describe('email delivery', () => {
+  let db: TestDatabase;
+  let double: ResendDouble;
+  let server: TestServer;
+  let redisProxy: TcpProxy;
+  const prefix = uniquePrefix('delivery');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    double = await startResendDouble();
+    redisProxy = await startTcpProxy('127.0.0.1', 6379);
+    server = await startMailServer({
+      databaseUrl: db.url,
+      redisPrefix: prefix,
+      double,
+      env: { EMAIL_MAX_ATTEMPTS: '4', REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await redisProxy?.close();
+    await double?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  const rowOf = (userId: string) => eventually(
+    () => server.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId } }),
+    (r) => r.status !== 'QUEUED',
+    15_000,
+  );
+
+  it('after two failures the email is delivered exactly once, with the same idempotency key on every attempt', async () => {
+    double.failNext(2, 500);
+    const t = await register(server);
+    const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email), 15_000);
+    const attempts = attemptsFor(double, t.user.email);
+    expect(attempts).toHaveLength(3);
+    expect(new Set(attempts.map((r) => r.headers['idempotency-key'])).size).toBe(1);
+    expect(double.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
+    const row = await rowOf(t.user.id);
+    expect(row).toMatchObject({ status: 'SENT', providerId: mail.id, attempts: 3, idempotencyKey: attempts[0]!.headers['idempotency-key'] });
+  });
+
+  it('retries after 429 too', async () => {
+    double.failNext(1, 429);
+    const t = await register(server);
+    await double.waitForDelivery((m) => sentTo(m, t.user.email), 15_000);
+    expect((await rowOf(t.user.id)).status).toBe('SENT');
+  });
+
+  it('marks the email FAILED after its last attempt, with the reason, in logs and metrics', async () => {
+    const id = newIdentity('doomed');
+    double.failNext(4, 503);
+    const t = await register(server, id);
+    const row = await rowOf(t.user.id);
+    expect(row.status).toBe('FAILED');
+    expect(row.attempts).toBe(4);
+    expect(row.lastError).toBeTruthy();
+    expect(server.logs.some((l) => l.includes('"msg":"email failed after its last attempt"') && l.includes(row.id))).toBe(true);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/latchkey_emails_total\{template="verify-email",outcome="failed"\} [1-9]/);
+  });
+
+  it('does not retry a permanent refusal (422)', async () => {
+    const id = newIdentity('refused');
+    double.reject(normalizeEmail(id.email), 422);
+    const t = await register(server, id);
+    const row = await rowOf(t.user.id);
+    expect(row).toMatchObject({ status: 'FAILED', attempts: 1 });
+  });
+
+  it('keeps answering sign-ups while the email provider is down', async () => {
+    double.failNext(1_000, 500);
+    try {
+      const results = await Promise.all(Array.from({ length: 10 }, () => gql(server, REGISTER, { input: newIdentity('down') })));
+      for (const r of results) expect(r.body.errors).toBeUndefined();
+    } finally {
+      double.failNext(0);
+    }
+  });
+
+  it('loses nothing when Redis is down between the commit and the enqueue', async () => {
+    redisProxy.cut();
+    let t;
+    try {
+      t = await register(server); // the sign-up commits; handing its email to BullMQ fails for now
+      const email = await server.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id } });
+      const row = await server.infra.prisma.outboxMessage.findFirstOrThrow({ where: { kind: 'email', payload: { equals: { emailMessageId: email.id } } } });
+      await eventually(() => server.infra.prisma.outboxMessage.findUniqueOrThrow({ where: { id: row.id } }), (r) => r.attempts > 0 && !r.dispatchedAt, 10_000);
+    } finally {
+      redisProxy.restore();
+    }
+    // Redis back: the relay's next sweep hands the row over, and the workers (which must survive the
+    // outage: see createRedis' `lazy`) deliver it.
+    await double.waitForDelivery((m) => sentTo(m, t.user.email), 20_000);
+  });
+});
+
+describe('a worker killed in the middle of a job', () => {
+  let db: TestDatabase;
+  let double: ResendDouble;
+  let api: TestServer;
+  let dataDir: string;
+  const prefix = uniquePrefix('killed');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    double = await startResendDouble();
+    dataDir = await mkdtemp(join(tmpdir(), 'latchkey-killed-'));
+    api = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, workers: false });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await double?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('does not lose the email: another worker delivers it, once', async () => {
+    const env = {
+      DATABASE_URL: db.url,
+      REDIS_KEY_PREFIX: prefix,
+      DATA_DIR: dataDir,
+      NODE_ENV: 'development',
+      RESEND_API_KEY: 're_test_key_123',
+      RESEND_BASE_URL: double.url,
+      APP_SECRET: api.infra.appSecret,
+      JWT_PRIVATE_KEYS: api.config.secrets.jwtPrivateKeys!,
+      ...FAST_MAIL_ENV,
+    };
+    double.hangNext(1);
+    const first = spawnEntry('src/worker.ts', env);
+    try {
+      await first.waitFor('latchkey worker is ready');
+      const t = await register(api);
+      await eventually(async () => attemptsFor(double, t.user.email).length, (n) => n === 1, 15_000);
+      first.child.kill('SIGKILL'); // mid-send: the provider has not answered
+      await first.exited();
+      double.releaseHangs();
+      const second = spawnEntry('src/worker.ts', env);
+      try {
+        await second.waitFor('latchkey worker is ready');
+        await double.waitForDelivery((m) => sentTo(m, t.user.email), 20_000);
+        const row = await eventually(() => api.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id } }), (r) => r.status === 'SENT', 10_000);
+        expect(row.status).toBe('SENT');
+        expect(double.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.exited();
+      }
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,48 @@
+import type { OneTimeTokenPurpose, Prisma, PrismaClient } from '../../infra/db/index.js';
+import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from '../sessions/refresh-token.js';
+
+/**
+ * Verification, reset and unlock tokens: 256 random bits, stored only as SHA-256, single use, expiring.
+ * Consumption is one conditional UPDATE, so two concurrent uses cannot both win.
+ */
+export class OneTimeTokensRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Issues a token inside the caller's transaction; with `voidOlder`, earlier unused ones of that purpose die. */
+  async issue(
+    tx: Prisma.TransactionClient,
+    userId: string,
+    purpose: OneTimeTokenPurpose,
+    ttlSeconds: number,
+    opts: { voidOlder?: boolean; now?: Date } = {},
+  ): Promise<string> {
+    const now = opts.now ?? new Date();
+    if (opts.voidOlder) {
+      await tx.oneTimeToken.updateMany({ where: { userId, purpose, consumedAt: null }, data: { consumedAt: now } });
+    }
+    const { token, hash } = newOpaqueToken();
+    await tx.oneTimeToken.create({ data: { userId, purpose, tokenHash: hash, expiresAt: new Date(now.getTime() + ttlSeconds * 1000) } });
+    return token;
+  }
+
+  /** The owner of a usable token, without using it (to validate what the caller sends with it first). */
+  async peek(token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<string | null> {
+    if (!OPAQUE_TOKEN.test(token)) return null;
+    const row = await this.prisma.oneTimeToken.findFirst({
+      where: { tokenHash: hashOpaqueToken(token), purpose, consumedAt: null, expiresAt: { gt: now } },
+      select: { userId: true },
+    });
+    return row?.userId ?? null;
+  }
+
+  /** Uses a token: the owner's id when it was unused and unexpired, else null. */
+  async consume(tx: Prisma.TransactionClient | PrismaClient, token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<string | null> {
+    if (!OPAQUE_TOKEN.test(token)) return null;
+    const rows = await tx.oneTimeToken.updateManyAndReturn({
+      where: { tokenHash: hashOpaqueToken(token), purpose, consumedAt: null, expiresAt: { gt: now } },
+      data: { consumedAt: now },
+      select: { userId: true },
+    });
+    return rows[0]?.userId ?? null;
+  }
+}

@@ -1,0 +1,96 @@
+import { AppError } from '../../infra/errors.js';
+import type { PrismaClient } from '../../infra/db/index.js';
+import { addToOutbox } from '../../infra/outbox/outbox.js';
+import type { JobMap } from '../../infra/queue.js';
+import type { Limit } from '../../infra/rate-limit.js';
+import { parseInput } from '../../infra/validation.js';
+import type { RequestMeta } from '../../http/request-meta.js';
+import type { AccountsRepository } from '../accounts/accounts.repository.js';
+import type { PasswordHasher } from '../accounts/password.js';
+import { checkPasswordPolicy } from '../accounts/password-policy.js';
+import type { MailService } from '../mail/mail.service.js';
+import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
+import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import type { SessionsService } from '../sessions/sessions.service.js';
+import { resetConfirmSchema, resetRequestSchema } from './password-reset.schema.js';
+
+export const RESET_TTL_SECONDS = 30 * 60;
+
+export interface PasswordResetDeps {
+  prisma: PrismaClient;
+  accounts: AccountsRepository;
+  tokens: OneTimeTokensRepository;
+  sessions: SessionsService;
+  hasher: PasswordHasher;
+  mail: MailService;
+  limitPerEmail: Limit;
+  passwordMinLength: number;
+  appUrl: string;
+}
+
+const invalidToken = () => new AppError('INVALID_TOKEN', 'This reset link is invalid, used or expired');
+
+/** Password reset by email (CONTRACT.md §3, the Copenhagen Book's password-reset page). */
+export class PasswordResetService {
+  constructor(private readonly deps: PasswordResetDeps) {}
+
+  /**
+   * The same answer, through the same steps, whether or not the address has an account: a rate-limit
+   * count and one outbox row. The worker looks the address up and mails only a known one, so neither the
+   * answer nor its timing tells which accounts exist.
+   */
+  async request(input: unknown, meta: RequestMeta): Promise<void> {
+    const { email } = parseInput(resetRequestSchema, input);
+    await this.deps.limitPerEmail.consume(email.toLowerCase());
+    await this.deps.prisma.$transaction((tx) => addToOutbox(tx, 'password-reset', { email, ip: meta.ip, userAgent: meta.userAgent }));
+    this.deps.mail.afterCommit();
+  }
+
+  /** Worker side of `request`: a new token (older ones void) and its email, or nothing for an unknown address. */
+  async handleRequest(job: JobMap['password-reset']): Promise<'sent' | 'unknown'> {
+    const user = await this.deps.accounts.findByIdentifier(job.email);
+    if (!user) return 'unknown';
+    await this.deps.prisma.$transaction(async (tx) => {
+      const token = await this.deps.tokens.issue(tx, user.id, 'PASSWORD_RESET', RESET_TTL_SECONDS, { voidOlder: true });
+      await this.deps.mail.queue(tx, {
+        userId: user.id,
+        to: user.email,
+        template: 'reset-password',
+        data: { username: user.username, link: `${this.deps.appUrl}/reset-password?token=${encodeURIComponent(token)}`, expiresInMinutes: RESET_TTL_SECONDS / 60 },
+        secret: ['link'],
+      });
+    });
+    this.deps.mail.afterCommit();
+    return 'sent';
+  }
+
+  /**
+   * The new password is checked before the token is used, so a weak one leaves the link usable. Then, in
+   * one transaction: the token is consumed (one statement: two uses cannot both win), the password set,
+   * every session ended, PASSWORD_RESET recorded, and the "password changed" email queued.
+   */
+  async confirm(input: unknown, meta: RequestMeta): Promise<void> {
+    const { token, newPassword } = parseInput(resetConfirmSchema, input);
+    const owner = await this.deps.tokens.peek(token, 'PASSWORD_RESET');
+    if (!owner) throw invalidToken();
+    const user = await this.deps.accounts.findById(owner);
+    if (!user) throw invalidToken();
+    checkPasswordPolicy(newPassword, { minLength: this.deps.passwordMinLength, context: [user.username, user.email], field: 'newPassword' });
+    const passwordHash = await this.deps.hasher.hash(newPassword);
+    const now = new Date();
+    await this.deps.prisma.$transaction(async (tx) => {
+      if ((await this.deps.tokens.consume(tx, token, 'PASSWORD_RESET', now)) !== user.id) throw invalidToken();
+      // A reset also lifts a lockout: the owner just proved control of the mailbox.
+      await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: now, lockedUntil: null } });
+      await this.deps.sessions.endAllBut(user.id, null, 'password_reset', meta, tx);
+      await recordSecurityEvents(tx, [{ userId: user.id, type: 'PASSWORD_RESET', ip: meta.ip, userAgent: meta.userAgent }]);
+      await this.deps.mail.queue(tx, {
+        userId: user.id,
+        to: user.email,
+        template: 'password-changed',
+        data: { username: user.username, changedAt: now.toISOString(), ip: meta.ip, userAgent: meta.userAgent, resetLink: `${this.deps.appUrl}/forgot-password` },
+      });
+    });
+    this.deps.mail.afterCommit();
+  }
+}

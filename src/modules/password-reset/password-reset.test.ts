@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf, login, me, newIdentity, refresh, register, rest } from '../../test/auth-client.js';
+import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { sentTo, startMailServer, tokenIn, type ResendDouble } from '../../test/mail-server.js';
+import { startResendDouble } from '../../test/resend-double.js';
+import { eventually } from '../../test/tcp-proxy.js';
+
+const REQUEST = 'mutation R($e: String!) { requestPasswordReset(email: $e) }';
+const RESET = 'mutation C($i: ResetPasswordInput!) { resetPassword(input: $i) }';
+
+describe('PasswordResetService', () => {
+  let db: TestDatabase;
+  let double: ResendDouble;
+  let server: TestServer;
+  const prefix = uniquePrefix('reset');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    double = await startResendDouble();
+    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await double?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  const resetMail = (to: string, not?: string) =>
+    double.waitForDelivery((m) => sentTo(m, to) && /reset/i.test(m.subject) && (!not || !(m.text ?? '').includes(not)), 10_000);
+  /** Waits until every reset request handed to the queue has been handled. */
+  const drained = () =>
+    eventually(async () => server.infra.queues.queue('password-reset').getJobCounts('waiting', 'active', 'delayed'), (c) => (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0);
+
+  it('resets end to end: link in both parts, weak password keeps the link usable, old sessions die, confirmation mail', async () => {
+    const id = newIdentity('reset');
+    const a = await register(server, id);
+    const other = (await login(server, id.username, id.password)).body.data!.login;
+
+    expect((await gql(server, REQUEST, { e: id.email })).body.data).toEqual({ requestPasswordReset: true });
+    const mail = await resetMail(a.user.email);
+    const token = tokenIn(mail.text);
+    expect(tokenIn(mail.html)).toBe(token);
+    expect(mail.text ?? '').toContain('http://app.test.local/reset-password?token=');
+
+    const weak = await gql(server, RESET, { i: { token, newPassword: 'password1' } });
+    expect(codeOf(weak.body)).toBe('WEAK_PASSWORD');
+    const ok = await rest(server, 'POST', '/auth/reset-password/confirm', { token, newPassword: 'a fresh and long passphrase' });
+    expect(ok.status).toBe(204);
+
+    for (const t of [a, other]) {
+      expect(codeOf((await me(server, t.accessToken)).body)).toBe('UNAUTHENTICATED');
+      expect(codeOf((await refresh(server, t.refreshToken)).body)).toBe('UNAUTHENTICATED');
+    }
+    expect(codeOf((await login(server, id.username, id.password)).body)).toBe('INVALID_CREDENTIALS');
+    expect(codeOf((await login(server, id.username, 'a fresh and long passphrase')).body)).toBeUndefined();
+    expect(codeOf((await gql(server, RESET, { i: { token, newPassword: 'another long passphrase' } })).body)).toBe('INVALID_TOKEN');
+
+    const changed = await double.waitForDelivery((m) => sentTo(m, a.user.email) && /changed/i.test(m.subject), 10_000);
+    expect(changed.text ?? '').not.toContain(token);
+    const events = await server.infra.prisma.securityEvent.findMany({ where: { userId: a.user.id }, select: { type: true } });
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['PASSWORD_RESET', 'SESSION_REVOKED']));
+  });
+
+  it('answers the same for an unknown email and sends it nothing', async () => {
+    const before = double.delivered.length;
+    const known = newIdentity('known');
+    await register(server, known);
+    await double.waitForDelivery((m) => sentTo(m, known.email.split('@')[0]!), 10_000);
+    const unknown = await rest(server, 'POST', '/auth/reset-password/request', { email: 'nobody.at.all@example.com' });
+    const knownRes = await rest(server, 'POST', '/v1/auth/reset-password/request', { email: known.email });
+    expect(unknown.status).toBe(202);
+    expect(knownRes.status).toBe(202);
+    expect(unknown.body).toEqual(knownRes.body);
+    await resetMail(known.email.split('@')[0]!);
+    await drained();
+    expect(double.delivered.slice(before).filter((m) => sentTo(m, 'nobody.at.all'))).toEqual([]);
+  });
+
+  it('a newer reset link voids the older one', async () => {
+    const id = newIdentity('newer');
+    const t = await register(server, id);
+    await gql(server, REQUEST, { e: id.email });
+    const first = tokenIn((await resetMail(t.user.email)).text);
+    await gql(server, REQUEST, { e: id.email });
+    const second = tokenIn((await resetMail(t.user.email, first)).text);
+    expect(codeOf((await gql(server, RESET, { i: { token: first, newPassword: 'a fresh and long passphrase' } })).body)).toBe('INVALID_TOKEN');
+    expect((await gql(server, RESET, { i: { token: second, newPassword: 'a fresh and long passphrase' } })).body.data).toEqual({ resetPassword: true });
+  });
+
+  it('refuses an expired link', async () => {
+    const id = newIdentity('expired');
+    const t = await register(server, id);
+    await gql(server, REQUEST, { e: id.email });
+    const token = tokenIn((await resetMail(t.user.email)).text);
+    await server.infra.prisma.oneTimeToken.updateMany({ where: { userId: t.user.id, purpose: 'PASSWORD_RESET' }, data: { expiresAt: new Date(Date.now() - 1) } });
+    const res = await rest(server, 'POST', '/auth/reset-password/confirm', { token, newPassword: 'a fresh and long passphrase' });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'INVALID_TOKEN' });
+  });
+
+  it('limits requests per submitted email, known or not (5 per hour by default)', async () => {
+    for (const email of ['limit.unknown@example.com', (await register(server)).user.email]) {
+      for (let i = 0; i < 5; i++) expect((await rest(server, 'POST', '/auth/reset-password/request', { email })).status).toBe(202);
+      const limited = await rest(server, 'POST', '/auth/reset-password/request', { email: email.toUpperCase().replace('@EXAMPLE.COM', '@example.com') });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(limited.body).toMatchObject({ code: 'RATE_LIMITED' });
+      const viaGraphQL = await gql(server, REQUEST, { e: email });
+      expect(codeOf(viaGraphQL.body)).toBe('RATE_LIMITED');
+      expect(viaGraphQL.body.errors?.[0]?.extensions?.retryAfter).toBeGreaterThan(0);
+    }
+  });
+
+  it('refuses a malformed email with BAD_USER_INPUT', async () => {
+    const res = await rest(server, 'POST', '/auth/reset-password/request', { email: 'not-an-email' });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'BAD_USER_INPUT', fields: { email: expect.any(String) } });
+  });
+});

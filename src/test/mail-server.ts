@@ -1,0 +1,37 @@
+import { type startResendDouble } from './resend-double.js';
+import { startTestServer, type TestServer, type TestServerOptions } from './harness.js';
+
+export type ResendDouble = Awaited<ReturnType<typeof startResendDouble>>;
+
+/** Fast delivery settings for tests: short back-off, frequent outbox sweeps, short job locks. */
+export const FAST_MAIL_ENV = {
+  EMAIL_RETRY_DELAY_MS: '50',
+  OUTBOX_POLL_MS: '100',
+  JOB_LOCK_MS: '1500',
+  PUBLIC_URL: 'http://auth.test.local',
+  APP_URL: 'http://app.test.local',
+};
+
+/** A server whose real Resend client talks to the test double, with its workers running. */
+export async function startMailServer(opts: TestServerOptions & { double: ResendDouble }): Promise<TestServer> {
+  return startTestServer({
+    ...opts,
+    workers: opts.workers ?? true,
+    env: { RESEND_API_KEY: 're_test_key_123', RESEND_BASE_URL: opts.double.url, ...FAST_MAIL_ENV, ...opts.env },
+  });
+}
+
+/** True when the email went to an address containing `fragment`. */
+export const sentTo = (m: { to: string[] }, fragment: string) => m.to.some((a) => a.toLowerCase().includes(fragment.toLowerCase()));
+
+/** Requests (attempts) the double received for an address. */
+export const attemptsFor = (double: ResendDouble, fragment: string) =>
+  double.requests.filter((r) => JSON.stringify((r.body as { to?: unknown } | undefined)?.to ?? '').toLowerCase().includes(fragment.toLowerCase()));
+
+/** The token of the first `token=` link in a text. */
+export function tokenIn(text: string | undefined): string {
+  text ??= '';
+  const m = /[?&]token=([A-Za-z0-9_%-]+)/.exec(text);
+  if (!m?.[1]) throw new Error(`no token link in: ${text.slice(0, 200)}`);
+  return decodeURIComponent(m[1]);
+}
