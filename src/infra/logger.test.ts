@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.js';
+import { createLogger, redactUrlSecrets } from './logger.js';
 
 describe('logger', () => {
   it('redacts passwords, tokens, secrets, cookies and Authorization headers at any usual depth', () => {
@@ -20,5 +20,13 @@ describe('logger', () => {
     }
     expect(out).toContain('[redacted]');
     expect(JSON.parse(out)).toMatchObject({ msg: 'hello', level: 'info', service: 'latchkey' });
+  });
+});
+
+describe('redactUrlSecrets', () => {
+  it('replaces credential query values and keeps the rest', () => {
+    expect(redactUrlSecrets('/auth/verify-email?token=abc123&x=1')).toBe('/auth/verify-email?token=[redacted]&x=1');
+    expect(redactUrlSecrets('/a?x=1&refreshToken=zzz#f')).toBe('/a?x=1&refreshToken=[redacted]#f');
+    expect(redactUrlSecrets('/graphql?query={me{id}}')).toBe('/graphql?query={me{id}}');
   });
 });

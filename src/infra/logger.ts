@@ -38,6 +38,25 @@ const REDACT_PATHS = [
   }),
 ];
 
+/** Query parameters that carry credentials (verification and reset links): never logged. */
+const SECRET_QUERY = /([?&](?:token|code|refresh_?token|access_?token|mfa_?token)=)[^&#]*/gi;
+
+/** A URL as logged: path and harmless parameters kept, credential values replaced. */
+export const redactUrlSecrets = (url: string): string => url.replace(SECRET_QUERY, '$1[redacted]');
+
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  hostname?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+
+/** Fastify's request serializer, minus credentials in the query string. */
+function serializeRequest(req: LoggedRequest) {
+  return { method: req.method, url: req.url ? redactUrlSecrets(req.url) : undefined, host: req.hostname, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 export interface LoggerOptions {
   level: string;
   /** Where lines go; tests capture them to prove that no secret is logged. */
@@ -53,7 +72,7 @@ export function createLogger({ level, destination, base }: LoggerOptions): Logge
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      serializers: { err: pino.stdSerializers.errWithCause },
+      serializers: { err: pino.stdSerializers.errWithCause, req: serializeRequest },
       // Services log through the process logger; the request they serve is found in async context.
       // Request-scoped child loggers already bind it, so it is added only where missing.
       mixin(_obj, _level, logger) {

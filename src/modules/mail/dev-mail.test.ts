@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { register, rest } from '../../test/auth-client.js';
+import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { FAST_MAIL_ENV, tokenIn } from '../../test/mail-server.js';
+import { eventually } from '../../test/tcp-proxy.js';
+
+interface Listed {
+  messages: { to: string; subject: string; text: string; links: string[] }[];
+}
+
+describe('development outbox (no RESEND_API_KEY)', () => {
+  let db: TestDatabase;
+  let dev: TestServer;
+  let prod: TestServer;
+  const prefix = uniquePrefix('devmail');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dev = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, workers: true, env: FAST_MAIL_ENV });
+    prod = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { NODE_ENV: 'production', BCRYPT_COST: '10' } });
+  });
+  afterAll(async () => {
+    await dev?.close();
+    await prod?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  it('keeps the mail and lists it with working links at GET /dev/mail, logging no token', async () => {
+    const t = await register(dev);
+    const listed = await eventually(
+      async () => (await rest(dev, 'GET', '/dev/mail')).body as unknown as Listed,
+      (l) => l.messages.some((m) => m.to === t.user.email),
+      10_000,
+    );
+    const mail = listed.messages.find((m) => m.to === t.user.email)!;
+    const token = tokenIn(mail.text);
+    expect(mail.links.some((l) => l.includes(`token=${token}`))).toBe(true);
+    const click = await rest(dev, 'GET', `/auth/verify-email?token=${token}`);
+    expect(click.body).toMatchObject({ verified: true });
+    expect(dev.logs.join('\n')).not.toContain(token);
+    const row = await dev.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id } });
+    expect(row.status).toBe('SENT');
+    expect(row.providerId).toMatch(/^dev-/);
+  });
+
+  it('does not exist in production', async () => {
+    expect((await rest(prod, 'GET', '/dev/mail')).status).toBe(404);
+  });
+});
