@@ -9,7 +9,8 @@ import { createApollo } from './graphql/apollo.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql-paths.js';
 import { buildGraphQLSchema, instanceContainer } from './graphql/schema.js';
-import { attachGraphQLWs, type GraphQLWsServer } from './graphql/ws.js';
+import { attachGraphQLWs, type GraphQLWsServer, type WsOptions } from './graphql/ws.js';
+import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
 import { requestMeta } from './http/request-meta.js';
 import type { Config } from './infra/config.js';
@@ -34,6 +35,14 @@ export interface AppDeps {
   restRoutes: FastifyPluginAsync[];
   /** Routes mounted at the root (development tools such as /dev/mail). */
   rootRoutes?: FastifyPluginAsync[];
+  /** What subscriptions need: the pub/sub they read, and socket authentication. */
+  realtime: {
+    pubSub: PubSub;
+    authenticate: WsOptions['authenticate'];
+    recheck: WsOptions['recheck'];
+    /** A fresh stream of sessions ending on any instance (one Redis subscription per app). */
+    sessionEnded(): WsOptions['sessionEnded'];
+  };
 }
 
 export interface App {
@@ -105,13 +114,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   fastify.setNotFoundHandler((req, reply) => sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`)));
 
+  const isAllowedOrigin = originChecker(config.http.corsOrigins);
   await fastify.register(cors, {
-    origin: corsOrigin(config.http.corsOrigins),
+    // CORS_ORIGINS drives this and the WebSocket handshake alike: one allowlist.
+    origin: (origin, cb) => cb(null, !origin || isAllowedOrigin(origin)),
     credentials: true,
     maxAge: 600,
   });
 
-  const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]));
+  const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]), deps.realtime.pubSub);
   const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql });
   await apollo.start();
 
@@ -152,7 +163,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }
 
   await fastify.ready();
-  const ws = attachGraphQLWs({ server: fastify.server, schema, log });
+  const ws = attachGraphQLWs({
+    server: fastify.server,
+    schema,
+    log,
+    authenticate: deps.realtime.authenticate,
+    recheck: deps.realtime.recheck,
+    sessionEnded: deps.realtime.sessionEnded(),
+    isAllowedOrigin,
+  });
 
   return {
     fastify,
@@ -184,11 +203,9 @@ const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.ur
 
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 
-function corsOrigin(allowed: Config['http']['corsOrigins']) {
-  return (origin: string | undefined, cb: (err: Error | null, allow: boolean) => void) => {
-    // No Origin header: not a browser cross-origin request, CORS does not apply.
-    if (!origin) return cb(null, true);
-    if (allowed === 'localhost') return cb(null, LOCALHOST_ORIGIN.test(origin));
-    cb(null, allowed.includes(origin));
-  };
+/** CORS_ORIGINS as a predicate (development default: any localhost origin). */
+export function originChecker(allowed: Config['http']['corsOrigins']): (origin: string) => boolean {
+  if (allowed === 'localhost') return (origin) => LOCALHOST_ORIGIN.test(origin);
+  const set = new Set(allowed);
+  return (origin) => set.has(origin);
 }

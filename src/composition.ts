@@ -37,6 +37,10 @@ import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { SessionsResolver } from './modules/sessions/sessions.resolver.js';
 import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
+import { SecurityEventPublisher } from './modules/security-events/security-events.publisher.js';
+import { SecurityEventsRepository } from './modules/security-events/security-events.repository.js';
+import { SecurityEventsResolver } from './modules/security-events/security-events.resolver.js';
+import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 
 /**
  * The one place that wires services to infrastructure and to their doors (kratos' registry idea,
@@ -70,7 +74,15 @@ export function buildServices(infra: Infra) {
   const accountsRepo = new AccountsRepository(prisma);
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
   const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, publicUrl: config.http.publicUrl });
-  const accounts = new AccountsService({ repo: accountsRepo, verification, sessions, hasher, passwordMinLength: config.auth.passwordMinLength });
+  const accounts = new AccountsService({
+    repo: accountsRepo,
+    verification,
+    sessions,
+    hasher,
+    mail,
+    passwordMinLength: config.auth.passwordMinLength,
+    sessionsUrl: `${config.http.appUrl}/sessions`,
+  });
   const passwordReset = new PasswordResetService({
     prisma,
     accounts: accountsRepo,
@@ -82,7 +94,26 @@ export function buildServices(infra: Infra) {
     passwordMinLength: config.auth.passwordMinLength,
     appUrl: config.http.appUrl,
   });
-  return { health, tokens, sessions, hasher, accounts, verification, passwordReset, auth: new AuthGuard(sessions), relay, mail, mailRepo, sender, devOutbox };
+  const eventsRepo = new SecurityEventsRepository(prisma);
+  const securityEvents = new SecurityEventsService(eventsRepo);
+  const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
+  return {
+    health,
+    tokens,
+    sessions,
+    hasher,
+    accounts,
+    verification,
+    passwordReset,
+    securityEvents,
+    publisher,
+    auth: new AuthGuard(sessions),
+    relay,
+    mail,
+    mailRepo,
+    sender,
+    devOutbox,
+  };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -109,6 +140,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       new SessionsResolver(s.sessions, s.accounts, s.auth),
       new EmailVerificationResolver(s.verification, s.auth),
       new PasswordResetResolver(s.passwordReset),
+      new SecurityEventsResolver(s.securityEvents, s.auth),
     ],
     restRoutes: [
       accountsRoutes(s.accounts),
@@ -117,13 +149,28 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       passwordResetRoutes(s.passwordReset),
     ],
     rootRoutes,
+    realtime: {
+      pubSub: infra.pubsub,
+      authenticate: (authorization) => s.sessions.authenticate(authorization),
+      recheck: (p) => s.sessions.checkSession(p.userId, p.sessionId),
+      sessionEnded: () => infra.pubsub.subscribe('sessionEnded', 'all'),
+    },
   };
 }
 
-/** The outbox relay runs in every process (API and worker): it is what makes a committed job reach BullMQ. */
-export function startRelay(s: Services): { stop(): Promise<void> } {
+/**
+ * Background loops every process runs (API and worker): the outbox relay (committed jobs reach BullMQ)
+ * and the security-event publisher (committed events reach subscribers on every instance).
+ */
+export async function startRelay(s: Services): Promise<{ stop(): Promise<void> }> {
   s.relay.start();
-  return { stop: () => s.relay.stop() };
+  await s.publisher.start();
+  return {
+    async stop() {
+      await s.relay.stop();
+      await s.publisher.stop();
+    },
+  };
 }
 
 /** Every BullMQ worker of the process; `close()` lets running jobs finish. */

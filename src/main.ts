@@ -17,7 +17,7 @@ await runProcess(role, async (config, log) => {
     await warmUp(services);
     const app = await buildApp(appDeps(infra, services));
     const address = await app.fastify.listen({ port: config.http.port, host: config.http.host });
-    const relay = startRelay(services);
+    const relay = await startRelay(services);
     const workers = role === 'all' ? await startWorkers(infra, services) : undefined;
     log.info(
       { address, graphql: `${config.http.publicUrl}/graphql`, graphiql: config.http.graphiql, workers: !!workers },

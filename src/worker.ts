@@ -8,7 +8,7 @@ await runProcess('worker', async (config, log) => {
   const infra = await startInfra(config, log);
   try {
     const services = buildServices(infra);
-    const relay = startRelay(services);
+    const relay = await startRelay(services);
     const workers = await startWorkers(infra, services);
     log.info('latchkey worker is ready');
     return {

@@ -1,23 +1,35 @@
 import 'reflect-metadata';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
-import { buildSchema, type ContainerType, type NonEmptyArray } from 'type-graphql';
+import { buildSchema, type ContainerType, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { AccountsResolver } from '../modules/accounts/accounts.resolver.js';
 import { EmailVerificationResolver } from '../modules/email-verification/verification.resolver.js';
 import { HealthResolver } from '../modules/health/health.resolver.js';
 import { PasswordResetResolver } from '../modules/password-reset/password-reset.resolver.js';
+import { SecurityEventsResolver } from '../modules/security-events/security-events.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 
 /** Every resolver class of the API; the composition root supplies their instances through the container. */
 // type-graphql types resolver classes as bare Function.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver, SecurityEventsResolver];
 
-/** Builds the executable schema. Without a container it is only good for printing (`schema:emit`). */
-export function buildGraphQLSchema(container?: ContainerType): Promise<GraphQLSchema> {
+/** Printing the schema needs no live pub/sub; subscribing through this one is a wiring bug. */
+const NO_PUBSUB: PubSub = {
+  publish: () => {
+    throw new Error('no pub/sub wired');
+  },
+  subscribe: () => {
+    throw new Error('no pub/sub wired');
+  },
+};
+
+/** Builds the executable schema. Without a container and pub/sub it is only good for printing (`schema:emit`). */
+export function buildGraphQLSchema(container?: ContainerType, pubSub: PubSub = NO_PUBSUB): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers: RESOLVERS,
     container,
+    pubSub,
     // CONTRACT.md names the scalar `DateTime`; type-graphql's default would be `DateTimeISO`.
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     validate: false,

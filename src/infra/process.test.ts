@@ -5,6 +5,7 @@ import { Queue } from 'bullmq';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newIdentity, REGISTER } from '../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../test/db.js';
 import { clearRedisPrefix, uniquePrefix } from '../test/harness.js';
 import { spawnEntry } from '../test/process.js';
@@ -60,9 +61,15 @@ describe('graceful shutdown', () => {
       const ready = await proc.waitFor('latchkey is ready');
       const port = new URL(String(ready.address)).port;
 
+      const reg = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: REGISTER, variables: { input: newIdentity('sigterm') } }),
+      });
+      const { accessToken } = ((await reg.json()) as { data: { register: { accessToken: string } } }).data.register;
       const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws');
       await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-      socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${accessToken}` } }));
       await new Promise<void>((resolve) => socket.once('message', () => resolve()));
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
 

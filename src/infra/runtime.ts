@@ -22,6 +22,8 @@ export interface Infra {
   readonly metrics: Metrics;
   readonly keys: SigningKeys;
   readonly appSecret: string;
+  /** The PostgreSQL actually in use (DATABASE_URL, or the embedded one). */
+  readonly databaseUrl: string;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startInfra(config: Config, log: Logger, opts: { migrate?: 
       metrics: createMetrics(),
       keys,
       appSecret,
+      databaseUrl,
       close,
     };
   } catch (e) {

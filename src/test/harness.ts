@@ -76,7 +76,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
-  const relay = startRelay(services);
+  const relay = await startRelay(services);
   const workers = opts.workers ? await startWorkers(infra, services) : undefined;
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -7,6 +7,7 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import type { IssuedTokens, Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { AccountsRepository, UserRecord } from './accounts.repository.js';
 import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } from './accounts.schema.js';
+import type { MailService } from '../mail/mail.service.js';
 import type { PasswordHasher } from './password.js';
 import { checkPasswordPolicy } from './password-policy.js';
 
@@ -19,6 +20,10 @@ export interface SignUpVerification {
 export interface AccountsDeps {
   repo: AccountsRepository;
   verification: SignUpVerification;
+  /** Sign-in notices go through the email pipeline, so users with no open client learn of them too. */
+  mail: Pick<MailService, 'queue' | 'afterCommit'>;
+  /** Where a user reviews and ends sessions (linked from the new sign-in email). */
+  sessionsUrl: string;
   sessions: SessionsService;
   hasher: PasswordHasher;
   passwordMinLength: number;
@@ -76,8 +81,16 @@ export class AccountsService {
       if (this.deps.hasher.needsRehash(user.passwordHash)) {
         await this.deps.repo.updatePasswordHash(tx, user.id, await this.deps.hasher.hash(password));
       }
-      return this.deps.sessions.open(tx, user.id, meta);
+      const open = await this.deps.sessions.open(tx, user.id, meta);
+      await this.deps.mail.queue(tx, {
+        userId: user.id,
+        to: user.email,
+        template: 'new-sign-in',
+        data: { username: user.username, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, sessionsLink: this.deps.sessionsUrl },
+      });
+      return open;
     });
+    this.deps.mail.afterCommit();
     return { ...(await issue()), user };
   }
 

@@ -8,6 +8,7 @@ export class AuthGuard {
   constructor(private readonly sessions: SessionsService) {}
 
   principal(ctx: GraphQLContext): Promise<Principal> {
+    if (ctx.principal) return Promise.resolve(ctx.principal);
     let p = this.memo.get(ctx);
     if (!p) {
       p = this.sessions.authenticate(ctx.authorization);

@@ -14,6 +14,11 @@ export interface Principal {
   readonly sessionId: string;
 }
 
+/** An authenticated call, and until when (epoch ms) its session is known to be live. */
+export interface Authenticated extends Principal {
+  readonly liveUntil: number;
+}
+
 export interface IssuedTokens {
   accessToken: string;
   refreshToken: string;
@@ -85,17 +90,22 @@ export class SessionsService {
    * The check behind every authenticated call: a valid signature (cached per token), then the session's
    * liveness from Redis, falling back to PostgreSQL on a miss. Redis down: SERVICE_UNAVAILABLE, never a pass.
    */
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  async authenticate(authorization: string | undefined): Promise<Authenticated> {
     const claims = await this.deps.tokens.verify(bearerToken(authorization));
-    const cached = await this.deps.cache.get(claims.sid);
+    return this.checkSession(claims.sub, claims.sid);
+  }
+
+  /** Liveness of a session (Redis, then PostgreSQL): for each call, and for long-lived sockets over time. */
+  async checkSession(userId: string, sessionId: string): Promise<Authenticated> {
+    const cached = await this.deps.cache.get(sessionId);
     if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
-    if (cached?.state === 'live' && cached.userId === claims.sub && cached.until > Date.now()) {
-      return { userId: claims.sub, sessionId: claims.sid };
+    if (cached?.state === 'live' && cached.userId === userId && cached.until > Date.now()) {
+      return { userId, sessionId, liveUntil: cached.until };
     }
-    const live = await this.deps.repo.findLive(claims.sid, this.now());
-    if (!live || live.userId !== claims.sub) throw unauthenticated('The session has ended');
-    await this.deps.cache.markLive(claims.sid, live.userId, live.liveUntil);
-    return { userId: claims.sub, sessionId: claims.sid };
+    const live = await this.deps.repo.findLive(sessionId, this.now());
+    if (!live || live.userId !== userId) throw unauthenticated('The session has ended');
+    await this.deps.cache.markLive(sessionId, live.userId, live.liveUntil);
+    return { userId, sessionId, liveUntil: live.liveUntil.getTime() };
   }
 
   list(userId: string): Promise<LiveSession[]> {

@@ -1,0 +1,60 @@
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import type { Topics } from '../../infra/pubsub.js';
+import type { StoredSecurityEvent } from './security-events.repository.js';
+
+/** CONTRACT.md §2: API, do not rename. */
+export enum SecurityEventType {
+  SIGNED_IN = 'SIGNED_IN',
+  SIGNED_OUT = 'SIGNED_OUT',
+  SESSION_REVOKED = 'SESSION_REVOKED',
+  PASSWORD_CHANGED = 'PASSWORD_CHANGED',
+  PASSWORD_RESET = 'PASSWORD_RESET',
+  EMAIL_VERIFIED = 'EMAIL_VERIFIED',
+  REFRESH_TOKEN_REUSED = 'REFRESH_TOKEN_REUSED',
+  MFA_ENABLED = 'MFA_ENABLED',
+  MFA_DISABLED = 'MFA_DISABLED',
+  ACCOUNT_LOCKED = 'ACCOUNT_LOCKED',
+}
+registerEnumType(SecurityEventType, { name: 'SecurityEventType', description: 'What happened to the account' });
+
+@ObjectType({ description: 'Something that happened to your account' })
+export class SecurityEvent {
+  @Field(() => ID) id!: string;
+  @Field(() => SecurityEventType) type!: SecurityEventType;
+  @Field(() => Date) occurredAt!: Date;
+  @Field(() => ID, { nullable: true, description: 'The session concerned (the new one for SIGNED_IN, the ended one otherwise)' })
+  sessionId!: string | null;
+  @Field(() => String, { nullable: true }) ip!: string | null;
+  @Field(() => String, { nullable: true }) userAgent!: string | null;
+  @Field(() => Date, { nullable: true }) readAt!: Date | null;
+
+  static from(e: StoredSecurityEvent | Topics['securityEvent']): SecurityEvent {
+    return Object.assign(new SecurityEvent(), {
+      id: e.id,
+      type: e.type as SecurityEventType,
+      occurredAt: new Date(e.occurredAt),
+      sessionId: e.sessionId,
+      ip: e.ip,
+      userAgent: e.userAgent,
+      readAt: e.readAt ? new Date(e.readAt) : null,
+    });
+  }
+}
+
+@ObjectType()
+export class SecurityEventEdge {
+  @Field(() => String) cursor!: string;
+  @Field(() => SecurityEvent) node!: SecurityEvent;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => Boolean) hasNextPage!: boolean;
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+}
+
+@ObjectType()
+export class SecurityEventConnection {
+  @Field(() => [SecurityEventEdge]) edges!: SecurityEventEdge[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
+}

@@ -1,0 +1,119 @@
+import pg from 'pg';
+import type { Logger } from '../../infra/logger.js';
+import type { PubSub } from '../../infra/pubsub.js';
+import { withTimeout } from '../../infra/redis.js';
+import type { SecurityEventsRepository, StoredSecurityEvent } from './security-events.repository.js';
+
+/** The NOTIFY channel the `security_events` trigger signals on commit (see its migration). */
+export const NOTIFY_CHANNEL = 'latchkey_security_events';
+
+/** Event types that end a session: every instance closes that session's sockets when it sees one. */
+const ENDS_SESSION = new Set(['SIGNED_OUT', 'SESSION_REVOKED', 'REFRESH_TOKEN_REUSED']);
+
+export const toTopicPayload = (e: StoredSecurityEvent) => ({
+  id: e.id,
+  type: e.type,
+  occurredAt: e.occurredAt.toISOString(),
+  sessionId: e.sessionId,
+  ip: e.ip,
+  userAgent: e.userAgent,
+  readAt: e.readAt ? e.readAt.toISOString() : null,
+});
+
+/**
+ * Pushes stored security events to Redis pub/sub, so subscribers on every instance receive them.
+ * It wakes on PostgreSQL NOTIFY (sent only when the event's transaction commits) and also sweeps on a
+ * timer, so a missed notification or a Redis outage delays an event but never loses it (at-least-once:
+ * clients may dedupe by `id`).
+ */
+export class SecurityEventPublisher {
+  private listener: pg.Client | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly repo: SecurityEventsRepository,
+    private readonly pubsub: PubSub,
+    private readonly databaseUrl: string,
+    private readonly log: Logger,
+    private readonly sweepMs = 1_000,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.listen();
+    this.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await this.listener?.end().catch(() => undefined);
+    this.listener = undefined;
+  }
+
+  /** Publishes pending events now (or right after the pass in progress). */
+  flush(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.running = this.pass().finally(() => {
+      this.running = undefined;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        this.flush();
+      } else {
+        this.timer = setTimeout(() => this.flush(), this.sweepMs);
+        this.timer.unref();
+      }
+    });
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      while ((await this.repo.publishBatch(200, (events) => this.publish(events))) === 200) {
+        // A full batch: more may be waiting.
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'security events: publish failed; will retry from the stored rows');
+    }
+  }
+
+  private async publish(events: StoredSecurityEvent[]): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (const e of events) {
+      sends.push(this.pubsub.publish('securityEvent', e.userId, toTopicPayload(e)));
+      if (e.sessionId && ENDS_SESSION.has(e.type)) sends.push(this.pubsub.publish('sessionEnded', 'all', { sessionId: e.sessionId, reason: e.type }));
+    }
+    await withTimeout(Promise.all(sends), 2_000);
+  }
+
+  /** A dedicated connection for LISTEN; reconnects with back-off, and sweeps when it comes back. */
+  private async listen(attempt = 0): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'latchkey-events-listener' });
+    client.on('notification', () => this.flush());
+    client.on('error', (err) => {
+      this.log.warn({ err }, 'security events: LISTEN connection lost; reconnecting');
+      client.end().catch(() => undefined);
+      if (this.listener === client) this.listener = undefined;
+      const delay = Math.min(10_000, 250 * 2 ** attempt);
+      setTimeout(() => void this.listen(attempt + 1).catch(() => undefined), delay).unref();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      this.listener = client;
+      if (attempt > 0) this.flush();
+    } catch (err) {
+      client.emit('error', err);
+    }
+  }
+}
