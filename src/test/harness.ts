@@ -38,6 +38,7 @@ export interface TestServerOptions {
 
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
 
+const SHARED_APP_SECRET = randomBytes(32).toString('base64');
 let sharedKeys: string | undefined;
 async function testKeys() {
   sharedKeys ??= JSON.stringify({ keys: [await generateSigningJwk()] });
@@ -56,7 +57,8 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     REDIS_KEY_PREFIX: opts.redisPrefix ?? uniquePrefix(),
     BCRYPT_COST: '4',
     JWT_PRIVATE_KEYS: await testKeys(),
-    APP_SECRET: randomBytes(32).toString('base64'),
+    // One per test process, like the keys: instances sharing a database must share the pepper.
+    APP_SECRET: SHARED_APP_SECRET,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'debug',
     ...opts.env,
