@@ -45,7 +45,11 @@ export async function subscribe(wsUrl: string, accessToken: string) {
         if (!data) return;
         const e = { ...data.securityEvent, receivedAt: Date.now() };
         events.push(e);
-        for (const w of [...waiters]) if (w.match(e)) (waiters.delete(w), w.resolve(e));
+        for (const w of [...waiters]) {
+          if (!w.match(e)) continue;
+          waiters.delete(w);
+          w.resolve(e);
+        }
       },
       error: () => undefined,
       complete: () => undefined,
