@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeEmail } from '../accounts/accounts.schema.js';
-import { newIdentity, register, REGISTER } from '../../test/auth-client.js';
+import { login, newIdentity, register, REGISTER } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
 import { attemptsFor, FAST_MAIL_ENV, sentTo, startMailServer, type ResendDouble } from '../../test/mail-server.js';
@@ -53,6 +53,16 @@ describe('email delivery', () => {
     expect(double.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
     const row = await rowOf(t.user.id);
     expect(row).toMatchObject({ status: 'SENT', providerId: mail.id, attempts: 3, idempotencyKey: attempts[0]!.headers['idempotency-key'] });
+  });
+
+  it('emails a new sign-in notice with the device and time, so users without an open client learn of it', async () => {
+    const id = newIdentity('notice');
+    const t = await register(server, id);
+    await login(server, id.username, id.password, { 'user-agent': 'Firefox/140 on Linux' });
+    const notice = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
+    expect(notice.text).toContain('Firefox/140 on Linux');
+    expect(notice.text).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+    expect(notice.html ?? '').toContain('Firefox/140 on Linux');
   });
 
   it('retries after 429 too', async () => {
