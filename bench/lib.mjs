@@ -1,0 +1,573 @@
+// Shared plumbing of the Latchkey benchmarks: a throw-away database, Redis prefix and data dir per
+// run, the API server as a child process, seeding helpers, and autocannon wrapped as a promise.
+// Everything targets loopback only. Nothing here imports src/: the server is exercised over HTTP.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout whose server is measured: this one, or BENCH_ROOT (e.g. a patched copy to compare against). */
+export const SERVER_ROOT = process.env.BENCH_ROOT ? resolve(process.env.BENCH_ROOT) : ROOT;
+export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Long, unguessable by zxcvbn, and the same for every seeded account. */
+export const PASSWORD = 'violet-anchor-Quasar-7-drizzle-43!';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// command line: --name=value flags with defaults
+// ---------------------------------------------------------------------------------------------
+
+/** `--duration=8 --runs=3` → { duration: 8, runs: 3 }; numbers parsed, lists kept as strings. */
+export function args(defaults) {
+  const out = { ...defaults };
+  for (const a of process.argv.slice(2)) {
+    const m = /^--([\w-]+)(?:=(.*))?$/.exec(a);
+    if (!m) continue;
+    const [, k, v = 'true'] = m;
+    out[k] = v !== '' && !Number.isNaN(Number(v)) ? Number(v) : v === 'false' ? false : v === 'true' ? true : v;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// cleanup registry: every resource we create is released on success, failure and Ctrl-C
+// ---------------------------------------------------------------------------------------------
+
+const cleanups = [];
+let cleaning;
+export function onCleanup(fn) {
+  cleanups.push(fn);
+}
+export function cleanupAll() {
+  cleaning ??= (async () => {
+    while (cleanups.length) {
+      const fn = cleanups.pop();
+      try {
+        await fn();
+      } catch (e) {
+        process.stderr.write(`bench cleanup: ${e?.message ?? e}\n`);
+      }
+    }
+    cleaning = undefined;
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    process.stderr.write(`\n${sig}: cleaning up...\n`);
+    cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+/** Runs a benchmark main, cleaning up whatever it left and exiting non-zero on error. */
+export async function main(fn) {
+  try {
+    await fn();
+  } catch (e) {
+    process.stderr.write(`${e?.stack ?? e}\n`);
+    process.exitCode = 1;
+  } finally {
+    await cleanupAll();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL database and Redis prefix
+// ---------------------------------------------------------------------------------------------
+
+function dbUrl(name) {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function createDatabase() {
+  const name = `latchkey_bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  onCleanup(() => dropDatabase(name));
+  return { name, url: dbUrl(name) };
+}
+
+export async function dropDatabase(name) {
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** SCAN + DEL of every key under the prefix (queues and channels included). */
+export async function deleteRedisPrefix(prefix) {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) deleted += await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the server under test
+// ---------------------------------------------------------------------------------------------
+
+export async function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+/**
+ * Starts `node --import tsx src/main.ts --role=api` against a fresh database and Redis prefix.
+ * Resolves once /readyz answers 200. `stop()` sends SIGTERM (so --cpu-prof profiles get written),
+ * then the database, Redis keys and data dir are removed by the cleanup registry.
+ */
+export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], readyTimeoutMs = 90_000 } = {}) {
+  const db = await createDatabase();
+  const prefix = `bench:${randomBytes(5).toString('hex')}:`;
+  onCleanup(() => deleteRedisPrefix(prefix));
+  const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-bench-'));
+  onCleanup(() => rm(dataDir, { recursive: true, force: true }));
+  const port = await freePort();
+  const childEnv = {
+    ...process.env,
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    DATA_DIR: dataDir,
+    BCRYPT_COST: String(bcryptCost),
+    // e.g. BENCH_SERVER_ENV='{"SOME_LIMIT":"100000"}' to lift a limit that would throttle one client.
+    ...JSON.parse(process.env.BENCH_SERVER_ENV || '{}'),
+    ...env,
+  };
+  delete childEnv.NODE_ENV;
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts', '--role=api'], {
+    cwd: SERVER_ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  let alive = true;
+  exited.then(() => (alive = false));
+
+  const stop = async () => {
+    if (!alive) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  };
+  onCleanup(stop);
+
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (!alive) throw new Error(`server exited before it was ready:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`server not ready after ${readyTimeoutMs} ms:\n${output}`);
+    try {
+      const r = await fetch(`${base}/readyz`);
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(150);
+  }
+  return {
+    base,
+    port,
+    db,
+    prefix,
+    dataDir,
+    child,
+    stop,
+    /** Warnings and errors the server logged (LOG_LEVEL=warn), for the report. */
+    log: () => output,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// API helpers
+// ---------------------------------------------------------------------------------------------
+
+export const Q = {
+  typename: '{ __typename }',
+  me: 'query Me { me { id username } }',
+  login: 'mutation L($i: LoginInput!) { login(input: $i) { ... on AuthPayload { accessToken } } }',
+  refresh: 'mutation R($t: String!) { refresh(refreshToken: $t) { accessToken refreshToken } }',
+  register:
+    'mutation Reg($i: RegisterInput!) { register(input: $i) { accessToken refreshToken user { id } } }',
+};
+
+export async function gql(base, query, variables, headers = {}) {
+  assertLoopback(base);
+  const r = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await r.json();
+  if (r.status !== 200 || body.errors) throw new Error(`GraphQL ${r.status}: ${JSON.stringify(body.errors ?? body)}`);
+  return body.data;
+}
+
+/** Registers `n` accounts through the API (one bcrypt hash each at the server's cost). */
+export async function registerUsers(base, n, { tag = 'u', concurrency = 2 } = {}) {
+  const users = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const username = `bench_${tag}${i}`;
+      const d = await gql(base, Q.register, { i: { username, email: `${username}@example.com`, password: PASSWORD } });
+      users[i] = { username, id: d.register.user.id, accessToken: d.register.accessToken, refreshToken: d.register.refreshToken };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return users;
+}
+
+/** An opaque refresh token exactly as the server makes them: 32 random bytes, base64url. */
+export const newRefreshToken = () => randomBytes(32).toString('base64url');
+export const sha256 = (s) => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * Seeds `users` accounts and `sessions` live sessions, each with one unused refresh token, straight
+ * into PostgreSQL (the table layout of prisma/migrations/*_init). Returns the clear tokens.
+ * The password hash is a placeholder: these accounts cannot log in, only refresh.
+ */
+export async function seedSessionsSql(databaseUrl, { users = 100, sessions, tag = 's' }) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `INSERT INTO users (username, email, password_hash, updated_at)
+       SELECT 'bench_' || $2 || i, 'bench_' || $2 || i || '@example.com', '$2b$04$' || repeat('.', 53), now()
+       FROM generate_series(1, $1::int) AS i RETURNING id`,
+      [users, tag],
+    );
+    const userIds = rows.map((r) => r.id);
+    const tokens = new Array(sessions);
+    const CHUNK = 20_000;
+    for (let start = 0; start < sessions; start += CHUNK) {
+      const n = Math.min(CHUNK, sessions - start);
+      const sids = [];
+      const uids = [];
+      const hashes = [];
+      for (let i = 0; i < n; i++) {
+        const t = newRefreshToken();
+        tokens[start + i] = t;
+        sids.push(randomUUID());
+        uids.push(userIds[(start + i) % userIds.length]);
+        hashes.push(sha256(t).toString('hex'));
+      }
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO sessions (id, user_id, expires_at, idle_expires_at)
+         SELECT sid, uid, now() + interval '30 days', now() + interval '14 days'
+         FROM unnest($1::uuid[], $2::uuid[]) AS x(sid, uid)`,
+        [sids, uids],
+      );
+      await client.query(
+        `INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
+         SELECT sid, decode(h, 'hex'), now() + interval '30 days'
+         FROM unnest($1::uuid[], $2::text[]) AS y(sid, h)`,
+        [sids, hashes],
+      );
+      await client.query('COMMIT');
+    }
+    await client.query('ANALYZE users; ANALYZE sessions; ANALYZE refresh_tokens');
+    return { userIds, tokens };
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// load generation
+// ---------------------------------------------------------------------------------------------
+
+function assertLoopback(base) {
+  const host = new URL(base).hostname;
+  if (!LOOPBACK.test(host)) throw new Error(`refusing to target ${host}: loopback only`);
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** A GraphQL POST for autocannon's `requests` array. */
+export function gqlRequest(query, variables, headers = {}) {
+  return {
+    method: 'POST',
+    path: '/graphql',
+    headers: { ...JSON_HEADERS, ...headers },
+    body: JSON.stringify(variables ? { query, variables } : { query }),
+  };
+}
+
+/**
+ * Hands out items of a pool exactly once across every connection (single-use tokens). Past the end it
+ * returns `fallback` (an invalid token, so the request counts as failed) and flags `exhausted`:
+ * throwing inside autocannon's setupRequest would crash the run instead.
+ */
+export function poolCursor(items, fallback = 'pool-exhausted') {
+  let i = 0;
+  return {
+    next() {
+      return i < items.length ? items[i++] : ((i++), fallback);
+    },
+    get used() {
+      return i;
+    },
+    get exhausted() {
+      return i > items.length;
+    },
+  };
+}
+
+/**
+ * Runs autocannon and returns the figures we report. Every response is checked: a non-200 status or
+ * a GraphQL `errors` member counts as a failure, so a fast stream of errors cannot pass for speed.
+ * `requests` items may carry `setupRequest` (e.g. to take the next single-use token).
+ */
+export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid }) {
+  assertLoopback(base);
+  const idleBefore = quiet ? await waitForQuiet() : undefined;
+  const cpu0 = serverPid ? processCpu() : undefined;
+  const failures = { status: {}, graphqlErrors: 0, samples: [] };
+  const check = (status, body) => {
+    if (status !== 200 && status !== 201) {
+      failures.status[status] = (failures.status[status] ?? 0) + 1;
+      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    } else if (body.includes('"errors"')) {
+      failures.graphqlErrors++;
+      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    }
+  };
+  const reqs = requests.map((r) => ({ ...r, onResponse: check }));
+  const la = loadavg()[0];
+  const result = await new Promise((res, rej) => {
+    const inst = autocannon(
+      { url: base, connections, duration, requests: reqs, timeout, ...(overallRate ? { overallRate } : {}) },
+      (err, r) => (err ? rej(err) : res(r)),
+    );
+    // autocannon counts a thrown setupRequest as nothing useful: surface it.
+    inst.on('error', rej);
+  });
+  const cpu = cpu0 ? cpuBreakdown(cpu0, processCpu(), result.duration, { serverPid }) : undefined;
+  const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors;
+  const seconds = result.duration;
+  const ok = result.requests.total - failed;
+  return {
+    label,
+    connections,
+    duration: Number(seconds.toFixed(2)),
+    requests: result.requests.total,
+    ok,
+    /** Successful responses per second over the whole run. */
+    rps: Number((ok / seconds).toFixed(1)),
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    failed,
+    failures: failed ? failures : undefined,
+    loadavgBefore: Number(la.toFixed(2)),
+    ...(idleBefore !== undefined ? { cpuIdleBefore: idleBefore } : {}),
+    /** Cores used during the run, by process group (when `serverPid` is given). */
+    ...(cpu ? { cpu } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// reporting
+// ---------------------------------------------------------------------------------------------
+
+export const median = (xs) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+export const pct = (x) => `${(x * 100).toFixed(1)}%`;
+
+/** A markdown table from rows of objects (columns = keys of the first row). */
+export function table(rows) {
+  if (!rows.length) return '';
+  const cols = Object.keys(rows[0]);
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(cols), line(cols.map(() => '---')), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
+}
+
+/** Prints the human table and one machine-readable line that run-all.mjs collects. */
+export function report(name, markdown, json) {
+  const tree = gitState();
+  process.stdout.write(`\n## ${name}\n\n${markdown}\n\n(source: ${tree})\n\n`);
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify({ name, source: tree, ...json })}\n`);
+}
+
+/** The commit measured, and whether src/ or prisma/ had uncommitted changes (others edit them live). */
+function gitState() {
+  if (SERVER_ROOT !== ROOT) return `BENCH_ROOT=${SERVER_ROOT}`;
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'prisma'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${head} + uncommitted changes in src/ or prisma/` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function cpuTimes() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] ?? 0);
+  return { idle, total: f.reduce((a, b) => a + b, 0) };
+}
+
+const CLK_TCK = 100;
+
+/** CPU seconds used so far by every process, by pid: { pid: { comm, cpu } } (from /proc; {} elsewhere). */
+export function processCpu() {
+  const out = {};
+  try {
+    const t = cpuTimes();
+    // whole-machine busy CPU seconds, so processes that start and exit within a run are counted too
+    out.machine = { comm: '(machine)', cpu: (t.total - t.idle) / CLK_TCK };
+  } catch {
+    // not Linux
+  }
+  let pids = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const f = stat.slice(close + 2).split(' ');
+      // fields 14 (utime) and 15 (stime), 1-based over the whole line; f starts at field 3
+      out[pid] = { comm, cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK };
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the CPU went between two `processCpu()` snapshots, in cores (CPU seconds per wall second):
+ * the server, this bench process (autocannon), PostgreSQL backends, Redis, and everything else.
+ */
+export function cpuBreakdown(before, after, seconds, { serverPid } = {}) {
+  const groups = { server: 0, 'bench client': 0, postgres: 0, redis: 0, other: 0 };
+  const others = {};
+  for (const [pid, a] of Object.entries(after)) {
+    if (pid === 'machine') continue;
+    const d = a.cpu - (before[pid]?.cpu ?? 0);
+    if (d <= 0) continue;
+    if (Number(pid) === serverPid) groups.server += d;
+    else if (Number(pid) === process.pid) groups['bench client'] += d;
+    else if (a.comm === 'postgres') groups.postgres += d;
+    else if (a.comm.startsWith('redis-server')) groups.redis += d;
+    else {
+      groups.other += d;
+      others[a.comm] = (others[a.comm] ?? 0) + d;
+    }
+  }
+  if (before.machine && after.machine) {
+    // Busy time of the whole machine not seen in any live process: processes that exited meanwhile
+    // (other people's test runs), kernel threads that were renamed.
+    const seen = Object.values(groups).reduce((x, y) => x + y, 0);
+    groups.other += Math.max(0, after.machine.cpu - before.machine.cpu - seen);
+  }
+  const cores = Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, Number((v / seconds).toFixed(2))]));
+  const topOther = Object.entries(others)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ${(v / seconds).toFixed(2)}`)
+    .join(', ');
+  return { ...cores, ...(topOther ? { otherTop: topOther } : {}) };
+}
+
+/** Share of all cores idle over the next `ms` (from /proc/stat; 1 when unavailable). */
+export async function cpuIdle(ms = 1000) {
+  try {
+    const a = cpuTimes();
+    await sleep(ms);
+    const b = cpuTimes();
+    return b.total > a.total ? (b.idle - a.idle) / (b.total - a.total) : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * Waits (up to `timeoutMs`) for a second in which at least `minIdle` of the CPU is idle: other people's
+ * test runs on this shared 2-core box would otherwise land inside a measurement. Returns the idle share
+ * last seen, which the reports carry so a noisy run can be recognised.
+ */
+export async function waitForQuiet({ minIdle = Number(process.env.BENCH_MIN_IDLE ?? 0.85), timeoutMs = Number(process.env.BENCH_QUIET_TIMEOUT_MS ?? 30_000) } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let idle;
+  do {
+    idle = await cpuIdle(1000);
+  } while (idle < minIdle && Date.now() < deadline);
+  if (idle < minIdle) log(`CPU still busy (${(idle * 100).toFixed(0)}% idle) after ${timeoutMs / 1000}s: measuring anyway`);
+  return Number(idle.toFixed(2));
+}
+
+export const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
+
+/** "server 0.98 · pg 0.61 · client 0.30 · redis 0.04 · other 0.05" (cores), for tables. */
+export function fmtCpu(cpu) {
+  if (!cpu) return '';
+  const short = { server: 'server', 'bench client': 'client', postgres: 'pg', redis: 'redis', other: 'other' };
+  return Object.entries(short)
+    .map(([k, s]) => `${s} ${cpu[k].toFixed(2)}`)
+    .join(' · ');
+}
