@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { createApollo } from './graphql/apollo.js';
+import { documentRules } from './graphql/limits.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql-paths.js';
 import { buildGraphQLSchema, instanceContainer } from './graphql/schema.js';
@@ -18,6 +20,7 @@ import type { SigningKeys } from './infra/crypto/keys.js';
 import { AppError } from './infra/errors.js';
 import type { Logger } from './infra/logger.js';
 import type { Metrics } from './infra/metrics.js';
+import type { Limits } from './infra/rate-limit.js';
 import { requestContext } from './infra/request-context.js';
 import type { HealthService } from './modules/health/health.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -29,6 +32,7 @@ export interface AppDeps {
   metrics: Metrics;
   keys: SigningKeys;
   health: HealthService;
+  limits: Limits;
   /** Resolver instances, one per class in `RESOLVERS`. */
   resolvers: object[];
   /** Feature REST doors, each mounted under both `/auth` and `/v1/auth`. */
@@ -115,6 +119,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   fastify.setNotFoundHandler((req, reply) => sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`)));
 
   const isAllowedOrigin = originChecker(config.http.corsOrigins);
+  await fastify.register(helmet, {
+    global: true,
+    // The API serves JSON: nothing may load or frame it. GraphiQL sets its own, wider policy.
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+    },
+    hsts: { maxAge: 31_536_000, includeSubDomains: true },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginEmbedderPolicy: false,
+  });
   await fastify.register(cors, {
     // CORS_ORIGINS drives this and the WebSocket handshake alike: one allowlist.
     origin: (origin, cb) => cb(null, !origin || isAllowedOrigin(origin)),
@@ -123,13 +138,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]), deps.realtime.pubSub);
-  const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql });
+  const rules = documentRules();
+  const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql, validationRules: rules });
   await apollo.start();
 
   const context = async (req: FastifyRequest): Promise<GraphQLContext> => ({
     log: req.log,
     meta: requestMeta(req),
     authorization: req.headers.authorization,
+    limits: deps.limits,
   });
   const graphqlHandler = fastifyApolloHandler(apollo, { context });
 
@@ -156,6 +173,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   for (const prefix of REST_PREFIXES) {
     await fastify.register(
       async (scope) => {
+        // The general per-IP budget covers every REST call too (GraphQL counts per root field).
+        scope.addHook('onRequest', async (req) => deps.limits.consume('general', [req.ip]));
         for (const routes of deps.restRoutes) await scope.register(routes);
       },
       { prefix },
@@ -167,6 +186,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     server: fastify.server,
     schema,
     log,
+    limits: deps.limits,
+    rules,
     authenticate: deps.realtime.authenticate,
     recheck: deps.realtime.recheck,
     sessionEnded: deps.realtime.sessionEnded(),

@@ -6,7 +6,8 @@ import { createDevOutbox } from './infra/mail/dev-outbox.js';
 import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
 import { createResendSender, type MailSender } from './infra/mail/sender.js';
 import { OutboxRelay } from './infra/outbox/outbox.js';
-import { Limit } from './infra/rate-limit.js';
+import { Limits } from './infra/rate-limit.js';
+import { Lockout } from './modules/accounts/lockout.js';
 import type { Infra } from './infra/runtime.js';
 import { pingRedis } from './infra/redis.js';
 import { AccountsRepository } from './modules/accounts/accounts.repository.js';
@@ -74,7 +75,12 @@ export function buildServices(infra: Infra) {
   const accountsRepo = new AccountsRepository(prisma);
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
   const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, publicUrl: config.http.publicUrl });
+  const limits = new Limits(redis, config.redis.keyPrefix, config.limits);
+  const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const accounts = new AccountsService({
+    lockout,
+    tokens: oneTimeTokens,
+    publicUrl: config.http.publicUrl,
     repo: accountsRepo,
     verification,
     sessions,
@@ -90,7 +96,7 @@ export function buildServices(infra: Infra) {
     sessions,
     hasher,
     mail,
-    limitPerEmail: new Limit(redis, config.redis.keyPrefix, 'reset-email', { points: config.limits.resetPerHour, windowSeconds: 3600 }),
+    lockout,
     passwordMinLength: config.auth.passwordMinLength,
     appUrl: config.http.appUrl,
   });
@@ -107,6 +113,8 @@ export function buildServices(infra: Infra) {
     passwordReset,
     securityEvents,
     publisher,
+    limits,
+    lockout,
     auth: new AuthGuard(sessions),
     relay,
     mail,
@@ -134,6 +142,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     metrics: infra.metrics,
     keys: infra.keys,
     health: s.health,
+    limits: s.limits,
     resolvers: [
       new HealthResolver(s.health),
       new AccountsResolver(s.accounts, s.auth),
@@ -143,10 +152,10 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       new SecurityEventsResolver(s.securityEvents, s.auth),
     ],
     restRoutes: [
-      accountsRoutes(s.accounts),
-      sessionsRoutes(s.sessions, s.accounts),
+      accountsRoutes(s.accounts, s.limits, infra.config.http.appUrl),
+      sessionsRoutes(s.sessions, s.accounts, s.limits),
       verificationRoutes(s.verification, infra.config.http.appUrl),
-      passwordResetRoutes(s.passwordReset),
+      passwordResetRoutes(s.passwordReset, s.limits),
     ],
     rootRoutes,
     realtime: {

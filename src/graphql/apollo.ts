@@ -1,19 +1,24 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { GraphQLSchema } from 'graphql';
+import type { GraphQLSchema, ValidationRule } from 'graphql';
+import { DOCUMENT_LIMITS } from './limits.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { GraphQLContext } from './context.js';
 import { appErrorOf, formatGraphQLError, isClientSafe, rootCause } from './errors.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
+  validationRules: ValidationRule[];
   metrics: Metrics;
   introspection: boolean;
 }
 
-export function createApollo({ schema, metrics, introspection }: ApolloOptions): ApolloServer<GraphQLContext> {
+export function createApollo({ schema, metrics, introspection, validationRules }: ApolloOptions): ApolloServer<GraphQLContext> {
   return new ApolloServer<GraphQLContext>({
     schema,
+    validationRules,
+    // A token cap at parse time: a huge document is refused before any validation work.
+    parseOptions: { maxTokens: DOCUMENT_LIMITS.maxTokens },
     introspection,
     formatError: formatGraphQLError,
     includeStacktraceInErrorResponses: false,

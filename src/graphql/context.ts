@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Limits } from '../infra/rate-limit.js';
 import type { Principal } from '../modules/sessions/sessions.service.js';
 import type { RequestMeta } from '../http/request-meta.js';
 
@@ -8,6 +9,8 @@ export interface GraphQLContext {
   readonly meta: RequestMeta;
   /** The raw `Authorization` value (HTTP header or `connectionParams.authorization`); verified lazily by the auth guard. */
   readonly authorization: string | undefined;
+  /** The shared rate limits, for per-field limits (`@RateLimited`) and the general budget. */
+  readonly limits: Limits;
   /** Set on WebSocket operations: the socket was authenticated once, at `connection_init`. */
   readonly principal?: Principal;
 }

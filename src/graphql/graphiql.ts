@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ruruHTML } from 'ruru/server';
 import { getStaticFile } from 'ruru/static';
@@ -12,6 +13,24 @@ const STATIC_PATH = '/graphiql-static/';
 export function graphiqlRoutes(publicUrl: string) {
   const wsUrl = `${publicUrl.replace(/^http/, 'ws')}/graphql`;
   const html = ruruHTML({ endpoint: '/graphql', subscriptionEndpoint: wsUrl, staticPath: STATIC_PATH });
+  // Allow exactly the page's own inline scripts (by hash), the bundle from this origin, and the API's
+  // HTTP and WebSocket endpoints: no CDN, no eval, no other host.
+  const scriptHashes = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)]
+    .map((m) => m[1] ?? '')
+    .filter((body) => body.trim().length > 0)
+    .map((body) => `'sha256-${createHash('sha256').update(body).digest('base64')}'`);
+  const csp = [
+    "default-src 'self'",
+    `script-src 'self' ${scriptHashes.join(' ')}`,
+    "worker-src 'self' blob:",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    `connect-src 'self' ${wsUrl}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
   return async (app: FastifyInstance) => {
     app.get(`${STATIC_PATH}*`, async (req, reply) => {
       const file = await getStaticFile({
@@ -23,6 +42,6 @@ export function graphiqlRoutes(publicUrl: string) {
       if (!file) return reply.callNotFound();
       return reply.headers(file.headers).send(file.content);
     });
-    app.get(GRAPHIQL_PATH, async (_req, reply) => reply.type('text/html; charset=utf-8').send(html));
+    app.get(GRAPHIQL_PATH, async (_req, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', csp).send(html));
   };
 }

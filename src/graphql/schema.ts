@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
+import { GeneralBudget } from './rate-limit.js';
 import { buildSchema, type ContainerType, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { AccountsResolver } from '../modules/accounts/accounts.resolver.js';
 import { EmailVerificationResolver } from '../modules/email-verification/verification.resolver.js';
@@ -32,6 +33,8 @@ export function buildGraphQLSchema(container?: ContainerType, pubSub: PubSub = N
     pubSub,
     // CONTRACT.md names the scalar `DateTime`; type-graphql's default would be `DateTimeISO`.
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    // Every root field of every query and mutation draws on the caller's general budget.
+    globalMiddlewares: [GeneralBudget],
     validate: false,
   });
 }

@@ -4,9 +4,11 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { isAppError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
+import type { Limits } from '../infra/rate-limit.js';
 import type { Authenticated } from '../modules/sessions/sessions.service.js';
 import type { GraphQLContext } from './context.js';
 import { formatGraphQLError } from './errors.js';
+import { DOCUMENT_LIMITS } from './limits.js';
 
 /** Close codes a client can act on (graphql-ws uses 44xx for protocol-level refusals). */
 export const WS_CLOSE = {
@@ -28,6 +30,7 @@ export interface WsOptions {
   /** Sessions ending anywhere (any instance): their sockets close here. */
   sessionEnded: AsyncIterableIterator<{ sessionId: string; reason: string }>;
   isAllowedOrigin(origin: string): boolean;
+  limits: Limits;
   /** Extra validation rules (depth, cost, aliases) shared with the HTTP door. */
   rules?: readonly ValidationRule[];
   maxPayloadBytes?: number;
@@ -147,7 +150,7 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
       onSubscribe(ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] {
         let document;
         try {
-          document = parse(payload.query, { maxTokens: 2_000 });
+          document = parse(payload.query, { maxTokens: DOCUMENT_LIMITS.maxTokens });
         } catch (e) {
           return [e instanceof GraphQLError ? e : new GraphQLError('Malformed query')];
         }
@@ -163,6 +166,7 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
           log: log.child({ connectionId: state.connectionId }),
           meta: { requestId: state.connectionId, ip: state.ip, userAgent: state.userAgent },
           authorization: undefined,
+          limits: opts.limits,
           ...(state.principal ? { principal: { userId: state.principal.userId, sessionId: state.principal.sessionId } } : {}),
         };
         return { schema, document, variableValues: payload.variables ?? undefined, operationName: payload.operationName ?? undefined, contextValue };

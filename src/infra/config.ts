@@ -10,6 +10,15 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+/** A limit as `points/seconds` (e.g. `10/900`), or `off`. */
+const limitRule = z
+  .string()
+  .regex(/^(off|\d+\/\d+)$/, 'must be `points/seconds` (e.g. 10/900) or `off`')
+  .transform((s) => {
+    if (s === 'off') return null;
+    const [points, windowSeconds] = s.split('/').map(Number) as [number, number];
+    return { points, windowSeconds };
+  });
 const list = z.string().transform((s) =>
   s
     .split(',')
@@ -48,8 +57,30 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: int(20, 60_000).default(1_000),
   /** A job whose worker stops renewing its lock this long is retried elsewhere (a killed worker). @default 30000 */
   JOB_LOCK_MS: int(500, 600_000).default(30_000),
-  /** Password-reset requests accepted per submitted email per hour. @default 5 */
-  RATE_LIMIT_RESET_PER_HOUR: int(1, 10_000).default(5),
+  /** Logins per (IP, identifier): `points/seconds`, or `off`. @default 10/900 */
+  RATE_LIMIT_LOGIN: limitRule.prefault('10/900'),
+  /** Logins per IP, whatever the identifier. @default 100/900 */
+  RATE_LIMIT_LOGIN_IP: limitRule.prefault('100/900'),
+  /** Sign-ups per IP. @default 30/300 */
+  RATE_LIMIT_REGISTER: limitRule.prefault('30/300'),
+  /** Password-reset requests per submitted email, known or not. @default 5/3600 */
+  RATE_LIMIT_RESET_REQUEST: limitRule.prefault('5/3600'),
+  /** Verification-email resends per user. @default 5/3600 */
+  RATE_LIMIT_VERIFY_RESEND: limitRule.prefault('5/3600'),
+  /** Refreshes per IP. @default 600/60 */
+  RATE_LIMIT_REFRESH: limitRule.prefault('600/60'),
+  /** MFA codes per challenge and per account (used by MFA). @default 5/300 */
+  RATE_LIMIT_MFA: limitRule.prefault('5/300'),
+  /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
+  RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
+  /** Failed logins per account (any IP) within LOCKOUT_WINDOW that lock it. @default 50 */
+  LOCKOUT_THRESHOLD: int(1, 99).default(50),
+  /** @default 3600 */
+  LOCKOUT_WINDOW: int(60, 86_400).default(3600),
+  /** First lock's length; each later lock doubles it. @default 300 */
+  LOCKOUT_BASE_SECONDS: int(1, 86_400).default(300),
+  /** Failed logins in total (NIST SP 800-63B: at most 100) after which only the unlock link or a reset opens the account. @default 100 */
+  LOCKOUT_MAX_FAILURES: int(2, 100).default(100),
   /** JWK set (JSON) of ES256 private keys; the first signs, all verify. */
   JWT_PRIVATE_KEYS: z.string().min(2).optional(),
   /** @default 900 */
@@ -83,6 +114,9 @@ type Env = z.infer<typeof envSchema>;
 
 export type TrustProxy = boolean | number | string[];
 
+/** Every named rate limit (CONTRACT.md §6 and the abuse issue). */
+export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general';
+
 export interface Config {
   readonly env: Env['NODE_ENV'];
   readonly isProduction: boolean;
@@ -108,7 +142,9 @@ export interface Config {
     readonly retryDelayMs: number;
   };
   readonly jobs: { readonly outboxPollMs: number; readonly lockMs: number };
-  readonly limits: { readonly resetPerHour: number };
+  /** `null`: that limit is off (benchmarks only; never in production). */
+  readonly limits: Readonly<Record<LimitName, { readonly points: number; readonly windowSeconds: number } | null>>;
+  readonly lockout: { readonly threshold: number; readonly windowSeconds: number; readonly baseSeconds: number; readonly maxFailures: number };
   readonly auth: {
     readonly accessTokenTtl: number;
     readonly refreshTokenTtl: number;
@@ -184,6 +220,9 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     if (!e.APP_SECRET) issues.push({ key: 'APP_SECRET', problem: 'is required in production' });
     if (!e.DATABASE_URL) issues.push({ key: 'DATABASE_URL', problem: 'is required in production (the embedded database is for development)' });
     if (e.BCRYPT_COST < 10) issues.push({ key: 'BCRYPT_COST', problem: 'must be at least 10 in production' });
+    for (const [key, value] of Object.entries(e)) {
+      if (key.startsWith('RATE_LIMIT_') && value === null) issues.push({ key, problem: 'cannot be `off` in production' });
+    }
   }
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -212,7 +251,17 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       retryDelayMs: e.EMAIL_RETRY_DELAY_MS,
     },
     jobs: { outboxPollMs: e.OUTBOX_POLL_MS, lockMs: e.JOB_LOCK_MS },
-    limits: { resetPerHour: e.RATE_LIMIT_RESET_PER_HOUR },
+    limits: {
+      login: e.RATE_LIMIT_LOGIN,
+      loginIp: e.RATE_LIMIT_LOGIN_IP,
+      register: e.RATE_LIMIT_REGISTER,
+      resetRequest: e.RATE_LIMIT_RESET_REQUEST,
+      verifyResend: e.RATE_LIMIT_VERIFY_RESEND,
+      refresh: e.RATE_LIMIT_REFRESH,
+      mfa: e.RATE_LIMIT_MFA,
+      general: e.RATE_LIMIT_GENERAL,
+    },
+    lockout: { threshold: e.LOCKOUT_THRESHOLD, windowSeconds: e.LOCKOUT_WINDOW, baseSeconds: e.LOCKOUT_BASE_SECONDS, maxFailures: e.LOCKOUT_MAX_FAILURES },
     auth: {
       accessTokenTtl: e.ACCESS_TOKEN_TTL,
       refreshTokenTtl: e.REFRESH_TOKEN_TTL,

@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Config, LimitName } from './config.js';
 import { AppError } from './errors.js';
+
+export type { LimitName };
 
 export interface LimitRule {
   /** Allowed attempts per window. */
@@ -9,28 +13,39 @@ export interface LimitRule {
 }
 
 /**
- * One named limit, counted atomically in Redis (rate-limiter-flexible's Lua), so every instance shares
- * the count. With Redis down it falls back to a per-instance memory limiter: never to no limit.
- * RECIPES.md says why not graphql-rate-limit's store (a non-atomic read-then-write).
+ * Named limits, counted atomically in Redis by rate-limiter-flexible (a Lua script per consume, so
+ * every instance shares one count). With Redis down each falls back to a per-instance memory limiter:
+ * never to no limit. RECIPES.md says why not graphql-rate-limit's own store (a non-atomic read-then-write).
  */
-export class Limit {
-  private readonly limiter: RateLimiterRedis;
+export class Limits {
+  private readonly limiters = new Map<LimitName, RateLimiterRedis>();
 
-  constructor(redis: Redis, keyPrefix: string, name: string, rule: LimitRule) {
-    this.limiter = new RateLimiterRedis({
-      storeClient: redis,
-      keyPrefix: `${keyPrefix}rl:${name}`,
-      points: rule.points,
-      duration: rule.windowSeconds,
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory({ points: rule.points, duration: rule.windowSeconds }),
-    });
+  constructor(redis: Redis, keyPrefix: string, rules: Config['limits']) {
+    for (const [name, rule] of Object.entries(rules) as [LimitName, LimitRule | null][]) {
+      if (!rule) continue;
+      this.limiters.set(
+        name,
+        new RateLimiterRedis({
+          storeClient: redis,
+          keyPrefix: `${keyPrefix}rl:${name}`,
+          points: rule.points,
+          duration: rule.windowSeconds,
+          rejectIfRedisNotReady: true,
+          insuranceLimiter: new RateLimiterMemory({ points: rule.points, duration: rule.windowSeconds }),
+        }),
+      );
+    }
   }
 
-  /** Counts one attempt for `key`; throws RATE_LIMITED with `retryAfter` (seconds) past the limit. */
-  async consume(key: string): Promise<void> {
+  /**
+   * Counts one attempt for the key made of `parts` (an IP, a submitted identifier, ...). Past the limit,
+   * RATE_LIMITED with `retryAfter` in seconds. Identifiers are hashed: Redis never holds an email in clear.
+   */
+  async consume(name: LimitName, parts: readonly (string | null | undefined)[]): Promise<void> {
+    const limiter = this.limiters.get(name);
+    if (!limiter) return;
     try {
-      await this.limiter.consume(key);
+      await limiter.consume(keyOf(parts));
     } catch (res) {
       if (res instanceof RateLimiterRes) {
         const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
@@ -39,4 +54,12 @@ export class Limit {
       throw res;
     }
   }
+
+  /** Forgets a key's count (e.g. a successful sign-in clears its IP+identifier count). */
+  async reset(name: LimitName, parts: readonly (string | null | undefined)[]): Promise<void> {
+    await this.limiters.get(name)?.delete(keyOf(parts)).catch(() => undefined);
+  }
 }
+
+const keyOf = (parts: readonly (string | null | undefined)[]) =>
+  createHash('sha256').update(parts.map((p) => (p ?? '').trim().toLowerCase()).join('\u0000')).digest('base64url');

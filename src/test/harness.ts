@@ -38,6 +38,21 @@ export interface TestServerOptions {
 
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
 
+export const GENEROUS_LIMITS = Object.fromEntries(
+  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
+);
+
+/** The contract's defaults (CONTRACT.md §6), for the tests that assert them. */
+export const CONTRACT_LIMITS: Record<string, string> = {
+  RATE_LIMIT_LOGIN: '10/900',
+  RATE_LIMIT_LOGIN_IP: '100/900',
+  RATE_LIMIT_REGISTER: '30/300',
+  RATE_LIMIT_RESET_REQUEST: '5/3600',
+  RATE_LIMIT_VERIFY_RESEND: '5/3600',
+  RATE_LIMIT_REFRESH: '600/60',
+  RATE_LIMIT_GENERAL: '1200/60',
+};
+
 const SHARED_APP_SECRET = randomBytes(32).toString('base64');
 let sharedKeys: string | undefined;
 async function testKeys() {
@@ -61,6 +76,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     APP_SECRET: SHARED_APP_SECRET,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'debug',
+    // Functional tests sign up and in far more than one person would from one IP; the security tests
+    // (which assert the limits) pass the contract defaults back in through `env`.
+    ...GENEROUS_LIMITS,
     ...opts.env,
   });
   const logs: string[] = [];

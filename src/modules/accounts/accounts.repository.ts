@@ -1,6 +1,6 @@
 import type { Prisma, PrismaClient, User } from '../../infra/db/index.js';
 
-export type UserRecord = Pick<User, 'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'createdAt'>;
+export type UserRecord = Pick<User, 'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'lockedUntil' | 'createdAt'>;
 
 const USER_FIELDS = {
   id: true,
@@ -9,6 +9,7 @@ const USER_FIELDS = {
   passwordHash: true,
   emailVerifiedAt: true,
   mfaEnabledAt: true,
+  lockedUntil: true,
   createdAt: true,
 } as const;
 

@@ -1,5 +1,7 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
+import { RateLimited } from '../../graphql/rate-limit.js';
+import { loginLimits, registerLimits } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import type { AccountsService, AuthResult } from './accounts.service.js';
 import { AuthPayload, ChangePasswordInput, LoginInput, LoginResult, RegisterInput, User } from './accounts.inputs.js';
@@ -15,13 +17,21 @@ export class AccountsResolver {
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Create an account and sign in' })
+  @RateLimited((_args, ctx) => registerLimits(ctx.meta.ip))
   async register(@Arg('input', () => RegisterInput) input: RegisterInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
     return toAuthPayload(await this.accounts.register({ ...input }, ctx.meta));
   }
 
   @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
+  @RateLimited<{ input: LoginInput }>((args, ctx) => loginLimits(args.input.identifier, ctx.meta.ip))
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
     return toAuthPayload(await this.accounts.login({ ...input }, ctx.meta));
+  }
+
+  @Mutation(() => Boolean, { description: 'Lift a lockout with the token from the account-locked email' })
+  async unlockAccount(@Arg('token', () => String) token: string): Promise<boolean> {
+    await this.accounts.unlock({ token });
+    return true;
   }
 
   @Query(() => User, { description: 'The signed-in user' })

@@ -7,7 +7,12 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import type { IssuedTokens, Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { AccountsRepository, UserRecord } from './accounts.repository.js';
 import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } from './accounts.schema.js';
+import { tokenSchema } from '../email-verification/verification.schema.js';
+
+export const UNLOCK_TTL_SECONDS = 24 * 3600;
 import type { MailService } from '../mail/mail.service.js';
+import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
+import type { Lockout } from './lockout.js';
 import type { PasswordHasher } from './password.js';
 import { checkPasswordPolicy } from './password-policy.js';
 
@@ -24,6 +29,10 @@ export interface AccountsDeps {
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
   /** Where a user reviews and ends sessions (linked from the new sign-in email). */
   sessionsUrl: string;
+  lockout: Lockout;
+  tokens: OneTimeTokensRepository;
+  /** Base of the unlock link in the account-locked email (PUBLIC_URL). */
+  publicUrl: string;
   sessions: SessionsService;
   hasher: PasswordHasher;
   passwordMinLength: number;
@@ -71,11 +80,17 @@ export class AccountsService {
   async login(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const { identifier, password } = parseInput(loginSchema, input);
     const user = await this.deps.repo.findByIdentifier(identifier.includes('@') ? normalizeEmail(identifier) : identifier);
-    if (!user) {
-      await this.deps.hasher.verifyDummy(password);
+    // Known accounts count failures per account (username and email share one count); unknown
+    // identifiers per identifier: a lock then looks the same whether or not the account exists.
+    const subject = user ? `user:${user.id}` : `identifier:${identifier.toLowerCase()}`;
+    await this.deps.lockout.check(subject, user?.lockedUntil);
+    const ok = user ? await this.deps.hasher.verify(password, user.passwordHash) : await this.deps.hasher.verifyDummy(password);
+    if (!user || !ok) {
+      const outcome = await this.deps.lockout.recordFailure(subject);
+      if (outcome.lockedNow && user) await this.lock(user, outcome.until, meta);
       throw invalidCredentials();
     }
-    if (!(await this.deps.hasher.verify(password, user.passwordHash))) throw invalidCredentials();
+    await this.deps.lockout.clear(subject);
     const issue = await this.deps.repo.transaction(async (tx) => {
       // Upgrade the stored hash when BCRYPT_COST changed, while we hold the plaintext anyway.
       if (this.deps.hasher.needsRehash(user.passwordHash)) {
@@ -92,6 +107,36 @@ export class AccountsService {
     });
     this.deps.mail.afterCommit();
     return { ...(await issue()), user };
+  }
+
+  /** The lock's durable half, its ACCOUNT_LOCKED event and the email with an unlock link, in one transaction. */
+  private async lock(user: UserRecord, until: Date | null, meta: RequestMeta): Promise<void> {
+    const lockedUntil = until ?? new Date(Date.now() + 100 * 365 * 86_400_000);
+    await this.deps.repo.transaction(async (tx) => {
+      await tx.user.update({ where: { id: user.id }, data: { lockedUntil } });
+      await recordSecurityEvents(tx, [{ userId: user.id, type: 'ACCOUNT_LOCKED', ip: meta.ip, userAgent: meta.userAgent, data: { until: until?.toISOString() ?? null } }]);
+      const token = await this.deps.tokens.issue(tx, user.id, 'ACCOUNT_UNLOCK', UNLOCK_TTL_SECONDS, { voidOlder: true });
+      await this.deps.mail.queue(tx, {
+        userId: user.id,
+        to: user.email,
+        template: 'account-locked',
+        data: { username: user.username, until: lockedUntil.toISOString(), unlockLink: `${this.deps.publicUrl}/auth/unlock-account?token=${encodeURIComponent(token)}` },
+        secret: ['unlockLink'],
+      });
+    });
+    this.deps.mail.afterCommit();
+  }
+
+  /** The unlock link: consumes its token (one statement) and lifts the lock, in the database and in Redis. */
+  async unlock(input: unknown): Promise<void> {
+    const { token } = parseInput(tokenSchema, input);
+    const userId = await this.deps.repo.transaction(async (tx) => {
+      const owner = await this.deps.tokens.consume(tx, token, 'ACCOUNT_UNLOCK');
+      if (!owner) throw new AppError('INVALID_TOKEN', 'This unlock link is invalid, used or expired');
+      await tx.user.update({ where: { id: owner }, data: { lockedUntil: null } });
+      return owner;
+    });
+    await this.deps.lockout.clear(`user:${userId}`);
   }
 
   async me(principal: Principal): Promise<UserRecord> {

@@ -2,10 +2,10 @@ import { AppError } from '../../infra/errors.js';
 import type { PrismaClient } from '../../infra/db/index.js';
 import { addToOutbox } from '../../infra/outbox/outbox.js';
 import type { JobMap } from '../../infra/queue.js';
-import type { Limit } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
 import type { AccountsRepository } from '../accounts/accounts.repository.js';
+import type { Lockout } from '../accounts/lockout.js';
 import type { PasswordHasher } from '../accounts/password.js';
 import { checkPasswordPolicy } from '../accounts/password-policy.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -23,7 +23,7 @@ export interface PasswordResetDeps {
   sessions: SessionsService;
   hasher: PasswordHasher;
   mail: MailService;
-  limitPerEmail: Limit;
+  lockout: Pick<Lockout, 'clear'>;
   passwordMinLength: number;
   appUrl: string;
 }
@@ -35,13 +35,12 @@ export class PasswordResetService {
   constructor(private readonly deps: PasswordResetDeps) {}
 
   /**
-   * The same answer, through the same steps, whether or not the address has an account: a rate-limit
-   * count and one outbox row. The worker looks the address up and mails only a known one, so neither the
+   * The same answer, through the same steps, whether or not the address has an account: one outbox row
+   * (the per-email limit runs at the doors, known address or not). The worker looks the address up and mails only a known one, so neither the
    * answer nor its timing tells which accounts exist.
    */
   async request(input: unknown, meta: RequestMeta): Promise<void> {
     const { email } = parseInput(resetRequestSchema, input);
-    await this.deps.limitPerEmail.consume(email.toLowerCase());
     await this.deps.prisma.$transaction((tx) => addToOutbox(tx, 'password-reset', { email, ip: meta.ip, userAgent: meta.userAgent }));
     this.deps.mail.afterCommit();
   }
@@ -91,6 +90,7 @@ export class PasswordResetService {
         data: { username: user.username, changedAt: now.toISOString(), ip: meta.ip, userAgent: meta.userAgent, resetLink: `${this.deps.appUrl}/forgot-password` },
       });
     });
+    await this.deps.lockout.clear(`user:${user.id}`);
     this.deps.mail.afterCommit();
   }
 }

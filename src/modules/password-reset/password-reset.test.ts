@@ -18,7 +18,7 @@ describe('PasswordResetService', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     double = await startResendDouble();
-    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double });
+    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, env: { RATE_LIMIT_RESET_REQUEST: '5/3600' } });
   });
   afterAll(async () => {
     await server?.close();

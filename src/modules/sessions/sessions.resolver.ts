@@ -1,5 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
+import { RateLimited } from '../../graphql/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { AccountsService } from '../accounts/accounts.service.js';
 import { AuthPayload } from '../accounts/accounts.inputs.js';
@@ -18,6 +19,7 @@ export class SessionsResolver {
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Trade a refresh token (single use) for a new pair' })
+  @RateLimited((_args, ctx) => [['refresh', [ctx.meta.ip]]])
   async refresh(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
     const issued = await this.sessions.refresh(parseInput(refreshSchema, { refreshToken }).refreshToken, ctx.meta);
     return toAuthPayload({ ...issued, user: await this.accounts.me(issued) });

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
+import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import { authPayloadJson } from '../accounts/accounts.routes.js';
 import type { AccountsService } from '../accounts/accounts.service.js';
@@ -7,9 +9,9 @@ import { logoutSchema, refreshSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 
 /** REST door of sessions: refresh and logout over the same service as GraphQL. */
-export function sessionsRoutes(sessions: SessionsService, accounts: AccountsService): FastifyPluginAsync {
+export function sessionsRoutes(sessions: SessionsService, accounts: AccountsService, limits: Limits): FastifyPluginAsync {
   return async (app) => {
-    app.post('/refresh', async (req) => {
+    app.post('/refresh', { preHandler: rateLimited(limits, (req) => [['refresh', [req.ip]]]) }, async (req) => {
       const issued = await sessions.refresh(parseInput(refreshSchema, req.body).refreshToken, requestMeta(req));
       return authPayloadJson({ ...issued, user: await accounts.me(issued) });
     });

@@ -1,0 +1,23 @@
+import { createMethodMiddlewareDecorator, type MiddlewareFn } from 'type-graphql';
+import type { LimitSpec } from '../infra/limit-spec.js';
+import type { GraphQLContext } from './context.js';
+
+/**
+ * Per-field rate limits in the spirit of graphql-rate-limit's `@rateLimit`: enforced where the field
+ * resolves, so every alias and every operation of a request counts, and before the resolver does any
+ * work (a password check never runs past the limit).
+ */
+export function RateLimited<Args = Record<string, unknown>>(spec: (args: Args, ctx: GraphQLContext) => LimitSpec) {
+  return createMethodMiddlewareDecorator<GraphQLContext>(async ({ args, context }, next) => {
+    for (const [name, parts] of spec(args as Args, context)) await context.limits.consume(name, parts);
+    return next();
+  });
+}
+
+/** The general per-IP budget: one point per root field of every query and mutation (aliases included). */
+export const GeneralBudget: MiddlewareFn<GraphQLContext> = async ({ info, context }, next) => {
+  if (info.parentType === info.schema.getQueryType() || info.parentType === info.schema.getMutationType()) {
+    await context.limits.consume('general', [context.meta.ip]);
+  }
+  return next();
+};
