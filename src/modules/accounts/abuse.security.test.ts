@@ -8,8 +8,6 @@ import { startResendDouble } from '../../test/resend-double.js';
 import { subscribe } from '../../test/subscriber.js';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
 
-const LOGIN = 'mutation L($i: LoginInput!) { login(input: $i) { __typename } }';
-
 describe('rate limits (contract defaults)', () => {
   let db: TestDatabase;
   let server: TestServer;

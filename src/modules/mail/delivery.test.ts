@@ -116,8 +116,8 @@ describe('email delivery', () => {
     }
     // Redis back: the relay's next sweep hands the row over, and the workers (which must survive the
     // outage: see createRedis' `lazy`) deliver it.
-    await double.waitForDelivery((m) => sentTo(m, t.user.email), 20_000);
-  });
+    await double.waitForDelivery((m) => sentTo(m, t.user.email), 45_000);
+  }, 60_000);
 });
 
 describe('a worker killed in the middle of a job', () => {
