@@ -14,7 +14,7 @@ import Handlebars from 'handlebars';
  * parser reads back as `&`), so `token=<token>` is found in both (CONTRACT.md §3).
  */
 
-export type TemplateName = 'verify-email' | 'reset-password' | 'password-changed' | 'new-sign-in' | 'account-locked';
+export type TemplateName = 'verify-email' | 'reset-password' | 'password-changed' | 'new-sign-in' | 'account-locked' | 'mfa-changed';
 
 export interface TemplateData {
   'verify-email': { username: string; link: string; expiresInHours: number };
@@ -22,6 +22,8 @@ export interface TemplateData {
   'password-changed': { username: string; changedAt: string /* ISO */; ip: string | null; userAgent: string | null; resetLink: string };
   'new-sign-in': { username: string; at: string /* ISO */; ip: string | null; userAgent: string | null; sessionsLink: string };
   'account-locked': { username: string; until: string /* ISO */; unlockLink: string };
+  /** Two-factor sign-in turned on (`enabled: true`) or off. */
+  'mfa-changed': { username: string; enabled: boolean; at: string /* ISO */; ip: string | null; userAgent: string | null; resetLink: string };
 }
 
 export interface RenderedEmail {
@@ -36,6 +38,7 @@ export const TEMPLATE_NAMES: readonly TemplateName[] = [
   'password-changed',
   'new-sign-in',
   'account-locked',
+  'mfa-changed',
 ];
 
 /** Fields of each template that are links: checked to be absolute http(s) URLs before rendering. */
@@ -45,6 +48,7 @@ const LINK_FIELDS: { [K in TemplateName]: readonly (keyof TemplateData[K] & stri
   'password-changed': ['resetLink'],
   'new-sign-in': ['sessionsLink'],
   'account-locked': ['unlockLink'],
+  'mfa-changed': ['resetLink'],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +240,32 @@ If this wasn't you, reset your password now:
 `,
   },
 
+  'mfa-changed': {
+    subject: 'Two-factor sign-in was changed on your account',
+    html: layout(
+      'Two-factor sign-in was changed',
+      `<p style="${P}">Hi {{username}},</p>
+<p style="${P}">Two-factor sign-in was turned <strong>{{#if enabled}}on{{else}}off{{/if}}</strong> for your account.</p>
+${details([
+  ['When', '{{when at}}'],
+  ['IP address', '{{orUnknown ip}}'],
+  ['Device', '{{orUnknown userAgent}}'],
+])}`,
+      `<p style="${SMALL}"><strong>If this wasn't you</strong>, reset your password now: <a href="{{link resetLink}}" style="${LINK}">{{link resetLink}}</a></p>`,
+    ),
+    text: `Hi {{username}},
+
+Two-factor sign-in was turned {{#if enabled}}on{{else}}off{{/if}} for your account.
+
+When:       {{when at}}
+IP address: {{orUnknown ip}}
+Device:     {{orUnknown userAgent}}
+
+If this wasn't you, reset your password now:
+{{link resetLink}}
+`,
+  },
+
   'new-sign-in': {
     subject: 'New sign-in to your account',
     html: layout(
@@ -300,6 +330,7 @@ const SAMPLES: { [K in TemplateName]: TemplateData[K] } = {
   'password-changed': { username: 'sample', changedAt: '2026-01-01T00:00:00Z', ip: null, userAgent: null, resetLink: 'http://localhost/r' },
   'new-sign-in': { username: 'sample', at: '2026-01-01T00:00:00Z', ip: '127.0.0.1', userAgent: 'ua', sessionsLink: 'http://localhost/s' },
   'account-locked': { username: 'sample', until: '2026-01-01T00:00:00Z', unlockLink: 'http://localhost/u' },
+  'mfa-changed': { username: 'sample', enabled: true, at: '2026-01-01T00:00:00Z', ip: null, userAgent: null, resetLink: 'http://localhost/r' },
 };
 
 const COMPILED = Object.fromEntries(
