@@ -5,7 +5,8 @@
 // Target: me p99 < 50 ms during the storm.
 import { args, fmtCpu, gqlRequest, load, log, main, PASSWORD, Q, registerUsers, report, startServer, table, waitForQuiet } from './lib.mjs';
 
-const opt = args({ cost: 12, loginConnections: 32, probeConnections: 5, probeRate: 100, duration: 8, warmup: 2, cpuProf: '' });
+// --maxOther: a storm during which other processes used more cores than this is run again (--retries times).
+const opt = args({ cost: 12, loginConnections: 32, probeConnections: 5, probeRate: 100, duration: 8, warmup: 2, cpuProf: '', maxOther: 0.15, retries: 2 });
 const TARGET_P99 = 50;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,12 +27,18 @@ await main(async () => {
   const idle = await load(server.base, { ...probeOpts, duration: opt.duration, label: 'me, idle', quiet: true, serverPid: server.child.pid });
 
   log(`storm: login ${opt.loginConnections} connections at cost ${opt.cost}, probe after 2s`);
-  const cpuIdleBeforeStorm = await waitForQuiet();
-  // The storm starts first and outlasts the probe, so the probe sees a saturated server throughout.
-  const storm = load(server.base, { requests: logins, connections: opt.loginConnections, duration: opt.duration + 4, label: `login storm (cost ${opt.cost})`, serverPid: server.child.pid });
-  await sleep(2000);
-  const during = await load(server.base, { ...probeOpts, duration: opt.duration, label: 'me, during login storm' });
-  const stormResult = await storm;
+  let cpuIdleBeforeStorm, during, stormResult;
+  for (let i = 0; i <= opt.retries; i++) {
+    cpuIdleBeforeStorm = await waitForQuiet();
+    // The storm starts first and outlasts the probe, so the probe sees a saturated server throughout.
+    const storm = load(server.base, { requests: logins, connections: opt.loginConnections, duration: opt.duration + 4, label: `login storm (cost ${opt.cost})`, serverPid: server.child.pid });
+    await sleep(2000);
+    during = await load(server.base, { ...probeOpts, duration: opt.duration, label: 'me, during login storm' });
+    stormResult = await storm;
+    if ((stormResult.cpu?.other ?? 0) <= opt.maxOther) break;
+    log(`storm disturbed (other work used ${stormResult.cpu.other} cores): measuring again`);
+    await sleep(3000); // let the queued logins drain
+  }
   await server.stop();
 
   const rows = [idle, during, stormResult].map((r) => ({
