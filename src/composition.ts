@@ -8,6 +8,11 @@ import { createResendSender, type MailSender } from './infra/mail/sender.js';
 import { OutboxRelay } from './infra/outbox/outbox.js';
 import { Limits } from './infra/rate-limit.js';
 import { Lockout } from './modules/accounts/lockout.js';
+import { SignIn } from './modules/accounts/sign-in.js';
+import { MfaRepository } from './modules/mfa/mfa.repository.js';
+import { MfaResolver } from './modules/mfa/mfa.resolver.js';
+import { mfaRoutes } from './modules/mfa/mfa.routes.js';
+import { MfaService } from './modules/mfa/mfa.service.js';
 import type { Infra } from './infra/runtime.js';
 import { pingRedis } from './infra/redis.js';
 import { AccountsRepository } from './modules/accounts/accounts.repository.js';
@@ -68,7 +73,8 @@ export function buildServices(infra: Infra) {
   const retry = { attempts: config.mail.maxAttempts, backoff: { type: 'exponential', delay: config.mail.retryDelayMs } };
   const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
   const mailRepo = new MailRepository(prisma);
-  const mail = new MailService(mailRepo, new Sealer(deriveKey(infra.appSecret, 'data-encryption')), relay);
+  const sealer = new Sealer(deriveKey(infra.appSecret, 'data-encryption'));
+  const mail = new MailService(mailRepo, sealer, relay);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log);
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
@@ -77,6 +83,19 @@ export function buildServices(infra: Infra) {
   const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, publicUrl: config.http.publicUrl });
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits);
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
+  const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
+  const mfa = new MfaService({
+    repo: new MfaRepository(prisma),
+    accounts: accountsRepo,
+    tokens: oneTimeTokens,
+    sealer,
+    codeKey: deriveKey(infra.appSecret, 'token-mac'),
+    limits,
+    signIn,
+    mail,
+    issuer: config.mfaIssuer,
+    appUrl: config.http.appUrl,
+  });
   const accounts = new AccountsService({
     lockout,
     tokens: oneTimeTokens,
@@ -86,8 +105,9 @@ export function buildServices(infra: Infra) {
     sessions,
     hasher,
     mail,
+    signIn,
+    mfa,
     passwordMinLength: config.auth.passwordMinLength,
-    sessionsUrl: `${config.http.appUrl}/sessions`,
   });
   const passwordReset = new PasswordResetService({
     prisma,
@@ -115,6 +135,7 @@ export function buildServices(infra: Infra) {
     publisher,
     limits,
     lockout,
+    mfa,
     auth: new AuthGuard(sessions),
     relay,
     mail,
@@ -150,12 +171,14 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       new EmailVerificationResolver(s.verification, s.auth),
       new PasswordResetResolver(s.passwordReset),
       new SecurityEventsResolver(s.securityEvents, s.auth),
+      new MfaResolver(s.mfa, s.auth),
     ],
     restRoutes: [
       accountsRoutes(s.accounts, s.limits, infra.config.http.appUrl),
       sessionsRoutes(s.sessions, s.accounts, s.limits),
       verificationRoutes(s.verification, infra.config.http.appUrl),
       passwordResetRoutes(s.passwordReset, s.limits),
+      mfaRoutes(s.mfa),
     ],
     rootRoutes,
     realtime: {

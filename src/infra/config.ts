@@ -73,6 +73,8 @@ const envSchema = z.object({
   RATE_LIMIT_MFA: limitRule.prefault('5/300'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
+  /** The issuer shown by authenticator apps for TOTP. @default Latchkey */
+  MFA_ISSUER: z.string().min(1).max(64).default('Latchkey'),
   /** Failed logins per account (any IP) within LOCKOUT_WINDOW that lock it. @default 50 */
   LOCKOUT_THRESHOLD: int(1, 99).default(50),
   /** @default 3600 */
@@ -155,6 +157,7 @@ export interface Config {
   readonly secrets: { readonly jwtPrivateKeys?: string; readonly appSecret?: string };
   readonly log: { readonly level: Env['LOG_LEVEL'] };
   readonly dataDir: string;
+  readonly mfaIssuer: string;
 }
 
 const HINTS: Record<string, string> = {
@@ -272,6 +275,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     secrets: { jwtPrivateKeys: e.JWT_PRIVATE_KEYS, appSecret: e.APP_SECRET },
     log: { level: e.LOG_LEVEL },
     dataDir: e.DATA_DIR,
+    mfaIssuer: e.MFA_ISSUER,
   };
   return deepFreeze(config);
 }

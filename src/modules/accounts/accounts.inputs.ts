@@ -66,4 +66,6 @@ export class LoginInput {
 export class ChangePasswordInput {
   @Field(() => String) currentPassword!: string;
   @Field(() => String) newPassword!: string;
+  @Field(() => String, { nullable: true, description: 'A current TOTP or recovery code; required when two-factor sign-in is on' })
+  code?: string | null;
 }

@@ -4,7 +4,7 @@ import { RateLimited } from '../../graphql/rate-limit.js';
 import { loginLimits, registerLimits } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import type { AccountsService, AuthResult } from './accounts.service.js';
-import { AuthPayload, ChangePasswordInput, LoginInput, LoginResult, RegisterInput, User } from './accounts.inputs.js';
+import { AuthPayload, ChangePasswordInput, LoginInput, LoginResult, MfaChallenge, RegisterInput, User } from './accounts.inputs.js';
 
 export const toAuthPayload = (r: AuthResult): AuthPayload =>
   Object.assign(new AuthPayload(), { accessToken: r.accessToken, refreshToken: r.refreshToken, tokenType: r.tokenType, expiresIn: r.expiresIn, user: User.from(r.user) });
@@ -25,7 +25,9 @@ export class AccountsResolver {
   @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
   @RateLimited<{ input: LoginInput }>((args, ctx) => loginLimits(args.input.identifier, ctx.meta.ip))
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
-    return toAuthPayload(await this.accounts.login({ ...input }, ctx.meta));
+    const result = await this.accounts.login({ ...input }, ctx.meta);
+    if ('mfaRequired' in result) return Object.assign(new MfaChallenge(), { mfaToken: result.mfaToken, methods: result.methods });
+    return toAuthPayload(result);
   }
 
   @Mutation(() => Boolean, { description: 'Lift a lockout with the token from the account-locked email' })
@@ -41,7 +43,7 @@ export class AccountsResolver {
 
   @Mutation(() => Boolean, { description: 'Needs the current password; ends every other session' })
   async changePassword(@Arg('input', () => ChangePasswordInput) input: ChangePasswordInput, @Ctx() ctx: GraphQLContext): Promise<boolean> {
-    await this.accounts.changePassword(await this.auth.principal(ctx), { ...input }, ctx.meta);
+    await this.accounts.changePassword(await this.auth.principal(ctx), { ...input, code: input.code ?? undefined }, ctx.meta);
     return true;
   }
 }

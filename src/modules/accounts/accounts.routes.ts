@@ -23,9 +23,10 @@ export function accountsRoutes(accounts: AccountsService, limits: Limits, appUrl
     app.post('/register', { preHandler: rateLimited(limits, (req) => registerLimits(req.ip)) }, async (req, reply) =>
       reply.code(201).send(authPayloadJson(await accounts.register(req.body, requestMeta(req)))),
     );
-    app.post('/login', { preHandler: rateLimited(limits, (req) => loginLimits(restLoginIdentifier(req.body), req.ip)) }, async (req) =>
-      authPayloadJson(await accounts.login(loginBodyToInput(req.body), requestMeta(req))),
-    );
+    app.post('/login', { preHandler: rateLimited(limits, (req) => loginLimits(restLoginIdentifier(req.body), req.ip)) }, async (req) => {
+      const result = await accounts.login(loginBodyToInput(req.body), requestMeta(req));
+      return 'mfaRequired' in result ? result : authPayloadJson(result);
+    });
     // The link in the account-locked email: JSON for API clients, on to the app (303) for a browser.
     app.get('/unlock-account', async (req, reply) => {
       const wantsHtml = (req.headers.accept ?? '').includes('text/html');

@@ -34,6 +34,8 @@ export const loginSchema = z.strictObject({
 export const changePasswordSchema = z.strictObject({
   currentPassword: passwordField,
   newPassword: passwordField,
+  /** A current TOTP or recovery code, required when MFA is on (step-up). */
+  code: z.string().max(64).nullish(),
 });
 
 export type RegisterInputData = z.output<typeof registerSchema>;

@@ -4,7 +4,9 @@ import { uniqueViolation } from '../../infra/db/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { IssuedTokens, Principal, SessionsService } from '../sessions/sessions.service.js';
+import type { MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
+import type { Principal, SessionsService } from '../sessions/sessions.service.js';
+import type { AuthResult, SignIn } from './sign-in.js';
 import type { AccountsRepository, UserRecord } from './accounts.repository.js';
 import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } from './accounts.schema.js';
 import { tokenSchema } from '../email-verification/verification.schema.js';
@@ -27,10 +29,10 @@ export interface AccountsDeps {
   verification: SignUpVerification;
   /** Sign-in notices go through the email pipeline, so users with no open client learn of them too. */
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
-  /** Where a user reviews and ends sessions (linked from the new sign-in email). */
-  sessionsUrl: string;
   lockout: Lockout;
   tokens: OneTimeTokensRepository;
+  signIn: SignIn;
+  mfa: Pick<MfaService, 'challenge' | 'stepUp'>;
   /** Base of the unlock link in the account-locked email (PUBLIC_URL). */
   publicUrl: string;
   sessions: SessionsService;
@@ -38,9 +40,7 @@ export interface AccountsDeps {
   passwordMinLength: number;
 }
 
-export interface AuthResult extends IssuedTokens {
-  user: UserRecord;
-}
+export type { AuthResult };
 
 /** Same words for an unknown identifier and a wrong password, so the answer reveals nothing. */
 const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identifier or password is incorrect');
@@ -77,7 +77,7 @@ export class AccountsService {
    * Unknown identifier and wrong password take the same path through bcrypt (a dummy hash for the former),
    * so neither the message nor the timing tells an attacker which accounts exist.
    */
-  async login(input: unknown, meta: RequestMeta): Promise<AuthResult> {
+  async login(input: unknown, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
     const { identifier, password } = parseInput(loginSchema, input);
     const user = await this.deps.repo.findByIdentifier(identifier.includes('@') ? normalizeEmail(identifier) : identifier);
     // Known accounts count failures per account (username and email share one count); unknown
@@ -91,22 +91,9 @@ export class AccountsService {
       throw invalidCredentials();
     }
     await this.deps.lockout.clear(subject);
-    const issue = await this.deps.repo.transaction(async (tx) => {
-      // Upgrade the stored hash when BCRYPT_COST changed, while we hold the plaintext anyway.
-      if (this.deps.hasher.needsRehash(user.passwordHash)) {
-        await this.deps.repo.updatePasswordHash(tx, user.id, await this.deps.hasher.hash(password));
-      }
-      const open = await this.deps.sessions.open(tx, user.id, meta);
-      await this.deps.mail.queue(tx, {
-        userId: user.id,
-        to: user.email,
-        template: 'new-sign-in',
-        data: { username: user.username, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, sessionsLink: this.deps.sessionsUrl },
-      });
-      return open;
-    });
-    this.deps.mail.afterCommit();
-    return { ...(await issue()), user };
+    // A correct password with MFA on earns a challenge, not tokens (and not a session).
+    if (user.mfaEnabledAt) return this.deps.mfa.challenge(user);
+    return this.deps.signIn.finish(user, meta, { password });
   }
 
   /** The lock's durable half, its ACCOUNT_LOCKED event and the email with an unlock link, in one transaction. */
@@ -147,9 +134,11 @@ export class AccountsService {
 
   /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */
   async changePassword(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
-    const { currentPassword, newPassword } = parseInput(changePasswordSchema, input);
+    const { currentPassword, newPassword, code } = parseInput(changePasswordSchema, input);
     const user = await this.me(principal);
     if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) throw invalidCredentials();
+    // Step-up: with MFA on, a stolen session plus a guessed password is not enough to take the account.
+    await this.deps.mfa.stepUp(user, code);
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,
       context: [user.username, user.email],

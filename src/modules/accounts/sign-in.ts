@@ -1,0 +1,47 @@
+import type { RequestMeta } from '../../http/request-meta.js';
+import type { MailService } from '../mail/mail.service.js';
+import type { IssuedTokens, SessionsService } from '../sessions/sessions.service.js';
+import type { AccountsRepository, UserRecord } from './accounts.repository.js';
+import type { PasswordHasher } from './password.js';
+
+export interface AuthResult extends IssuedTokens {
+  user: UserRecord;
+}
+
+/**
+ * The last step of every sign-in (password alone, or password then a second factor): the session,
+ * SIGNED_IN and the new sign-in notice in one transaction, and a hash upgrade when BCRYPT_COST changed.
+ */
+export class SignIn {
+  constructor(
+    private readonly deps: {
+      repo: AccountsRepository;
+      sessions: SessionsService;
+      hasher: PasswordHasher;
+      mail: Pick<MailService, 'queue' | 'afterCommit'>;
+      sessionsUrl: string;
+    },
+  ) {}
+
+  async finish(
+    user: UserRecord,
+    meta: RequestMeta,
+    opts: { password?: string; inTransaction?: (tx: Parameters<Parameters<AccountsRepository['transaction']>[0]>[0]) => Promise<void> } = {},
+  ): Promise<AuthResult> {
+    const rehash = opts.password && this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(opts.password) : undefined;
+    const issue = await this.deps.repo.transaction(async (tx) => {
+      await opts.inTransaction?.(tx);
+      if (rehash) await this.deps.repo.updatePasswordHash(tx, user.id, rehash);
+      const open = await this.deps.sessions.open(tx, user.id, meta);
+      await this.deps.mail.queue(tx, {
+        userId: user.id,
+        to: user.email,
+        template: 'new-sign-in',
+        data: { username: user.username, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, sessionsLink: this.deps.sessionsUrl },
+      });
+      return open;
+    });
+    this.deps.mail.afterCommit();
+    return { ...(await issue()), user };
+  }
+}

@@ -1,0 +1,49 @@
+import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+
+export interface MfaState {
+  totpSecretEnc: Uint8Array | null;
+  mfaEnabledAt: Date | null;
+  totpLastStep: bigint | null;
+}
+
+/** The only file of the MFA feature that touches PostgreSQL. */
+export class MfaRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  state(userId: string): Promise<MfaState | null> {
+    return this.prisma.user.findUnique({ where: { id: userId }, select: { totpSecretEnc: true, mfaEnabledAt: true, totpLastStep: true } });
+  }
+
+  /** A new secret, pending until confirmed (MFA stays off). Replaces any earlier pending one. */
+  async setPending(userId: string, sealedSecret: string): Promise<void> {
+    await this.prisma.user.update({ where: { id: userId }, data: { totpSecretEnc: Buffer.from(sealedSecret), mfaEnabledAt: null, totpLastStep: null } });
+  }
+
+  /** Records a used time step, only if newer than the last one: of two racing uses of a code, one wins. */
+  async claimStep(userId: string, step: number): Promise<boolean> {
+    const n = await this.prisma.$executeRaw`
+      UPDATE users SET totp_last_step = ${step} WHERE id = ${userId}::uuid AND (totp_last_step IS NULL OR totp_last_step < ${step})`;
+    return n === 1;
+  }
+
+  /** Uses a recovery code (one statement: it works once). */
+  async useRecoveryCode(userId: string, codeHash: Uint8Array<ArrayBuffer>): Promise<boolean> {
+    const res = await this.prisma.recoveryCode.updateMany({ where: { userId, codeHash, usedAt: null }, data: { usedAt: new Date() } });
+    return res.count === 1;
+  }
+
+  async enable(tx: Prisma.TransactionClient, userId: string, step: number, codeHashes: Uint8Array<ArrayBuffer>[]): Promise<void> {
+    await tx.user.update({ where: { id: userId }, data: { mfaEnabledAt: new Date(), totpLastStep: step } });
+    await tx.recoveryCode.deleteMany({ where: { userId } });
+    await tx.recoveryCode.createMany({ data: codeHashes.map((codeHash) => ({ userId, codeHash })) });
+  }
+
+  async disable(tx: Prisma.TransactionClient, userId: string): Promise<void> {
+    await tx.user.update({ where: { id: userId }, data: { mfaEnabledAt: null, totpSecretEnc: null, totpLastStep: null } });
+    await tx.recoveryCode.deleteMany({ where: { userId } });
+  }
+
+  transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn);
+  }
+}

@@ -1,0 +1,36 @@
+import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { AuthPayload } from '../accounts/accounts.inputs.js';
+import { toAuthPayload } from '../accounts/accounts.resolver.js';
+import type { AuthGuard } from '../sessions/auth.guard.js';
+import { CompleteMfaLoginInput, TotpEnrollment } from './mfa.inputs.js';
+import type { MfaService } from './mfa.service.js';
+
+@Resolver()
+export class MfaResolver {
+  constructor(
+    private readonly mfa: MfaService,
+    private readonly auth: AuthGuard,
+  ) {}
+
+  @Mutation(() => TotpEnrollment, { description: 'Begin TOTP enrollment; nothing is active until confirmed' })
+  async startTotpEnrollment(@Ctx() ctx: GraphQLContext): Promise<TotpEnrollment> {
+    return Object.assign(new TotpEnrollment(), await this.mfa.startEnrollment(await this.auth.principal(ctx)));
+  }
+
+  @Mutation(() => [String], { description: 'Turn TOTP on with a valid code; returns recovery codes, shown once' })
+  async confirmTotpEnrollment(@Arg('code', () => String) code: string, @Ctx() ctx: GraphQLContext): Promise<string[]> {
+    return this.mfa.confirmEnrollment(await this.auth.principal(ctx), { code }, ctx.meta);
+  }
+
+  @Mutation(() => Boolean, { description: 'Turn TOTP off; needs a current TOTP or recovery code' })
+  async disableTotp(@Arg('code', () => String) code: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
+    await this.mfa.disable(await this.auth.principal(ctx), { code }, ctx.meta);
+    return true;
+  }
+
+  @Mutation(() => AuthPayload, { description: "Finish a login that answered MfaChallenge, with a TOTP or recovery code" })
+  async completeMfaLogin(@Arg('input', () => CompleteMfaLoginInput) input: CompleteMfaLoginInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
+    return toAuthPayload(await this.mfa.completeLogin({ ...input }, ctx.meta));
+  }
+}

@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, codeOf, me, newIdentity, register, rest } from '../../test/auth-client.js';
+import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { sentTo, startMailServer, tokenIn, type ResendDouble } from '../../test/mail-server.js';
+import { startResendDouble } from '../../test/resend-double.js';
+import { subscribe } from '../../test/subscriber.js';
+import { stepNow, totpAt } from '../../test/totp.js';
+
+const START = 'mutation { startTotpEnrollment { secret otpauthUrl qrCodeSvg } }';
+const CONFIRM = 'mutation C($code: String!) { confirmTotpEnrollment(code: $code) }';
+const DISABLE = 'mutation D($code: String!) { disableTotp(code: $code) }';
+const LOGIN = 'mutation L($i: LoginInput!) { login(input: $i) { __typename ... on MfaChallenge { mfaToken methods } ... on AuthPayload { accessToken } } }';
+const COMPLETE = 'mutation M($i: CompleteMfaLoginInput!) { completeMfaLogin(input: $i) { accessToken refreshToken user { mfaEnabled } } }';
+
+type Challenge = { __typename: string; mfaToken: string; methods: string[]; accessToken?: string };
+
+describe('multi-factor authentication', () => {
+  let db: TestDatabase;
+  let double: ResendDouble;
+  let server: TestServer;
+  const prefix = uniquePrefix('mfa');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    double = await startResendDouble();
+    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, env: { RATE_LIMIT_MFA: '5/300', MFA_ISSUER: 'Latchkey Test' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await double?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  /** A user with TOTP on: its secret and recovery codes. The confirming code uses the previous step. */
+  async function enrolled() {
+    const id = newIdentity('mfa');
+    const t = await register(server, id);
+    const start = (await gql<{ startTotpEnrollment: { secret: string } }>(server, START, undefined, bearer(t.accessToken))).body.data!.startTotpEnrollment;
+    const codes = (await gql<{ confirmTotpEnrollment: string[] }>(server, CONFIRM, { code: totpAt(start.secret, stepNow() - 1) }, bearer(t.accessToken))).body.data!.confirmTotpEnrollment;
+    return { id, t, secret: start.secret, codes };
+  }
+  const challenge = async (identifier: string, password: string) => (await gql<{ login: Challenge }>(server, LOGIN, { i: { identifier, password } })).body.data!.login;
+  const complete = (mfaToken: string, code: string) => gql<{ completeMfaLogin: { accessToken: string; user: { mfaEnabled: boolean } } }>(server, COMPLETE, { i: { mfaToken, code } });
+
+  describe('enrollment', () => {
+    it('returns a secret, its otpauth URL and an SVG QR code; nothing is active until confirmed', async () => {
+      const id = newIdentity('enroll');
+      const t = await register(server, id);
+      const sub = await subscribe(server.wsUrl, t.accessToken);
+      try {
+        const res = await gql<{ startTotpEnrollment: { secret: string; otpauthUrl: string; qrCodeSvg: string } }>(server, START, undefined, bearer(t.accessToken));
+        const e = res.body.data!.startTotpEnrollment;
+        expect(e.secret).toMatch(/^[A-Z2-7]{32}$/);
+        const url = new URL(e.otpauthUrl);
+        expect(url.protocol).toBe('otpauth:');
+        expect(url.searchParams.get('secret')).toBe(e.secret);
+        expect(url.searchParams.get('issuer')).toBe('Latchkey Test');
+        expect(e.qrCodeSvg.trim().startsWith('<svg')).toBe(true);
+        expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(false);
+        expect((await challenge(id.username, id.password)).__typename).toBe('AuthPayload');
+
+        const row = await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } });
+        expect(Buffer.from(row.totpSecretEnc!).toString('utf8')).not.toContain(e.secret);
+
+        expect(codeOf((await gql(server, CONFIRM, { code: '000000' }, bearer(t.accessToken))).body)).toBe('INVALID_TOKEN');
+        const codes = (await gql<{ confirmTotpEnrollment: string[] }>(server, CONFIRM, { code: totpAt(e.secret, stepNow()) }, bearer(t.accessToken))).body.data!.confirmTotpEnrollment;
+        expect(codes).toHaveLength(10);
+        expect(new Set(codes).size).toBe(10);
+        for (const c of codes) expect(c).toMatch(/^[a-z2-7]{5}-[a-z2-7]{5}$/);
+        expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(true);
+        const stored = await server.infra.prisma.recoveryCode.findMany({ where: { userId: t.user.id } });
+        expect(stored).toHaveLength(10);
+        for (const c of codes) expect(JSON.stringify(stored)).not.toContain(c.replace('-', ''));
+
+        await sub.next((ev) => ev.type === 'MFA_ENABLED', 2_000);
+        await double.waitForDelivery((m) => sentTo(m, t.user.email) && /two-factor/i.test(m.subject), 10_000);
+      } finally {
+        sub.dispose();
+      }
+    });
+  });
+
+  describe('login', () => {
+    it('answers MfaChallenge instead of tokens, then AuthPayload for a valid code; a code works once', async () => {
+      const { id, t, secret } = await enrolled();
+      const sessionsBefore = await server.infra.prisma.session.count({ where: { userId: t.user.id } });
+      const c1 = await challenge(id.email, id.password);
+      expect(c1).toMatchObject({ __typename: 'MfaChallenge', methods: ['TOTP', 'RECOVERY_CODE'] });
+      expect(c1.mfaToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(await server.infra.prisma.session.count({ where: { userId: t.user.id } })).toBe(sessionsBefore);
+
+      const code = totpAt(secret, stepNow());
+      const done = await complete(c1.mfaToken, code);
+      expect(done.body.data?.completeMfaLogin.user.mfaEnabled).toBe(true);
+      expect((await me(server, done.body.data!.completeMfaLogin.accessToken)).body.data?.me.id).toBe(t.user.id);
+      // The challenge is single use, and the same code is not accepted again (replay inside its window).
+      expect(codeOf((await complete(c1.mfaToken, totpAt(secret, stepNow() + 1))).body)).toBe('INVALID_TOKEN');
+      const c2 = await challenge(id.username, id.password);
+      expect(codeOf((await complete(c2.mfaToken, code)).body)).toBe('INVALID_TOKEN');
+      expect(codeOf((await complete(c2.mfaToken, totpAt(secret, stepNow() + 1))).body)).toBeUndefined();
+    });
+
+    it('accepts a recovery code once', async () => {
+      const { id, codes } = await enrolled();
+      const c1 = await challenge(id.username, id.password);
+      expect(codeOf((await complete(c1.mfaToken, codes[3]!.toUpperCase())).body)).toBeUndefined();
+      const c2 = await challenge(id.username, id.password);
+      expect(codeOf((await complete(c2.mfaToken, codes[3]!)).body)).toBe('INVALID_TOKEN');
+      expect(codeOf((await complete(c2.mfaToken, codes[4]!)).body)).toBeUndefined();
+    });
+
+    it('refuses an expired challenge, and a wrong code', async () => {
+      const { id, t, secret } = await enrolled();
+      const c = await challenge(id.username, id.password);
+      expect(codeOf((await complete(c.mfaToken, '123456')).body)).toBe('INVALID_TOKEN');
+      await server.infra.prisma.oneTimeToken.updateMany({ where: { userId: t.user.id, purpose: 'MFA_CHALLENGE' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      expect(codeOf((await complete(c.mfaToken, totpAt(secret, stepNow()))).body)).toBe('INVALID_TOKEN');
+    });
+
+    it('limits code guesses per challenge and per account', async () => {
+      const { id, secret } = await enrolled();
+      const c = await challenge(id.username, id.password);
+      const codes = [];
+      for (let i = 0; i < 6; i++) codes.push(codeOf((await complete(c.mfaToken, String(100000 + i))).body));
+      // Five code checks per account per window, and confirming the enrollment was the first of them.
+      expect(codes.slice(0, 4)).toEqual(Array(4).fill('INVALID_TOKEN'));
+      expect(codes.slice(4)).toEqual(['RATE_LIMITED', 'RATE_LIMITED']);
+      // A fresh challenge does not reset the account's count: even the right code waits.
+      const fresh = await challenge(id.username, id.password);
+      expect(codeOf((await complete(fresh.mfaToken, totpAt(secret, stepNow()))).body)).toBe('RATE_LIMITED');
+    });
+
+    it('works through the REST shim', async () => {
+      const { id, secret } = await enrolled();
+      for (const base of ['/auth', '/v1/auth']) {
+        const first = await rest(server, 'POST', `${base}/login`, { email: id.email, password: id.password });
+        expect(first.status).toBe(200);
+        expect(first.body).toMatchObject({ mfaRequired: true, methods: ['TOTP', 'RECOVERY_CODE'] });
+        expect(first.body).not.toHaveProperty('accessToken');
+        const step = base === '/auth' ? stepNow() : stepNow() + 1;
+        const second = await rest(server, 'POST', `${base}/login/mfa`, { mfaToken: first.body!.mfaToken, code: totpAt(secret, step) });
+        expect(second.status).toBe(200);
+        expect(second.body).toHaveProperty('accessToken');
+      }
+      const bad = await rest(server, 'POST', '/auth/login/mfa', { mfaToken: 'x', code: 'nope' });
+      expect(bad.status).toBe(400);
+      expect(bad.body).toMatchObject({ code: 'BAD_USER_INPUT' });
+    });
+
+    it('a password reset does not bypass the second factor', async () => {
+      const { id, t } = await enrolled();
+      await rest(server, 'POST', '/auth/reset-password/request', { email: id.email });
+      const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
+      expect((await rest(server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: 'a fresh long passphrase' })).status).toBe(204);
+      expect((await challenge(id.username, 'a fresh long passphrase')).__typename).toBe('MfaChallenge');
+    });
+  });
+
+  describe('step-up and disabling', () => {
+    it('changePassword asks for a code when MFA is on', async () => {
+      const { id, t, secret } = await enrolled();
+      const CHANGE = 'mutation C($i: ChangePasswordInput!) { changePassword(input: $i) }';
+      const without = await gql(server, CHANGE, { i: { currentPassword: id.password, newPassword: 'another long passphrase' } }, bearer(t.accessToken));
+      expect(codeOf(without.body)).toBe('BAD_USER_INPUT');
+      expect(without.body.errors?.[0]?.extensions?.fields).toHaveProperty('code');
+      const wrong = await gql(server, CHANGE, { i: { currentPassword: id.password, newPassword: 'another long passphrase', code: '000000' } }, bearer(t.accessToken));
+      expect(codeOf(wrong.body)).toBe('INVALID_TOKEN');
+      const ok = await gql(server, CHANGE, { i: { currentPassword: id.password, newPassword: 'another long passphrase', code: totpAt(secret, stepNow()) } }, bearer(t.accessToken));
+      expect(ok.body.data).toEqual({ changePassword: true });
+    });
+
+    it('disableTotp needs a current code, emits MFA_DISABLED, emails, and login is one step again', async () => {
+      const { id, t, secret } = await enrolled();
+      const sub = await subscribe(server.wsUrl, t.accessToken);
+      try {
+        expect(codeOf((await gql(server, DISABLE, { code: '000000' }, bearer(t.accessToken))).body)).toBe('INVALID_TOKEN');
+        expect((await gql(server, DISABLE, { code: totpAt(secret, stepNow()) }, bearer(t.accessToken))).body.data).toEqual({ disableTotp: true });
+        await sub.next((e) => e.type === 'MFA_DISABLED', 2_000);
+        await double.waitForDelivery((m) => sentTo(m, t.user.email) && /two-factor/i.test(m.subject) && /off/.test(m.text ?? ''), 10_000);
+        expect((await challenge(id.username, id.password)).__typename).toBe('AuthPayload');
+        expect(await server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
+      } finally {
+        sub.dispose();
+      }
+    });
+  });
+});
