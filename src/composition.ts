@@ -167,7 +167,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     resolvers: [
       new HealthResolver(s.health),
       new AccountsResolver(s.accounts, s.auth),
-      new SessionsResolver(s.sessions, s.accounts, s.auth),
+      new SessionsResolver(s.sessions, s.auth),
       new EmailVerificationResolver(s.verification, s.auth),
       new PasswordResetResolver(s.passwordReset),
       new SecurityEventsResolver(s.securityEvents, s.auth),
@@ -175,7 +175,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     ],
     restRoutes: [
       accountsRoutes(s.accounts, s.limits, infra.config.http.appUrl),
-      sessionsRoutes(s.sessions, s.accounts, s.limits),
+      sessionsRoutes(s.sessions, s.limits),
       verificationRoutes(s.verification, infra.config.http.appUrl),
       passwordResetRoutes(s.passwordReset, s.limits),
       mfaRoutes(s.mfa),

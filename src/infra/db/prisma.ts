@@ -11,6 +11,8 @@ export interface PrismaClientOptions {
   log?: DbLog;
 }
 
+const PREPARED = /\/\* prepared:([a-z_]+) \*\//;
+
 /** A Prisma client over node-postgres, the only engine Prisma 7 runs here (no native binary). */
 export function createPrismaClient(databaseUrl: string, opts: PrismaClientOptions = {}): PrismaClient {
   const adapter = new PrismaPg({
@@ -20,6 +22,11 @@ export function createPrismaClient(databaseUrl: string, opts: PrismaClientOption
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     application_name: 'latchkey',
+  }, {
+    // Hot statements carry a `/* prepared:name */` marker and are prepared once per connection (the
+    // refresh rotation was re-planned on every call). Only marked ones: Prisma's own queries vary
+    // (IN-lists of any length), and naming them all would grow each connection's cache without bound.
+    statementNameGenerator: (query) => PREPARED.exec(query.sql)?.[1] as string,
   });
   if (!opts.logQueries) return new PrismaClient({ adapter });
   const log = opts.log;

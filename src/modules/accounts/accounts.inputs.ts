@@ -1,5 +1,5 @@
 import { createUnionType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { UserRecord } from './accounts.repository.js';
+import type { UserProfile } from './accounts.repository.js';
 
 export enum MfaMethod {
   TOTP = 'TOTP',
@@ -16,7 +16,7 @@ export class User {
   @Field(() => Boolean) mfaEnabled!: boolean;
   @Field(() => Date) createdAt!: Date;
 
-  static from(u: UserRecord): User {
+  static from(u: UserProfile): User {
     return Object.assign(new User(), {
       id: u.id,
       username: u.username,

@@ -2,6 +2,9 @@ import type { Prisma, PrismaClient, User } from '../../infra/db/index.js';
 
 export type UserRecord = Pick<User, 'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'lockedUntil' | 'createdAt'>;
 
+/** What clients may see of an account (the GraphQL `User`): no hash, no lock state. */
+export type UserProfile = Pick<UserRecord, 'id' | 'username' | 'email' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'createdAt'>;
+
 const USER_FIELDS = {
   id: true,
   username: true,

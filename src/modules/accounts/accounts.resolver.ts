@@ -3,10 +3,12 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
 import { loginLimits, registerLimits } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
-import type { AccountsService, AuthResult } from './accounts.service.js';
+import type { IssuedTokens } from '../sessions/sessions.service.js';
+import type { UserProfile } from './accounts.repository.js';
+import type { AccountsService } from './accounts.service.js';
 import { AuthPayload, ChangePasswordInput, LoginInput, LoginResult, MfaChallenge, RegisterInput, User } from './accounts.inputs.js';
 
-export const toAuthPayload = (r: AuthResult): AuthPayload =>
+export const toAuthPayload = (r: IssuedTokens & { user: UserProfile }): AuthPayload =>
   Object.assign(new AuthPayload(), { accessToken: r.accessToken, refreshToken: r.refreshToken, tokenType: r.tokenType, expiresIn: r.expiresIn, user: User.from(r.user) });
 
 @Resolver()

@@ -5,11 +5,13 @@ import { isAppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { loginLimits, registerLimits, restLoginIdentifier } from './accounts.limits.js';
 import { loginBodyToInput } from './accounts.schema.js';
-import type { AccountsService, AuthResult } from './accounts.service.js';
+import type { IssuedTokens } from '../sessions/sessions.service.js';
+import type { UserProfile } from './accounts.repository.js';
+import type { AccountsService } from './accounts.service.js';
 import { User } from './accounts.inputs.js';
 
 /** The AuthPayload JSON both doors promise (CONTRACT.md §5). */
-export const authPayloadJson = (r: AuthResult) => ({
+export const authPayloadJson = (r: IssuedTokens & { user: UserProfile }) => ({
   accessToken: r.accessToken,
   refreshToken: r.refreshToken,
   tokenType: r.tokenType,

@@ -10,8 +10,18 @@ export interface NewSession {
   refreshTokenHash: Uint8Array<ArrayBuffer>;
 }
 
+/** The account columns the rotation returns, so a refresh answers with its user in the same round trip. */
+export interface RotatedUser {
+  id: string;
+  username: string;
+  email: string;
+  emailVerifiedAt: Date | null;
+  mfaEnabledAt: Date | null;
+  createdAt: Date;
+}
+
 export type RotateResult =
-  | { kind: 'rotated'; userId: string; sessionId: string; liveUntil: Date }
+  | { kind: 'rotated'; userId: string; sessionId: string; liveUntil: Date; user: RotatedUser }
   | { kind: 'reused'; userId: string; sessionId: string }
   | { kind: 'invalid' };
 
@@ -54,7 +64,9 @@ export class SessionsRepository {
   async rotate(oldHash: Uint8Array<ArrayBuffer>, newHash: Uint8Array<ArrayBuffer>, now: Date, idleTtlMs: number): Promise<RotateResult> {
     const newId = randomUUID();
     const idleUntil = new Date(now.getTime() + idleTtlMs);
-    const rows = await this.prisma.$queryRaw<{ user_id: string; session_id: string; live_until: Date }[]>`
+    const rows = await this.prisma.$queryRaw<
+      { user_id: string; session_id: string; live_until: Date; username: string; email: string; email_verified_at: Date | null; mfa_enabled_at: Date | null; created_at: Date }[]
+    >`/* prepared:latchkey_rotate */
       WITH used AS (
         -- The session's liveness is part of the claim: a token of an ended session is not consumed.
         UPDATE refresh_tokens rt SET used_at = ${now}, replaced_by_id = ${newId}::uuid
@@ -72,10 +84,14 @@ export class SessionsRepository {
         SELECT ${newId}::uuid, live.id, ${newHash}, live.expires_at FROM live
         RETURNING session_id
       )
-      SELECT live.user_id::text AS user_id, live.id::text AS session_id, live.live_until
-      FROM live JOIN fresh ON fresh.session_id = live.id`;
+      SELECT live.user_id::text AS user_id, live.id::text AS session_id, live.live_until,
+             u.username::text AS username, u.email::text AS email, u.email_verified_at, u.mfa_enabled_at, u.created_at
+      FROM live JOIN fresh ON fresh.session_id = live.id JOIN users u ON u.id = live.user_id`;
     const row = rows[0];
-    if (row) return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until };
+    if (row) {
+      const user = { id: row.user_id, username: row.username, email: row.email, emailVerifiedAt: row.email_verified_at, mfaEnabledAt: row.mfa_enabled_at, createdAt: row.created_at };
+      return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until, user };
+    }
 
     // Nothing rotated: a used token on a live session is reuse (theft, or the loser of a race);
     // anything else (unknown, expired, session ended) is simply not a valid token.

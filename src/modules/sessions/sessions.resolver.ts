@@ -2,7 +2,6 @@ import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
-import type { AccountsService } from '../accounts/accounts.service.js';
 import { AuthPayload } from '../accounts/accounts.inputs.js';
 import { toAuthPayload } from '../accounts/accounts.resolver.js';
 import type { AuthGuard } from './auth.guard.js';
@@ -14,15 +13,13 @@ import type { SessionsService } from './sessions.service.js';
 export class SessionsResolver {
   constructor(
     private readonly sessions: SessionsService,
-    private readonly accounts: AccountsService,
     private readonly auth: AuthGuard,
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Trade a refresh token (single use) for a new pair' })
   @RateLimited((_args, ctx) => [['refresh', [ctx.meta.ip]]])
   async refresh(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
-    const issued = await this.sessions.refresh(parseInput(refreshSchema, { refreshToken }).refreshToken, ctx.meta);
-    return toAuthPayload({ ...issued, user: await this.accounts.me(issued) });
+    return toAuthPayload(await this.sessions.refresh(parseInput(refreshSchema, { refreshToken }).refreshToken, ctx.meta));
   }
 
   @Mutation(() => Boolean, { description: 'End this session, or every session with `allSessions: true`' })

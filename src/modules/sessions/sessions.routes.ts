@@ -4,16 +4,14 @@ import { requestMeta } from '../../http/request-meta.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import { authPayloadJson } from '../accounts/accounts.routes.js';
-import type { AccountsService } from '../accounts/accounts.service.js';
 import { logoutSchema, refreshSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 
 /** REST door of sessions: refresh and logout over the same service as GraphQL. */
-export function sessionsRoutes(sessions: SessionsService, accounts: AccountsService, limits: Limits): FastifyPluginAsync {
+export function sessionsRoutes(sessions: SessionsService, limits: Limits): FastifyPluginAsync {
   return async (app) => {
     app.post('/refresh', { preHandler: rateLimited(limits, (req) => [['refresh', [req.ip]]]) }, async (req) => {
-      const issued = await sessions.refresh(parseInput(refreshSchema, req.body).refreshToken, requestMeta(req));
-      return authPayloadJson({ ...issued, user: await accounts.me(issued) });
+      return authPayloadJson(await sessions.refresh(parseInput(refreshSchema, req.body).refreshToken, requestMeta(req)));
     });
     app.post('/logout', async (req, reply) => {
       const principal = await sessions.authenticate(req.headers.authorization);

@@ -6,7 +6,7 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
-import type { LiveSession, SessionsRepository } from './sessions.repository.js';
+import type { LiveSession, RotatedUser, SessionsRepository } from './sessions.repository.js';
 
 /** Who an authenticated call is made by. */
 export interface Principal {
@@ -73,14 +73,14 @@ export class SessionsService {
   }
 
   /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
-  async refresh(refreshToken: string, meta: RequestMeta): Promise<IssuedTokens> {
+  async refresh(refreshToken: string, meta: RequestMeta): Promise<IssuedTokens & { user: RotatedUser }> {
     if (!OPAQUE_TOKEN.test(refreshToken)) throw unauthenticated('The refresh token is invalid or expired');
     const next = newOpaqueToken();
     const result = await this.deps.repo.rotate(hashOpaqueToken(refreshToken), next.hash, this.now(), this.deps.idleTtlSeconds * 1000);
-    if (result.kind === 'rotated') return this.issue(result.userId, result.sessionId, next.token);
+    if (result.kind === 'rotated') return { ...(await this.issue(result.userId, result.sessionId, next.token)), user: result.user };
     if (result.kind === 'reused') {
       await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED');
-      this.deps.log.warn({ userId: result.userId, sessionId: result.sessionId, ip: meta.ip }, 'refresh token reuse: session revoked');
+      this.deps.log.warn({ requestId: meta.requestId, userId: result.userId, sessionId: result.sessionId, ip: meta.ip }, 'refresh token reuse: session revoked');
       throw new AppError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; the session has been revoked');
     }
     throw unauthenticated('The refresh token is invalid or expired');
