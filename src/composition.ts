@@ -9,6 +9,7 @@ import { OutboxRelay } from './infra/outbox/outbox.js';
 import { Limits } from './infra/rate-limit.js';
 import { Lockout } from './modules/accounts/lockout.js';
 import { SignIn } from './modules/accounts/sign-in.js';
+import { ProfileCache, profileKey } from './modules/accounts/profile-cache.js';
 import { MfaRepository } from './modules/mfa/mfa.repository.js';
 import { MfaResolver } from './modules/mfa/mfa.resolver.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
@@ -59,7 +60,9 @@ export function buildServices(infra: Infra) {
     redis: () => pingRedis(redis),
   });
   const tokens = new AccessTokens(infra.keys, { issuer: config.http.publicUrl, ttlSeconds: config.auth.accessTokenTtl });
+  const profiles = new ProfileCache(redis, config.redis.keyPrefix);
   const sessions = new SessionsService({
+    profileKey: (userId) => profileKey(config.redis.keyPrefix, userId),
     repo: new SessionsRepository(prisma),
     // A revoked marker outlives every access token of the session (plus clock skew).
     cache: new SessionCache(redis, config.redis.keyPrefix, config.auth.accessTokenTtl + 60),
@@ -80,7 +83,7 @@ export function buildServices(infra: Infra) {
 
   const accountsRepo = new AccountsRepository(prisma);
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, publicUrl: config.http.publicUrl });
+  const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits);
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
@@ -93,6 +96,7 @@ export function buildServices(infra: Infra) {
     limits,
     signIn,
     mail,
+    profiles,
     issuer: config.mfaIssuer,
     appUrl: config.http.appUrl,
   });
@@ -107,6 +111,7 @@ export function buildServices(infra: Infra) {
     mail,
     signIn,
     mfa,
+    profiles,
     passwordMinLength: config.auth.passwordMinLength,
   });
   const passwordReset = new PasswordResetService({

@@ -7,7 +7,8 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import type { MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
 import type { Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { AuthResult, SignIn } from './sign-in.js';
-import type { AccountsRepository, UserRecord } from './accounts.repository.js';
+import type { AccountsRepository, UserProfile, UserRecord } from './accounts.repository.js';
+import { parseProfile, type ProfileCache } from './profile-cache.js';
 import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } from './accounts.schema.js';
 import { tokenSchema } from '../email-verification/verification.schema.js';
 
@@ -33,6 +34,7 @@ export interface AccountsDeps {
   tokens: OneTimeTokensRepository;
   signIn: SignIn;
   mfa: Pick<MfaService, 'challenge' | 'stepUp'>;
+  profiles: Pick<ProfileCache, 'set'>;
   /** Base of the unlock link in the account-locked email (PUBLIC_URL). */
   publicUrl: string;
   sessions: SessionsService;
@@ -126,8 +128,17 @@ export class AccountsService {
     await this.deps.lockout.clear(`user:${userId}`);
   }
 
-  async me(principal: Principal): Promise<UserRecord> {
-    const user = await this.deps.repo.findById(principal.userId);
+  /** The caller's account: from the profile cached beside the session when there is one, else PostgreSQL. */
+  async me(principal: Principal & { cachedProfile?: string }): Promise<UserProfile> {
+    const cached = principal.cachedProfile ? parseProfile(principal.cachedProfile) : null;
+    if (cached?.id === principal.userId) return cached;
+    const user = await this.account(principal.userId);
+    await this.deps.profiles.set(user);
+    return user;
+  }
+
+  private async account(userId: string): Promise<UserRecord> {
+    const user = await this.deps.repo.findById(userId);
     if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
     return user;
   }
@@ -135,7 +146,7 @@ export class AccountsService {
   /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */
   async changePassword(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
     const { currentPassword, newPassword, code } = parseInput(changePasswordSchema, input);
-    const user = await this.me(principal);
+    const user = await this.account(principal.userId);
     if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) throw invalidCredentials();
     // Step-up: with MFA on, a stolen session plus a guessed password is not enough to take the account.
     await this.deps.mfa.stepUp(user, code);

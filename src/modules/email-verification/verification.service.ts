@@ -4,6 +4,7 @@ import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
 import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
 import type { MailService } from '../mail/mail.service.js';
+import type { ProfileCache } from '../accounts/profile-cache.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Principal } from '../sessions/sessions.service.js';
@@ -16,6 +17,7 @@ export interface VerificationDeps {
   accounts: AccountsRepository;
   tokens: OneTimeTokensRepository;
   mail: MailService;
+  profiles: Pick<ProfileCache, 'invalidate'>;
   publicUrl: string;
 }
 
@@ -54,6 +56,7 @@ export class EmailVerificationService {
       }
       return owner;
     });
+    await this.deps.profiles.invalidate(userId);
     const user = await this.deps.accounts.findById(userId);
     if (!user) throw invalidToken();
     return user;

@@ -35,6 +35,9 @@ describe('EmailVerificationService', () => {
     expect(tokenIn(mail.html)).toBe(token);
     expect(mail.text ?? '').toContain(`http://auth.test.local/auth/verify-email?token=`);
 
+    // `me` before the click caches the profile beside the session; the click must invalidate it.
+    expect((await me(server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
+    expect((await me(server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
     const click = await rest(server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
     expect(click.status).toBe(200);
     expect(click.body).toMatchObject({ verified: true, user: { id: t.user.id, emailVerified: true } });

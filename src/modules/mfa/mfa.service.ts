@@ -7,6 +7,7 @@ import { parseInput } from '../../infra/validation.js';
 import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
 import type { MailService } from '../mail/mail.service.js';
+import type { ProfileCache } from '../accounts/profile-cache.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Principal } from '../sessions/sessions.service.js';
@@ -34,6 +35,7 @@ export interface MfaDeps {
   limits: Limits;
   signIn: SignIn;
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
+  profiles: Pick<ProfileCache, 'invalidate'>;
   issuer: string;
   appUrl: string;
 }
@@ -69,6 +71,7 @@ export class MfaService {
       await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_ENABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.notify(tx, user, true, meta);
     });
+    await this.deps.profiles.invalidate(user.id);
     this.deps.mail.afterCommit();
     return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
   }
@@ -84,6 +87,7 @@ export class MfaService {
       await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.notify(tx, user, false, meta);
     });
+    await this.deps.profiles.invalidate(user.id);
     this.deps.mail.afterCommit();
   }
 

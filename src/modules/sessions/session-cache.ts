@@ -3,6 +3,13 @@ import { redisCall } from '../../infra/redis.js';
 
 export type CachedSession = { state: 'live'; userId: string; until: number } | { state: 'revoked' };
 
+function parseSession(raw: string | null): CachedSession | null {
+  if (raw === null) return null;
+  if (raw === 'revoked') return { state: 'revoked' };
+  const [userId, until] = raw.split('|');
+  return userId && until ? { state: 'live', userId, until: Number(until) } : null;
+}
+
 /** How long a "live" answer may be served from Redis before PostgreSQL is asked again. */
 export const LIVE_TTL_SECONDS = 300;
 
@@ -23,12 +30,15 @@ export class SessionCache {
     return `${this.prefix}session:${sessionId}`;
   }
 
-  async get(sessionId: string): Promise<CachedSession | null> {
-    const raw = await redisCall(() => this.redis.get(this.key(sessionId)));
-    if (raw === null) return null;
-    if (raw === 'revoked') return { state: 'revoked' };
-    const [userId, until] = raw.split('|');
-    return userId && until ? { state: 'live', userId, until: Number(until) } : null;
+  /**
+   * The session's state, and (when `sidecarKey` is given) another key read in the same MGET: the
+   * account's cached profile, so an authenticated call needs one round trip for both.
+   */
+  async get(sessionId: string, sidecarKey?: string): Promise<{ session: CachedSession | null; sidecar: string | null }> {
+    const [raw, sidecar] = sidecarKey
+      ? await redisCall(() => this.redis.mget(this.key(sessionId), sidecarKey))
+      : [await redisCall(() => this.redis.get(this.key(sessionId))), null];
+    return { session: parseSession(raw ?? null), sidecar: sidecar ?? null };
   }
 
   async markLive(sessionId: string, userId: string, until: Date): Promise<void> {

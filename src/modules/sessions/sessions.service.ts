@@ -17,6 +17,8 @@ export interface Principal {
 /** An authenticated call, and until when (epoch ms) its session is known to be live. */
 export interface Authenticated extends Principal {
   readonly liveUntil: number;
+  /** The account's cached profile (JSON) when Redis had it, read with the session for free. */
+  readonly cachedProfile?: string;
 }
 
 export interface IssuedTokens {
@@ -35,6 +37,8 @@ export interface SessionsDeps {
   log: Logger;
   refreshTtlSeconds: number;
   idleTtlSeconds: number;
+  /** The Redis key of an account's cached profile, fetched with the session key in one MGET. */
+  profileKey?: (userId: string) => string;
   now?: () => Date;
 }
 
@@ -97,10 +101,10 @@ export class SessionsService {
 
   /** Liveness of a session (Redis, then PostgreSQL): for each call, and for long-lived sockets over time. */
   async checkSession(userId: string, sessionId: string): Promise<Authenticated> {
-    const cached = await this.deps.cache.get(sessionId);
+    const { session: cached, sidecar } = await this.deps.cache.get(sessionId, this.deps.profileKey?.(userId));
     if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
     if (cached?.state === 'live' && cached.userId === userId && cached.until > Date.now()) {
-      return { userId, sessionId, liveUntil: cached.until };
+      return { userId, sessionId, liveUntil: cached.until, ...(sidecar ? { cachedProfile: sidecar } : {}) };
     }
     const live = await this.deps.repo.findLive(sessionId, this.now());
     if (!live || live.userId !== userId) throw unauthenticated('The session has ended');
