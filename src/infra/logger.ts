@@ -1,5 +1,4 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { requestContext } from './request-context.js';
 
 export type { Logger };
 
@@ -73,12 +72,6 @@ export function createLogger({ level, destination, base }: LoggerOptions): Logge
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: pino.stdSerializers.errWithCause, req: serializeRequest },
-      // Services log through the process logger; the request they serve is found in async context.
-      // Request-scoped child loggers already bind it, so it is added only where missing.
-      mixin(_obj, _level, logger) {
-        const ctx = requestContext.getStore();
-        return ctx && !('requestId' in logger.bindings()) ? { requestId: ctx.requestId } : {};
-      },
     },
     destination,
   );

@@ -32,6 +32,7 @@ export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private nudged = false;
   private stopped = false;
 
   constructor(
@@ -46,14 +47,19 @@ export class OutboxRelay {
     this.schedule(0);
   }
 
-  /** Runs a pass now (or right after the one in progress). */
+  /**
+   * Runs a pass soon (or right after the one in progress). Nudges within NUDGE_DELAY_MS share one pass,
+   * so a burst of sign-ups costs one relay round, not one each; the window is not pushed back by later nudges.
+   */
   nudge(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    this.schedule(0);
+    if (this.nudged) return;
+    this.nudged = true;
+    this.schedule(NUDGE_DELAY_MS);
   }
 
   async stop(): Promise<void> {
@@ -65,6 +71,7 @@ export class OutboxRelay {
   private schedule(ms: number) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      this.nudged = false;
       this.running = this.pass().finally(() => {
         this.running = undefined;
         if (this.stopped) return;
@@ -123,6 +130,9 @@ export class OutboxRelay {
     return rows.length;
   }
 }
+
+/** How long nudges are gathered into one relay pass. */
+const NUDGE_DELAY_MS = 10;
 
 /** How long a claimed row is hidden from other relays while this one enqueues it. */
 const LEASE_SECONDS = 30;

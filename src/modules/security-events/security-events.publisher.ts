@@ -7,6 +7,8 @@ import type { SecurityEventsRepository, StoredSecurityEvent } from './security-e
 /** The NOTIFY channel the `security_events` trigger signals on commit (see its migration). */
 export const NOTIFY_CHANNEL = 'latchkey_security_events';
 
+const FLUSH_DELAY_MS = 5;
+
 /** Event types that end a session: every instance closes that session's sockets when it sees one. */
 const ENDS_SESSION = new Set(['SIGNED_OUT', 'SESSION_REVOKED', 'REFRESH_TOKEN_REUSED']);
 
@@ -50,9 +52,23 @@ export class SecurityEventPublisher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.soon);
+    this.soon = undefined;
     await this.running;
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
+  }
+
+  private soon: NodeJS.Timeout | undefined;
+
+  /** Gathers wake-ups for FLUSH_DELAY_MS, then flushes once; later wake-ups do not push the flush back. */
+  private flushSoon(): void {
+    if (this.stopped || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.flush();
+    }, FLUSH_DELAY_MS);
+    this.soon.unref();
   }
 
   /** Publishes pending events now (or right after the pass in progress). */
@@ -99,7 +115,8 @@ export class SecurityEventPublisher {
   private async listen(attempt = 0): Promise<void> {
     if (this.stopped) return;
     const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'latchkey-events-listener' });
-    client.on('notification', () => this.flush());
+    // Commits within a few milliseconds share one pass (a burst of sign-ins is one publish round).
+    client.on('notification', () => this.flushSoon());
     client.on('error', (err) => {
       this.log.warn({ err }, 'security events: LISTEN connection lost; reconnecting');
       client.end().catch(() => undefined);
