@@ -9,12 +9,23 @@ export interface Spawned {
   exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * Every process a test spawned: killed when the test worker exits, because a test that times out
+ * never reaches its own `finally` (its awaited promise never settles) and would leave a server running.
+ */
+const spawned = new Set<ChildProcessWithoutNullStreams>();
+process.once('exit', () => {
+  for (const child of spawned) child.kill('SIGKILL');
+});
+
 /** Runs an entry point (`src/main.ts`, `src/worker.ts`) as its own process, as `npm start` would. */
 export function spawnEntry(entry: string, env: Record<string, string>, args: string[] = []): Spawned {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
   const lines: string[] = [];
   const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
   let buffer = '';
