@@ -4,13 +4,16 @@ import type { IssuedTokens, SessionsService } from '../sessions/sessions.service
 import type { AccountsRepository, UserRecord } from './accounts.repository.js';
 import type { PasswordHasher } from './password.js';
 
+const KNOWN_DEVICE_MS = 30 * 86_400_000;
+
 export interface AuthResult extends IssuedTokens {
   user: UserRecord;
 }
 
 /**
  * The last step of every sign-in (password alone, or password then a second factor): the session,
- * SIGNED_IN and the new sign-in notice in one transaction, and a hash upgrade when BCRYPT_COST changed.
+ * SIGNED_IN and, for a device not seen lately, the new sign-in notice, in one transaction; and a hash
+ * upgrade when BCRYPT_COST changed.
  */
 export class SignIn {
   constructor(
@@ -29,10 +32,19 @@ export class SignIn {
     opts: { password?: string; inTransaction?: (tx: Parameters<Parameters<AccountsRepository['transaction']>[0]>[0]) => Promise<void> } = {},
   ): Promise<AuthResult> {
     const rehash = opts.password && this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(opts.password) : undefined;
+    let queued = false;
     const issue = await this.deps.repo.transaction(async (tx) => {
       await opts.inTransaction?.(tx);
       if (rehash) await this.deps.repo.updatePasswordHash(tx, user.id, rehash);
+      // Only a new device or place is news: a session from the same client and address within the
+      // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
+      const known = await tx.session.findFirst({
+        where: { userId: user.id, userAgent: meta.userAgent, ip: meta.ip, createdAt: { gt: new Date(Date.now() - KNOWN_DEVICE_MS) } },
+        select: { id: true },
+      });
       const open = await this.deps.sessions.open(tx, user.id, meta);
+      if (known) return open;
+      queued = true;
       await this.deps.mail.queue(tx, {
         userId: user.id,
         to: user.email,
@@ -41,7 +53,7 @@ export class SignIn {
       });
       return open;
     });
-    this.deps.mail.afterCommit();
+    if (queued) this.deps.mail.afterCommit();
     return { ...(await issue()), user };
   }
 }

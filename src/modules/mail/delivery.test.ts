@@ -55,7 +55,7 @@ describe('email delivery', () => {
     expect(row).toMatchObject({ status: 'SENT', providerId: mail.id, attempts: 3, idempotencyKey: attempts[0]!.headers['idempotency-key'] });
   });
 
-  it('emails a new sign-in notice with the device and time, so users without an open client learn of it', async () => {
+  it('emails a new sign-in notice with the device and time, once per new device', async () => {
     const id = newIdentity('notice');
     const t = await register(server, id);
     await login(server, id.username, id.password, { 'user-agent': 'Firefox/140 on Linux' });
@@ -63,6 +63,12 @@ describe('email delivery', () => {
     expect(notice.text).toContain('Firefox/140 on Linux');
     expect(notice.text).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
     expect(notice.html ?? '').toContain('Firefox/140 on Linux');
+    // The same device again is not news; another one is.
+    await login(server, id.username, id.password, { 'user-agent': 'Firefox/140 on Linux' });
+    await login(server, id.username, id.password, { 'user-agent': 'Safari/19 on iPhone' });
+    await double.waitForDelivery((m) => sentTo(m, t.user.email) && (m.text ?? '').includes('Safari/19 on iPhone'), 10_000);
+    const notices = double.delivered.filter((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject));
+    expect(notices.map((m) => (m.text ?? '').includes('Firefox') ? 'firefox' : 'safari')).toEqual(['firefox', 'safari']);
   });
 
   it('retries after 429 too', async () => {
