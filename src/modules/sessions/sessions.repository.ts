@@ -41,19 +41,27 @@ const liveWhere = (now: Date) => ({ revokedAt: null, expiresAt: { gt: now }, idl
 export class SessionsRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** A session and its first refresh token, inside the caller's transaction. */
-  async create(tx: Prisma.TransactionClient, s: NewSession): Promise<{ id: string }> {
-    return tx.session.create({
-      data: {
-        userId: s.userId,
-        ip: s.ip,
-        userAgent: s.userAgent,
-        expiresAt: s.expiresAt,
-        idleExpiresAt: s.idleExpiresAt,
-        refreshTokens: { create: { tokenHash: s.refreshTokenHash, expiresAt: s.expiresAt } },
-      },
-      select: { id: true },
-    });
+  /**
+   * A session, its first refresh token and its SIGNED_IN event, in ONE statement inside the caller's
+   * transaction (sign-in is bcrypt-bound: every other round trip taken from it is a login per second more).
+   */
+  async open(tx: Prisma.TransactionClient, s: NewSession): Promise<{ id: string }> {
+    const rows = await tx.$queryRaw<{ id: string }[]>`/* prepared:latchkey_open_session */
+      WITH s AS (
+        INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at)
+        VALUES (${s.userId}::uuid, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz)
+        RETURNING id
+      ), r AS (
+        INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
+        SELECT id, ${s.refreshTokenHash}, ${s.expiresAt}::timestamptz FROM s
+      ), e AS (
+        INSERT INTO security_events (user_id, type, session_id, ip, user_agent)
+        SELECT ${s.userId}::uuid, 'SIGNED_IN'::"SecurityEventType", id, ${s.ip}, ${s.userAgent} FROM s
+      )
+      SELECT id::text AS id FROM s`;
+    const row = rows[0];
+    if (!row) throw new Error('opening a session returned no row');
+    return row;
   }
 
   /**

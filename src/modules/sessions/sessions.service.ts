@@ -58,13 +58,14 @@ export class SessionsService {
   }
 
   /**
-   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN with it.
+   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN with it
+   * (one statement: see SessionsRepository.open).
    * Returns a function that signs the access token once the transaction has committed.
    */
   async open(tx: Prisma.TransactionClient, userId: string, meta: RequestMeta): Promise<() => Promise<IssuedTokens>> {
     const now = this.now();
     const { token, hash } = newOpaqueToken();
-    const session = await this.deps.repo.create(tx, {
+    const session = await this.deps.repo.open(tx, {
       userId,
       ip: meta.ip,
       userAgent: meta.userAgent,
@@ -72,7 +73,6 @@ export class SessionsService {
       idleExpiresAt: new Date(now.getTime() + Math.min(this.deps.idleTtlSeconds, this.deps.refreshTtlSeconds) * 1000),
       refreshTokenHash: hash,
     });
-    await recordSecurityEvents(tx, [{ userId, type: 'SIGNED_IN', sessionId: session.id, ip: meta.ip, userAgent: meta.userAgent }]);
     return () => this.issue(userId, session.id, token);
   }
 
