@@ -30,7 +30,19 @@ type AnyEvent = CustomEvent<unknown>;
  * is awaited (the library fires PUBLISH and forgets, which would turn an outage into an unhandled rejection).
  */
 export function createRedisPubSub(publishClient: Redis, subscribeClient: Redis, prefix: string): PubSub {
-  const target = createRedisEventTarget<AnyEvent>({ publishClient, subscribeClient });
+  // The library fires SUBSCRIBE/UNSUBSCRIBE without handling their promises; during an outage or at
+  // shutdown they reject ("Connection is closed") and would surface as unhandled rejections. ioredis
+  // re-subscribes by itself on reconnect, so a failed call needs no retry here.
+  const quietSubscriber = new Proxy(subscribeClient, {
+    get(target, prop, receiver) {
+      if (prop === 'subscribe' || prop === 'unsubscribe') {
+        return (...channels: string[]) => target[prop](...channels).catch(() => undefined);
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const target = createRedisEventTarget<AnyEvent>({ publishClient, subscribeClient: quietSubscriber });
   const channel = (name: string) => `${prefix}pubsub:${name}`;
   const prefixed: TypedEventTarget<AnyEvent> = {
     addEventListener: (type, cb) => target.addEventListener(channel(type), cb),

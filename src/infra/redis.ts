@@ -86,7 +86,12 @@ export function redactUrl(raw: string): string {
   }
 }
 
+/**
+ * `p`, or a rejection after `ms`. When the deadline wins, `p` may still reject later (a Redis command
+ * flushed with "Connection is closed"): that late rejection is handled here, not left unhandled.
+ */
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  p.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
