@@ -3,6 +3,7 @@ import type { Prisma, PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { JobMap, QueueFactory, QueueName } from '../queue.js';
 import { withTimeout } from '../redis.js';
+import { BackgroundPass } from '../background-pass.js';
 
 /** Outbox kinds are queue names: a row becomes one job of that queue, with the row id as job id. */
 export type OutboxKind = Exclude<QueueName, 'maintenance'>;
@@ -29,58 +30,28 @@ export interface RelayOptions {
  * the table. The job id is the row id, so a row enqueued twice (crash after enqueue, before marking) is one job.
  */
 export class OutboxRelay {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private nudged = false;
-  private stopped = false;
+  private readonly loop: BackgroundPass;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly queues: QueueFactory,
     private readonly log: Logger,
     private readonly opts: RelayOptions,
-  ) {}
+  ) {
+    this.loop = new BackgroundPass(() => this.pass(), { sweepMs: opts.pollMs, gatherMs: NUDGE_DELAY_MS });
+  }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
-  /**
-   * Runs a pass soon (or right after the one in progress). Nudges within NUDGE_DELAY_MS share one pass,
-   * so a burst of sign-ups costs one relay round, not one each; the window is not pushed back by later nudges.
-   */
+  /** Hands committed jobs to BullMQ soon (nudges within a few milliseconds share one pass). */
   nudge(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.nudged) return;
-    this.nudged = true;
-    this.schedule(NUDGE_DELAY_MS);
+    this.loop.wake();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(ms: number) {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.nudged = false;
-      this.running = this.pass().finally(() => {
-        this.running = undefined;
-        if (this.stopped) return;
-        const now = this.again;
-        this.again = false;
-        this.schedule(now ? 0 : this.opts.pollMs);
-      });
-    }, ms);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async pass(): Promise<void> {

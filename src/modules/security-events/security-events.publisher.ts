@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../../infra/logger.js';
 import type { PubSub } from '../../infra/pubsub.js';
 import { withTimeout } from '../../infra/redis.js';
+import { BackgroundPass } from '../../infra/background-pass.js';
 import type { SecurityEventsRepository, StoredSecurityEvent } from './security-events.repository.js';
 
 /** The NOTIFY channel the `security_events` trigger signals on commit (see its migration). */
@@ -30,66 +31,31 @@ export const toTopicPayload = (e: StoredSecurityEvent) => ({
  */
 export class SecurityEventPublisher {
   private listener: pg.Client | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
   private stopped = true;
+  private readonly loop: BackgroundPass;
 
   constructor(
     private readonly repo: SecurityEventsRepository,
     private readonly pubsub: PubSub,
     private readonly databaseUrl: string,
     private readonly log: Logger,
-    private readonly sweepMs = 1_000,
-  ) {}
+    sweepMs = 1_000,
+  ) {
+    // Commits within a few milliseconds share one pass (a burst of sign-ins is one publish round).
+    this.loop = new BackgroundPass(() => this.pass(), { sweepMs, gatherMs: FLUSH_DELAY_MS });
+  }
 
   async start(): Promise<void> {
     this.stopped = false;
     await this.listen();
-    this.flush();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.soon);
-    this.soon = undefined;
-    await this.running;
+    await this.loop.stop();
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
-  }
-
-  private soon: NodeJS.Timeout | undefined;
-
-  /** Gathers wake-ups for FLUSH_DELAY_MS, then flushes once; later wake-ups do not push the flush back. */
-  private flushSoon(): void {
-    if (this.stopped || this.soon) return;
-    this.soon = setTimeout(() => {
-      this.soon = undefined;
-      this.flush();
-    }, FLUSH_DELAY_MS);
-    this.soon.unref();
-  }
-
-  /** Publishes pending events now (or right after the pass in progress). */
-  flush(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.running = this.pass().finally(() => {
-      this.running = undefined;
-      if (this.stopped) return;
-      if (this.again) {
-        this.again = false;
-        this.flush();
-      } else {
-        this.timer = setTimeout(() => this.flush(), this.sweepMs);
-        this.timer.unref();
-      }
-    });
   }
 
   private async pass(): Promise<void> {
@@ -115,8 +81,7 @@ export class SecurityEventPublisher {
   private async listen(attempt = 0): Promise<void> {
     if (this.stopped) return;
     const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'latchkey-events-listener' });
-    // Commits within a few milliseconds share one pass (a burst of sign-ins is one publish round).
-    client.on('notification', () => this.flushSoon());
+    client.on('notification', () => this.loop.wake());
     client.on('error', (err) => {
       this.log.warn({ err }, 'security events: LISTEN connection lost; reconnecting');
       client.end().catch(() => undefined);
@@ -128,7 +93,7 @@ export class SecurityEventPublisher {
       await client.connect();
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       this.listener = client;
-      if (attempt > 0) this.flush();
+      if (attempt > 0) this.loop.wake();
     } catch (err) {
       client.emit('error', err);
     }
