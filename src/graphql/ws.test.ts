@@ -52,6 +52,12 @@ describe('graphql-ws on /graphql', () => {
     socket.close();
   });
 
+  it('accepts the token under `Authorization` too (GraphiQL sends its headers as connectionParams)', async () => {
+    const { socket, outcome } = await rawInit(server.wsUrl, { Authorization: `Bearer ${token}` });
+    expect(outcome.message).toEqual({ type: 'connection_ack' });
+    socket.close();
+  });
+
   it.each([
     ['no token', {}],
     ['a garbage token', { authorization: 'Bearer not.a.jwt' }],

@@ -126,7 +126,9 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
         const socket = ctx.extra.socket;
         const state = states.get(socket);
         if (!state) return false;
-        const authorization = ctx.connectionParams?.authorization;
+        // GraphiQL sends its Headers editor as connectionParams, where people write `Authorization`.
+        const params = ctx.connectionParams ?? {};
+        const authorization = params.authorization ?? params.Authorization;
         let principal: Authenticated;
         try {
           principal = await opts.authenticate(typeof authorization === 'string' ? authorization : undefined);
