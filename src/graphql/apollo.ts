@@ -1,6 +1,6 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { GraphQLSchema, ValidationRule } from 'graphql';
+import { GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import { DOCUMENT_LIMITS } from './limits.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { GraphQLContext } from './context.js';
@@ -45,6 +45,14 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
       const started = process.hrtime.bigint();
       let failed = false;
       return {
+        // Subscriptions live on the WebSocket; over HTTP Apollo would run the field once with no event.
+        async didResolveOperation({ operation }) {
+          if (operation?.operation === 'subscription') {
+            throw new GraphQLError('Subscriptions go over the WebSocket (graphql-transport-ws) on /graphql, not HTTP', {
+              extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+            });
+          }
+        },
         async didEncounterErrors({ errors, contextValue }) {
           failed = true;
           for (const error of errors) {

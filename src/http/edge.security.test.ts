@@ -109,6 +109,13 @@ describe('the edge', () => {
     expect(batch.status).toBe(400);
   });
 
+  it('refuses a subscription sent over HTTP with BAD_REQUEST, never a 500', async () => {
+    const t = await register(server);
+    const res = await gql(server, 'subscription { securityEvent { id } }', undefined, { authorization: `Bearer ${t.accessToken}` });
+    expect(res.status).toBe(400);
+    expect(codeOf(res.body)).toBe('BAD_REQUEST');
+  });
+
   it('answers a 2 MB body with 413', async () => {
     const res = await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'x', password: 'y'.repeat(2 * 1024 * 1024) }) });
     expect(res.status).toBe(413);
