@@ -66,6 +66,20 @@ describe('GraphiQL', () => {
     }
   });
 
+  it("serves graphql-ws's browser client, which the page uses for subscriptions", async () => {
+    const html = await (await fetch(`${server.url}/graphiql`)).text();
+    expect(html).toContain('/graphiql-static/graphql-ws/client.js');
+    const client = await fetch(`${server.url}/graphiql-static/graphql-ws/client.js`);
+    expect(client.status).toBe(200);
+    const code = await client.text();
+    expect(code).toContain('export');
+    for (const [, chunk] of code.matchAll(/from '\.\/([\w-]+\.js)'/g)) {
+      expect((await fetch(`${server.url}/graphiql-static/graphql-ws/${chunk}`)).status, chunk).toBe(200);
+    }
+    expect((await fetch(`${server.url}/graphiql-static/graphql-ws/..%2Fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${server.url}/graphiql-static/graphql-ws/server-zBhvXJ_Z.js`)).status).toBe(404);
+  });
+
   it('answers introspection in development (GraphiQL needs it)', async () => {
     const res = await fetch(`${server.url}/graphql`, {
       method: 'POST',
