@@ -149,13 +149,50 @@ export async function freePort() {
   });
 }
 
+/** Rate limits high enough never to trigger under a benchmark (`points/seconds`). */
+export const BENCH_LIMITS = Object.fromEntries(
+  ['RATE_LIMIT_LOGIN', 'RATE_LIMIT_LOGIN_IP', 'RATE_LIMIT_REGISTER', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GENERAL'].map((k) => [k, '1000000/60']),
+);
+
+/** Spawns `node [nodeArgs] --import tsx <script> [scriptArgs]` in SERVER_ROOT; keeps the last 20 kB of its output. */
+function spawnServerProcess(script, scriptArgs, env, nodeArgs) {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...scriptArgs], {
+    cwd: SERVER_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const proc = { child, alive: true, exited, log: () => output };
+  exited.then(() => (proc.alive = false));
+  proc.stop = async () => {
+    if (!proc.alive) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  };
+  onCleanup(proc.stop);
+  return proc;
+}
+
 /**
- * Starts `node --import tsx src/main.ts --role=api` against a fresh database and Redis prefix.
- * Resolves once /readyz answers 200. `stop()` sends SIGTERM (so --cpu-prof profiles get written),
- * then the database, Redis keys and data dir are removed by the cleanup registry.
+ * Starts the server against a fresh database and Redis prefix and resolves once /readyz answers 200.
+ * `role`: `'api'` (default) runs `src/main.ts --role=api` (no BullMQ workers); `'all'` runs `src/main.ts`
+ * with the workers in the same process. `worker: true` also starts `src/worker.ts` next to it (same
+ * database, prefix and env), returned as `worker` ({ child, stop, log }). `stop()` sends SIGTERM (so
+ * --cpu-prof profiles get written) to the worker and the server; the database, Redis keys and data dir
+ * are removed by the cleanup registry.
  */
-export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], readyTimeoutMs = 90_000 } = {}) {
+export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], workerNodeArgs = [], readyTimeoutMs = 90_000, role = 'api', worker = false, beforeStart } = {}) {
   const db = await createDatabase();
+  // e.g. `ALTER DATABASE ... SET log_statement = 'all'` while no connection is open yet
+  if (beforeStart) await beforeStart(db);
   const prefix = `bench:${randomBytes(5).toString('hex')}:`;
   onCleanup(() => deleteRedisPrefix(prefix));
   const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-bench-'));
@@ -171,40 +208,22 @@ export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], rea
     LOG_LEVEL: 'warn',
     DATA_DIR: dataDir,
     BCRYPT_COST: String(bcryptCost),
+    // One client on one IP drives every benchmark: the per-IP and per-account limits (abuse protection)
+    // would refuse most of its requests. Lifted, not `off` (the limiter still runs, as in production).
+    ...BENCH_LIMITS,
     // e.g. BENCH_SERVER_ENV='{"SOME_LIMIT":"100000"}' to lift a limit that would throttle one client.
     ...JSON.parse(process.env.BENCH_SERVER_ENV || '{}'),
     ...env,
   };
   delete childEnv.NODE_ENV;
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts', '--role=api'], {
-    cwd: SERVER_ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  let alive = true;
-  exited.then(() => (alive = false));
-
-  const stop = async () => {
-    if (!alive) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(t);
-  };
-  onCleanup(stop);
+  const server = spawnServerProcess('src/main.ts', role === 'api' ? ['--role=api'] : [], childEnv, nodeArgs);
+  const { child } = server;
 
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (!alive) throw new Error(`server exited before it was ready:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server not ready after ${readyTimeoutMs} ms:\n${output}`);
+    if (!server.alive) throw new Error(`server exited before it was ready:\n${server.log()}`);
+    if (Date.now() > deadline) throw new Error(`server not ready after ${readyTimeoutMs} ms:\n${server.log()}`);
     try {
       const r = await fetch(`${base}/readyz`);
       if (r.status === 200) break;
@@ -213,6 +232,12 @@ export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], rea
     }
     await sleep(150);
   }
+  // The worker starts once the server has migrated the database (it would wait on the same advisory lock).
+  let workerProc;
+  if (worker) {
+    workerProc = spawnServerProcess('src/worker.ts', [], childEnv, workerNodeArgs);
+    await waitForWorker(workerProc, prefix, readyTimeoutMs);
+  }
   return {
     base,
     port,
@@ -220,10 +245,36 @@ export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], rea
     prefix,
     dataDir,
     child,
-    stop,
+    env: childEnv,
+    worker: workerProc,
+    stop: async () => {
+      await workerProc?.stop();
+      await server.stop();
+    },
     /** Warnings and errors the server logged (LOG_LEVEL=warn), for the report. */
-    log: () => output,
+    log: () => server.log() + (workerProc ? `\n--- worker ---\n${workerProc.log()}` : ''),
   };
+}
+
+/**
+ * A worker process is ready when BullMQ's blocking connection of its `email` worker is up: BullMQ names
+ * it `<prefix>bull:<base64 queue name>` (`CLIENT LIST`). An API-only server opens no such connection.
+ */
+async function waitForWorker(proc, prefix, timeoutMs) {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const name = `name=${prefix}bull:${Buffer.from('email').toString('base64')} `;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      if (!proc.alive) throw new Error(`worker exited before it was ready:\n${proc.log()}`);
+      if (Date.now() > deadline) throw new Error(`worker not ready after ${timeoutMs} ms:\n${proc.log()}`);
+      if ((await redis.client('LIST')).includes(name)) return;
+      await sleep(150);
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,7 +420,7 @@ export function poolCursor(items, fallback = 'pool-exhausted') {
  * a GraphQL `errors` member counts as a failure, so a fast stream of errors cannot pass for speed.
  * `requests` items may carry `setupRequest` (e.g. to take the next single-use token).
  */
-export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid }) {
+export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids }) {
   assertLoopback(base);
   const idleBefore = quiet ? await waitForQuiet() : undefined;
   const cpu0 = serverPid ? processCpu() : undefined;
@@ -393,7 +444,7 @@ export async function load(base, { requests, connections = 50, duration = 8, ove
     // autocannon counts a thrown setupRequest as nothing useful: surface it.
     inst.on('error', rej);
   });
-  const cpu = cpu0 ? cpuBreakdown(cpu0, processCpu(), result.duration, { serverPid }) : undefined;
+  const cpu = cpu0 ? cpuBreakdown(cpu0, processCpu(), result.duration, { serverPid, pids }) : undefined;
   const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors;
   const seconds = result.duration;
   const ok = result.requests.total - failed;
@@ -502,15 +553,18 @@ export function processCpu() {
 /**
  * Where the CPU went between two `processCpu()` snapshots, in cores (CPU seconds per wall second):
  * the server, this bench process (autocannon), PostgreSQL backends, Redis, and everything else.
+ * `pids` names more processes of ours (e.g. `{ worker: pid, publisher: pid }`), each its own group.
  */
-export function cpuBreakdown(before, after, seconds, { serverPid } = {}) {
-  const groups = { server: 0, 'bench client': 0, postgres: 0, redis: 0, other: 0 };
+export function cpuBreakdown(before, after, seconds, { serverPid, pids = {} } = {}) {
+  const groups = { server: 0, ...Object.fromEntries(Object.keys(pids).map((k) => [k, 0])), 'bench client': 0, postgres: 0, redis: 0, other: 0 };
+  const named = new Map(Object.entries(pids).map(([k, pid]) => [Number(pid), k]));
   const others = {};
   for (const [pid, a] of Object.entries(after)) {
     if (pid === 'machine') continue;
     const d = a.cpu - (before[pid]?.cpu ?? 0);
     if (d <= 0) continue;
     if (Number(pid) === serverPid) groups.server += d;
+    else if (named.has(Number(pid))) groups[named.get(Number(pid))] += d;
     else if (Number(pid) === process.pid) groups['bench client'] += d;
     else if (a.comm === 'postgres') groups.postgres += d;
     else if (a.comm.startsWith('redis-server')) groups.redis += d;
@@ -567,7 +621,46 @@ export const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
 export function fmtCpu(cpu) {
   if (!cpu) return '';
   const short = { server: 'server', 'bench client': 'client', postgres: 'pg', redis: 'redis', other: 'other' };
-  return Object.entries(short)
-    .map(([k, s]) => `${s} ${cpu[k].toFixed(2)}`)
+  return Object.entries(cpu)
+    .filter(([k, v]) => k !== 'otherTop' && typeof v === 'number')
+    .map(([k, v]) => `${short[k] ?? k} ${v.toFixed(2)}`)
     .join(' · ');
+}
+
+/** The value at quantile `q` (0..1) of `xs`, nearest rank; NaN when empty. */
+export function quantile(xs, q) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+/** p50/p90/p99/max of a list of milliseconds, rounded to 0.1 ms. */
+export function latencySummary(xs) {
+  const r = (x) => (Number.isFinite(x) ? Number(x.toFixed(1)) : null);
+  return { n: xs.length, p50: r(quantile(xs, 0.5)), p90: r(quantile(xs, 0.9)), p99: r(quantile(xs, 0.99)), max: r(quantile(xs, 1)), min: r(quantile(xs, 0)) };
+}
+
+/**
+ * GET /metrics, parsed: { name: value } for unlabelled samples, labelled samples summed under their name
+ * (e.g. `latchkey_process_resident_memory_bytes`, `latchkey_process_cpu_seconds_total`).
+ */
+export async function scrapeMetrics(base) {
+  assertLoopback(base);
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const v = Number(m[3]);
+    if (Number.isFinite(v)) out[m[1]] = (out[m[1]] ?? 0) + v;
+  }
+  return out;
+}
+
+/** `uptime`-style one-liner (load averages, busy share of the last second) for the load notes of a report. */
+export async function loadNote() {
+  const [a, b, c] = loadavg();
+  const idle = await cpuIdle(1000);
+  return `load ${a.toFixed(2)} ${b.toFixed(2)} ${c.toFixed(2)}, CPU ${(100 - idle * 100).toFixed(0)}% busy`;
 }
