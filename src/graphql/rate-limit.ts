@@ -14,7 +14,11 @@ export function RateLimited<Args = Record<string, unknown>>(spec: (args: Args, c
   });
 }
 
-/** The general per-IP budget: one point per root field of every query and mutation (aliases included). */
+/**
+ * The general per-IP budget: one point per root field of every query and mutation (aliases included).
+ * Object types are declared with `simpleResolvers`, so this middleware runs on root fields, not on every
+ * field of every object (a subscription delivery would otherwise pay for it per field per socket).
+ */
 export const GeneralBudget: MiddlewareFn<GraphQLContext> = async ({ info, context }, next) => {
   if (info.parentType === info.schema.getQueryType() || info.parentType === info.schema.getMutationType()) {
     await context.limits.consume('general', [context.meta.ip]);

@@ -7,7 +7,7 @@ export enum MfaMethod {
 }
 registerEnumType(MfaMethod, { name: 'MfaMethod', description: 'A second factor accepted by `completeMfaLogin`' });
 
-@ObjectType({ description: 'An account' })
+@ObjectType({ simpleResolvers: true, description: 'An account' })
 export class User {
   @Field(() => ID) id!: string;
   @Field(() => String) username!: string;
@@ -28,7 +28,7 @@ export class User {
   }
 }
 
-@ObjectType({ description: 'Tokens for a new or refreshed session' })
+@ObjectType({ simpleResolvers: true, description: 'Tokens for a new or refreshed session' })
 export class AuthPayload {
   @Field(() => String, { description: 'ES256 JWT; send as `Authorization: Bearer <token>`' }) accessToken!: string;
   @Field(() => String, { description: 'Opaque and single use: `refresh` returns a new pair' }) refreshToken!: string;
@@ -37,7 +37,7 @@ export class AuthPayload {
   @Field(() => User) user!: User;
 }
 
-@ObjectType({ description: 'Login needs a second factor: send the code with `completeMfaLogin`' })
+@ObjectType({ simpleResolvers: true, description: 'Login needs a second factor: send the code with `completeMfaLogin`' })
 export class MfaChallenge {
   @Field(() => String) mfaToken!: string;
   @Field(() => [MfaMethod]) methods!: MfaMethod[];

@@ -27,9 +27,12 @@ const invalidToken = () => new AppError('INVALID_TOKEN', 'This verification link
 export class EmailVerificationService {
   constructor(private readonly deps: VerificationDeps) {}
 
-  /** Inside the sign-up transaction: the token and its email commit with the user. */
-  async issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void> {
-    const token = await this.deps.tokens.issue(tx, user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS, { voidOlder: true });
+  /**
+   * Inside the sign-up transaction: the token and its email commit with the user. A new account has no
+   * older link to void; a resend (`voidOlder`) kills the earlier ones.
+   */
+  async issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>, opts: { voidOlder?: boolean } = {}): Promise<void> {
+    const token = await this.deps.tokens.issue(tx, user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS, { voidOlder: opts.voidOlder ?? false });
     const link = `${this.deps.publicUrl}/auth/verify-email?token=${encodeURIComponent(token)}`;
     await this.deps.mail.queue(tx, {
       userId: user.id,
@@ -67,7 +70,7 @@ export class EmailVerificationService {
     const user = await this.deps.accounts.findById(principal.userId);
     if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
     if (user.emailVerifiedAt) return false;
-    await this.deps.prisma.$transaction((tx) => this.issue(tx, user));
+    await this.deps.prisma.$transaction((tx) => this.issue(tx, user, { voidOlder: true }));
     this.afterCommit();
     return true;
   }

@@ -1,7 +1,7 @@
 import { Field, ObjectType, Query, Resolver } from 'type-graphql';
 import type { HealthService } from './health.service.js';
 
-@ObjectType({ description: 'Whether this instance can serve requests, and which dependency is missing' })
+@ObjectType({ simpleResolvers: true, description: 'Whether this instance can serve requests, and which dependency is missing' })
 export class HealthStatus {
   @Field(() => Boolean)
   ready!: boolean;

@@ -1,6 +1,6 @@
 import { Field, InputType, ObjectType } from 'type-graphql';
 
-@ObjectType({ description: 'A pending TOTP enrollment: add it to an authenticator app, then confirm with a code' })
+@ObjectType({ simpleResolvers: true, description: 'A pending TOTP enrollment: add it to an authenticator app, then confirm with a code' })
 export class TotpEnrollment {
   @Field(() => String, { description: 'Base32 secret, for manual entry' }) secret!: string;
   @Field(() => String) otpauthUrl!: string;

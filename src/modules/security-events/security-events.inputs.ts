@@ -17,7 +17,7 @@ export enum SecurityEventType {
 }
 registerEnumType(SecurityEventType, { name: 'SecurityEventType', description: 'What happened to the account' });
 
-@ObjectType({ description: 'Something that happened to your account' })
+@ObjectType({ simpleResolvers: true, description: 'Something that happened to your account' })
 export class SecurityEvent {
   @Field(() => ID) id!: string;
   @Field(() => SecurityEventType) type!: SecurityEventType;
@@ -41,19 +41,19 @@ export class SecurityEvent {
   }
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class SecurityEventEdge {
   @Field(() => String) cursor!: string;
   @Field(() => SecurityEvent) node!: SecurityEvent;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PageInfo {
   @Field(() => Boolean) hasNextPage!: boolean;
   @Field(() => String, { nullable: true }) endCursor!: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class SecurityEventConnection {
   @Field(() => [SecurityEventEdge]) edges!: SecurityEventEdge[];
   @Field(() => PageInfo) pageInfo!: PageInfo;

@@ -1,7 +1,7 @@
 import { Field, ID, ObjectType } from 'type-graphql';
 import type { LiveSession } from './sessions.repository.js';
 
-@ObjectType({ description: 'A signed-in device or client' })
+@ObjectType({ simpleResolvers: true, description: 'A signed-in device or client' })
 export class Session {
   @Field(() => ID, { description: "The access token's `sid`" }) id!: string;
   @Field(() => Date) createdAt!: Date;
