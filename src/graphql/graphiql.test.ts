@@ -1,9 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+import { describe, expect, it } from 'vitest';
+import { useTestServer } from '../test/harness.js';
 
 /** Hosts a browser would contact for GraphiQL if any asset came from a CDN. */
 const FOREIGN_URL = /(?:https?:)?\/\/(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}\/[^\s"'`)]*\.(?:js|css|mjs|woff2?|ttf)\b/gi;
@@ -19,28 +18,16 @@ const foreignUrls = (text: string) => (text.match(FOREIGN_URL) ?? []).filter((u)
 const ruruStatic = join(dirname(createRequire(import.meta.url).resolve('ruru/static')), '..', 'static');
 
 describe('GraphiQL', () => {
-  let db: TestDatabase;
-  let server: TestServer;
-  const prefix = uniquePrefix('graphiql');
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
+  const fx = useTestServer('graphiql');
 
   it('sends a browser from GET /graphql to the self-hosted GraphiQL page', async () => {
-    const res = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    const res = await fetch(`${fx.server.url}/graphql`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/graphiql');
   });
 
-  it('loads the page and every asset it references from this server only', async () => {
-    const page = await fetch(`${server.url}/graphiql`);
+  it('loads the page and every asset it references from this fx.server only', async () => {
+    const page = await fetch(`${fx.server.url}/graphiql`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await page.text();
@@ -51,7 +38,7 @@ describe('GraphiQL', () => {
     // Every referenced asset is same-origin and is served.
     for (const ref of refs) {
       expect(ref.startsWith('/') && !ref.startsWith('//'), ref).toBe(true);
-      const asset = await fetch(`${server.url}${ref}`);
+      const asset = await fetch(`${fx.server.url}${ref}`);
       expect(asset.status, ref).toBe(200);
       expect(foreignUrls(await asset.text()), ref).toEqual([]);
     }
@@ -60,28 +47,28 @@ describe('GraphiQL', () => {
     const files = readdirSync(ruruStatic).filter((f) => /\.(js|css)$/.test(f));
     expect(files.length).toBeGreaterThan(10);
     for (const file of files) {
-      const asset = await fetch(`${server.url}/graphiql-static/${file}`);
+      const asset = await fetch(`${fx.server.url}/graphiql-static/${file}`);
       expect(asset.status, file).toBe(200);
       expect(foreignUrls(await asset.text()), file).toEqual([]);
     }
   });
 
   it("serves graphql-ws's browser client, which the page uses for subscriptions", async () => {
-    const html = await (await fetch(`${server.url}/graphiql`)).text();
+    const html = await (await fetch(`${fx.server.url}/graphiql`)).text();
     expect(html).toContain('/graphiql-static/graphql-ws/client.js');
-    const client = await fetch(`${server.url}/graphiql-static/graphql-ws/client.js`);
+    const client = await fetch(`${fx.server.url}/graphiql-static/graphql-ws/client.js`);
     expect(client.status).toBe(200);
     const code = await client.text();
     expect(code).toContain('export');
     for (const [, chunk] of code.matchAll(/from '\.\/([\w-]+\.js)'/g)) {
-      expect((await fetch(`${server.url}/graphiql-static/graphql-ws/${chunk}`)).status, chunk).toBe(200);
+      expect((await fetch(`${fx.server.url}/graphiql-static/graphql-ws/${chunk}`)).status, chunk).toBe(200);
     }
-    expect((await fetch(`${server.url}/graphiql-static/graphql-ws/..%2Fpackage.json`)).status).toBe(404);
-    expect((await fetch(`${server.url}/graphiql-static/graphql-ws/server-zBhvXJ_Z.js`)).status).toBe(404);
+    expect((await fetch(`${fx.server.url}/graphiql-static/graphql-ws/..%2Fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${fx.server.url}/graphiql-static/graphql-ws/server-zBhvXJ_Z.js`)).status).toBe(404);
   });
 
   it('answers introspection in development (GraphiQL needs it)', async () => {
-    const res = await fetch(`${server.url}/graphql`, {
+    const res = await fetch(`${fx.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
@@ -91,25 +78,13 @@ describe('GraphiQL', () => {
 });
 
 describe('production', () => {
-  let db: TestDatabase;
-  let server: TestServer;
-  const prefix = uniquePrefix('prod');
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { NODE_ENV: 'production', BCRYPT_COST: '10' } });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
+  const fx = useTestServer('prod', { env: { NODE_ENV: 'production', BCRYPT_COST: '10' } });
 
   it('serves no GraphiQL and refuses introspection', async () => {
-    expect((await fetch(`${server.url}/graphiql`)).status).toBe(404);
-    const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect((await fetch(`${fx.server.url}/graphiql`)).status).toBe(404);
+    const page = await fetch(`${fx.server.url}/graphql`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(page.status).not.toBe(302);
-    const res = await fetch(`${server.url}/graphql`, {
+    const res = await fetch(`${fx.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),

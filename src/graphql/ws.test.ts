@@ -1,9 +1,8 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { bearer, register } from '../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+import { gql, useTestServer } from '../test/harness.js';
 import { WS_CLOSE } from './ws.js';
 
 /** Opens a raw graphql-transport-ws socket and sends connection_init; resolves with the first message or the close. */
@@ -20,24 +19,14 @@ async function rawInit(url: string, payload: object, headers: Record<string, str
 }
 
 describe('graphql-ws on /graphql', () => {
-  let db: TestDatabase;
-  let server: TestServer;
+  const fx = useTestServer('ws', { env: { CORS_ORIGINS: 'https://app.example.com' } });
   let token: string;
-  const prefix = uniquePrefix('ws');
-
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { CORS_ORIGINS: 'https://app.example.com' } });
-    token = (await register(server)).accessToken;
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    token = (await register(fx.server)).accessToken;
   });
 
   const client = (): Client =>
-    createClient({ url: server.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${token}` } });
+    createClient({ url: fx.server.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${token}` } });
   const run = (query: string) => {
     const c = client();
     return new Promise<unknown>((resolve) => {
@@ -46,14 +35,14 @@ describe('graphql-ws on /graphql', () => {
   };
 
   it('acknowledges a connection with a valid access token', async () => {
-    const { socket, outcome } = await rawInit(server.wsUrl, { authorization: `Bearer ${token}` });
+    const { socket, outcome } = await rawInit(fx.server.wsUrl, { authorization: `Bearer ${token}` });
     expect(socket.protocol).toBe('graphql-transport-ws');
     expect(outcome.message).toEqual({ type: 'connection_ack' });
     socket.close();
   });
 
   it('accepts the token under `Authorization` too (GraphiQL sends its headers as connectionParams)', async () => {
-    const { socket, outcome } = await rawInit(server.wsUrl, { Authorization: `Bearer ${token}` });
+    const { socket, outcome } = await rawInit(fx.server.wsUrl, { Authorization: `Bearer ${token}` });
     expect(outcome.message).toEqual({ type: 'connection_ack' });
     socket.close();
   });
@@ -63,21 +52,21 @@ describe('graphql-ws on /graphql', () => {
     ['a garbage token', { authorization: 'Bearer not.a.jwt' }],
     ['a non-bearer scheme', { authorization: 'Basic dXNlcjpwYXNz' }],
   ])('closes with 4401 for %s', async (_label, payload) => {
-    const { outcome } = await rawInit(server.wsUrl, payload);
+    const { outcome } = await rawInit(fx.server.wsUrl, payload);
     expect(outcome.close?.code).toBe(WS_CLOSE.unauthorized);
   });
 
   it('closes with 4401 for a token whose session has ended', async () => {
-    const t = await register(server);
-    await gql(server, 'mutation { logout }', undefined, bearer(t.accessToken));
-    const { outcome } = await rawInit(server.wsUrl, { authorization: `Bearer ${t.accessToken}` });
+    const t = await register(fx.server);
+    await gql(fx.server, 'mutation { logout }', undefined, bearer(t.accessToken));
+    const { outcome } = await rawInit(fx.server.wsUrl, { authorization: `Bearer ${t.accessToken}` });
     expect(outcome.close?.code).toBe(WS_CLOSE.unauthorized);
   });
 
   it('refuses a handshake from a foreign Origin and admits an allowed one', async () => {
-    const foreign = await rawInit(server.wsUrl, { authorization: `Bearer ${token}` }, { origin: 'https://evil.example.net' });
+    const foreign = await rawInit(fx.server.wsUrl, { authorization: `Bearer ${token}` }, { origin: 'https://evil.example.net' });
     expect(foreign.outcome.close?.code).toBe(401); // verifyClient's refusal at the HTTP upgrade
-    const allowed = await rawInit(server.wsUrl, { authorization: `Bearer ${token}` }, { origin: 'https://app.example.com' });
+    const allowed = await rawInit(fx.server.wsUrl, { authorization: `Bearer ${token}` }, { origin: 'https://app.example.com' });
     expect(allowed.outcome.message).toEqual({ type: 'connection_ack' });
     allowed.socket.close();
   });
@@ -88,11 +77,11 @@ describe('graphql-ws on /graphql', () => {
     const mutation = (await run('mutation M { logout }')) as { error?: { extensions?: { code?: string } }[] };
     expect(mutation.error?.[0]?.extensions?.code).toBe('BAD_REQUEST');
     // The mutation did not run: the session is still live.
-    expect((await gql(server, 'query { me { id } }', undefined, bearer(token))).body.data).toBeTruthy();
+    expect((await gql(fx.server, 'query { me { id } }', undefined, bearer(token))).body.data).toBeTruthy();
   });
 
   it('closes a socket that sends a message over the size cap', async () => {
-    const { socket, outcome } = await rawInit(server.wsUrl, { authorization: `Bearer ${token}` });
+    const { socket, outcome } = await rawInit(fx.server.wsUrl, { authorization: `Bearer ${token}` });
     expect(outcome.message).toEqual({ type: 'connection_ack' });
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { securityEvent { id } } #${'x'.repeat(70_000)}` } }));

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AppError } from '../infra/errors.js';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+import { useTestServer } from '../test/harness.js';
 
 /** A stand-in feature door, to prove the REST plumbing every feature inherits. */
 const echoRoutes: FastifyPluginAsync = async (app) => {
@@ -16,22 +15,10 @@ const echoRoutes: FastifyPluginAsync = async (app) => {
 };
 
 describe('REST plumbing', () => {
-  let db: TestDatabase;
-  let server: TestServer;
-  const prefix = uniquePrefix('rest');
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, restRoutes: [echoRoutes] });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
+  const fx = useTestServer('rest', { restRoutes: [echoRoutes] });
 
   const post = (path: string, body: string, contentType = 'application/json') =>
-    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+    fetch(`${fx.server.url}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body });
 
   it('mounts feature routes under both /auth and /v1/auth', async () => {
     for (const base of ['/auth', '/v1/auth']) {
@@ -72,7 +59,7 @@ describe('REST plumbing', () => {
   });
 
   it('masks an unexpected error as INTERNAL_SERVER_ERROR and logs its cause with the request id', async () => {
-    const res = await fetch(`${server.url}/auth/crash`, {
+    const res = await fetch(`${fx.server.url}/auth/crash`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'req-crash-1' },
       body: '{}',
@@ -83,16 +70,16 @@ describe('REST plumbing', () => {
     expect(JSON.parse(text)).toMatchObject({ code: 'INTERNAL_SERVER_ERROR' });
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('at ');
-    const line = server.logs.find((l) => l.includes('hunter2'));
+    const line = fx.server.logs.find((l) => l.includes('hunter2'));
     expect(line && JSON.parse(line)).toMatchObject({ requestId: 'req-crash-1', level: 'error' });
     // Every line of the request carries the id, once.
-    const ofRequest = server.logs.filter((l) => l.includes('req-crash-1'));
+    const ofRequest = fx.server.logs.filter((l) => l.includes('req-crash-1'));
     expect(ofRequest.length).toBeGreaterThanOrEqual(3); // incoming, error, completed
     for (const l of ofRequest) expect(l.match(/"requestId"/g)).toHaveLength(1);
   });
 
   it('answers unknown routes with a 404 problem+json', async () => {
-    const res = await fetch(`${server.url}/auth/nope`);
+    const res = await fetch(`${fx.server.url}/auth/nope`);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: 'NOT_FOUND' });
   });
@@ -105,7 +92,7 @@ describe('REST plumbing', () => {
   });
 
   it('refuses a mutation sent with GET (CSRF) and a query without a JSON content type', async () => {
-    const get = await fetch(`${server.url}/graphql?query=${encodeURIComponent('{ health { ready } }')}`);
+    const get = await fetch(`${fx.server.url}/graphql?query=${encodeURIComponent('{ health { ready } }')}`);
     expect(get.status).toBe(400); // Apollo's CSRF prevention: a simple GET without a preflight header
     const plain = await post('/graphql', '{"query":"{ health { ready } }"}', 'text/plain');
     expect(plain.status).toBe(415);

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './db.js';
 import { buildApp, type App } from '../app.js';
 import { appDeps, buildServices, startRelay, startWorkers, warmUp, type Services } from '../composition.js';
 import { loadConfig, type Config } from '../infra/config.js';
@@ -149,4 +151,22 @@ export async function gql<T = unknown>(
     body: JSON.stringify({ query, variables }),
   });
   return { status: res.status, body: (await res.json()) as never };
+}
+
+/**
+ * The usual set-up of a test file: its own database, Redis prefix and server, all removed afterwards.
+ * Use inside a `describe`; read `t.server` in tests (it exists once `beforeAll` has run).
+ */
+export function useTestServer(label: string, opts: Omit<TestServerOptions, 'databaseUrl' | 'redisPrefix'> = {}) {
+  const t = { prefix: uniquePrefix(label) } as { prefix: string; db: TestDatabase; server: TestServer };
+  beforeAll(async () => {
+    t.db = await createTestDatabase();
+    t.server = await startTestServer({ databaseUrl: t.db.url, redisPrefix: t.prefix, ...opts });
+  });
+  afterAll(async () => {
+    await t.server?.close();
+    await clearRedisPrefix(t.prefix);
+    await t.db?.drop();
+  });
+  return t;
 }

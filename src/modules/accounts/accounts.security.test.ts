@@ -1,67 +1,54 @@
 import bcrypt from 'bcrypt';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { useTestServer } from '../../test/harness.js';
 
 describe('password handling', () => {
-  let db: TestDatabase;
-  let server: TestServer;
-  const prefix = uniquePrefix('pwsec');
+  const fx = useTestServer('pwsec', { env: { PASSWORD_MIN_LENGTH: '10' } });
   const passwords: string[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { PASSWORD_MIN_LENGTH: '10' } });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
 
   it('verifies every byte: passwords equal in their first 72 bytes are different passwords', async () => {
     const base = 'correct horse battery staple '.repeat(3); // 87 bytes
     const id = { ...newIdentity('long'), password: `${base}A` };
     passwords.push(id.password);
-    await register(server, id);
-    expect(codeOf((await login(server, id.username, `${base}B`)).body)).toBe('INVALID_CREDENTIALS');
-    expect(codeOf((await login(server, id.username, id.password)).body)).toBeUndefined();
+    await register(fx.server, id);
+    expect(codeOf((await login(fx.server, id.username, `${base}B`)).body)).toBe('INVALID_CREDENTIALS');
+    expect(codeOf((await login(fx.server, id.username, id.password)).body)).toBeUndefined();
   });
 
   it('treats NUL bytes as characters, not terminators', async () => {
     const id = { ...newIdentity('nul'), password: 'prefix-secret\u0000tail-one' };
     passwords.push(id.password);
-    await register(server, id);
-    expect(codeOf((await login(server, id.username, 'prefix-secret')).body)).toBe('INVALID_CREDENTIALS');
-    expect(codeOf((await login(server, id.username, 'prefix-secret\u0000tail-two')).body)).toBe('INVALID_CREDENTIALS');
-    expect(codeOf((await login(server, id.username, id.password)).body)).toBeUndefined();
+    await register(fx.server, id);
+    expect(codeOf((await login(fx.server, id.username, 'prefix-secret')).body)).toBe('INVALID_CREDENTIALS');
+    expect(codeOf((await login(fx.server, id.username, 'prefix-secret\u0000tail-two')).body)).toBe('INVALID_CREDENTIALS');
+    expect(codeOf((await login(fx.server, id.username, id.password)).body)).toBeUndefined();
   });
 
   it('raises the floor with PASSWORD_MIN_LENGTH', async () => {
-    const res = await rest(server, 'POST', '/auth/register', { ...newIdentity('floor'), password: 'nine chrs' });
+    const res = await rest(fx.server, 'POST', '/auth/register', { ...newIdentity('floor'), password: 'nine chrs' });
     expect(res.body).toMatchObject({ code: 'WEAK_PASSWORD' });
   });
 
   it('stores only a bcrypt hash at the configured cost, never the password', async () => {
     const id = newIdentity('stored');
     passwords.push(id.password);
-    const t = await register(server, id);
-    const row = await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } });
+    const t = await register(fx.server, id);
+    const row = await fx.server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } });
     expect(row.passwordHash).toMatch(/^\$2b\$04\$/);
     expect(JSON.stringify(row)).not.toContain(id.password);
   });
 
   it('runs bcrypt once, against a hash of the same cost, for an unknown identifier as for a wrong password', async () => {
     const id = newIdentity('timing');
-    await register(server, id);
+    await register(fx.server, id);
     const compare = vi.spyOn(bcrypt, 'compare');
     try {
-      await login(server, id.username, 'wrong password here');
+      await login(fx.server, id.username, 'wrong password here');
       const wrong = compare.mock.calls.map((c) => String(c[1]).slice(0, 7));
       compare.mockClear();
-      await login(server, 'no_such_user_zz', 'wrong password here');
-      await login(server, 'no.such@example.com', 'wrong password here');
+      await login(fx.server, 'no_such_user_zz', 'wrong password here');
+      await login(fx.server, 'no.such@example.com', 'wrong password here');
       const unknown = compare.mock.calls.map((c) => String(c[1]).slice(0, 7));
       expect(wrong).toEqual(['$2b$04$']);
       expect(unknown).toEqual(['$2b$04$', '$2b$04$']);
@@ -71,7 +58,7 @@ describe('password handling', () => {
   });
 
   it('never logs a password', () => {
-    const logs = server.logs.join('\n');
+    const logs = fx.server.logs.join('\n');
     for (const p of passwords) {
       expect(logs).not.toContain(p);
       expect(logs).not.toContain(JSON.stringify(p).slice(1, -1));
