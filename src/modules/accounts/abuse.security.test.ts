@@ -97,7 +97,8 @@ describe('rate limits (contract defaults)', () => {
   });
 
   it('limits sign-ups per IP (30 per 5 minutes)', async () => {
-    const fresh = await startTestServer({ databaseUrl: db.url, redisPrefix: uniquePrefix('reg'), env: CONTRACT_LIMITS });
+    const regPrefix = uniquePrefix('reg');
+    const fresh = await startTestServer({ databaseUrl: db.url, redisPrefix: regPrefix, env: CONTRACT_LIMITS });
     try {
       const codes = [];
       for (let i = 0; i < 31; i++) codes.push(codeOf((await gql(fresh, 'mutation R($i: RegisterInput!) { register(input: $i) { tokenType } }', { i: newIdentity('burst') })).body) ?? 'OK');
@@ -105,6 +106,7 @@ describe('rate limits (contract defaults)', () => {
       expect(codes.at(-1)).toBe('RATE_LIMITED');
     } finally {
       await fresh.close();
+      await clearRedisPrefix(regPrefix);
     }
   });
 
@@ -123,7 +125,8 @@ describe('rate limits (contract defaults)', () => {
   });
 
   it('draws every root field, aliases included, from the general per-IP budget', async () => {
-    const tight = await startTestServer({ databaseUrl: db.url, redisPrefix: uniquePrefix('general'), env: { RATE_LIMIT_GENERAL: '5/60' } });
+    const generalPrefix = uniquePrefix('general');
+    const tight = await startTestServer({ databaseUrl: db.url, redisPrefix: generalPrefix, env: { RATE_LIMIT_GENERAL: '5/60' } });
     try {
       // Seven aliases against a budget of five: the request is refused, and the budget is spent.
       const res = await gql(tight, `{ ${Array.from({ length: 7 }, (_, i) => `h${i}: health { ready }`).join(' ')} }`);
@@ -132,6 +135,7 @@ describe('rate limits (contract defaults)', () => {
       expect((await rest(tight, 'POST', '/auth/login', { username: 'x', password: 'y' })).status).toBe(429);
     } finally {
       await tight.close();
+      await clearRedisPrefix(generalPrefix);
     }
   });
 });
