@@ -9,6 +9,10 @@ const echoRoutes: FastifyPluginAsync = async (app) => {
   app.post('/teapot', async () => {
     throw new AppError('EMAIL_TAKEN', 'That email is already registered');
   });
+  app.post('/not-allowed', async () => {
+    // A framework-style client error with a status outside the mapped few.
+    throw Object.assign(new Error('Method not allowed here'), { statusCode: 405 });
+  });
   app.post('/crash', async () => {
     throw new Error('database password is hunter2');
   });
@@ -76,6 +80,12 @@ describe('REST plumbing', () => {
     const ofRequest = fx.server.logs.filter((l) => l.includes('req-crash-1'));
     expect(ofRequest.length).toBeGreaterThanOrEqual(3); // incoming, error, completed
     for (const l of ofRequest) expect(l.match(/"requestId"/g)).toHaveLength(1);
+  });
+
+  it('answers any other framework client error as BAD_USER_INPUT, never 500', async () => {
+    const res = await post('/auth/not-allowed', '{}');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 
   it('answers unknown routes with a 404 problem+json', async () => {

@@ -49,7 +49,8 @@ export function toAppError(err: unknown, req: FastifyRequest): AppError {
   if (isAppError(err)) return err;
   const fe = err as Partial<FastifyError>;
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
-  const mapped = status < 500 ? FRAMEWORK_STATUS_CODES[status] : undefined;
+  // Any other client error the framework raises (405, 431, ...) is still the client's: never a 500.
+  const mapped = status >= 400 && status < 500 ? (FRAMEWORK_STATUS_CODES[status] ?? 'BAD_USER_INPUT') : undefined;
   if (mapped) {
     const message =
       fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError

@@ -54,11 +54,6 @@ export class Limits {
       throw res;
     }
   }
-
-  /** Forgets a key's count (e.g. a successful sign-in clears its IP+identifier count). */
-  async reset(name: LimitName, parts: readonly (string | null | undefined)[]): Promise<void> {
-    await this.limiters.get(name)?.delete(keyOf(parts)).catch(() => undefined);
-  }
 }
 
 const keyOf = (parts: readonly (string | null | undefined)[]) =>

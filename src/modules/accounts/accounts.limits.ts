@@ -1,4 +1,5 @@
 import { submitted, type LimitSpec } from '../../infra/limit-spec.js';
+import { loginBodyToInput } from './accounts.schema.js';
 
 /** Login: per (IP, submitted identifier) and per IP. The identifier is counted as submitted, known or not. */
 export const loginLimits = (identifier: unknown, ip: string): LimitSpec => [
@@ -8,8 +9,5 @@ export const loginLimits = (identifier: unknown, ip: string): LimitSpec => [
 
 export const registerLimits = (ip: string): LimitSpec => [['register', [ip]]];
 
-/** REST accepts `username`, `email` or `identifier`; the limit must count whichever was sent. */
-export const restLoginIdentifier = (body: unknown): unknown => {
-  const b = (body ?? {}) as Record<string, unknown>;
-  return b.identifier ?? b.email ?? b.username;
-};
+/** REST accepts `username`, `email` or `identifier`; the limit counts whichever was sent (the same mapping as the door). */
+export const restLoginIdentifier = (body: unknown): unknown => (loginBodyToInput(body) as { identifier?: unknown } | null)?.identifier;

@@ -38,9 +38,6 @@ export const changePasswordSchema = z.strictObject({
   code: z.string().max(64).nullish(),
 });
 
-export type RegisterInputData = z.output<typeof registerSchema>;
-export type LoginInputData = z.output<typeof loginSchema>;
-export type ChangePasswordData = z.output<typeof changePasswordSchema>;
 
 /** REST's login accepts `username`, `email` or `identifier` (CONTRACT.md §5); all become `identifier`. */
 export function loginBodyToInput(body: unknown): unknown {

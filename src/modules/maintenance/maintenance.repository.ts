@@ -7,7 +7,7 @@ export class MaintenanceRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** Deletes rows past their use and retention; each table in its own statement so one slow table never blocks the rest. */
-  async purgeExpired(now: Date): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }> {
+  async purgeExpired(now: Date): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number; outbox: number; emails: number }> {
     const cutoff = new Date(now.getTime() - RETENTION_DAYS * 86_400_000);
     const refreshTokens = await this.prisma.refreshToken.deleteMany({ where: { expiresAt: { lt: now } } });
     const oneTimeTokens = await this.prisma.oneTimeToken.deleteMany({
@@ -16,6 +16,9 @@ export class MaintenanceRepository {
     const sessions = await this.prisma.session.deleteMany({
       where: { OR: [{ expiresAt: { lt: cutoff } }, { revokedAt: { lt: cutoff } }, { idleExpiresAt: { lt: cutoff } }] },
     });
-    return { sessions: sessions.count, refreshTokens: refreshTokens.count, oneTimeTokens: oneTimeTokens.count };
+    // Handed-over outbox rows and finished emails (whose rows hold sealed link tokens) are not kept forever.
+    const outbox = await this.prisma.outboxMessage.deleteMany({ where: { dispatchedAt: { lt: cutoff } } });
+    const emails = await this.prisma.emailMessage.deleteMany({ where: { status: { in: ['SENT', 'FAILED'] }, updatedAt: { lt: cutoff } } });
+    return { sessions: sessions.count, refreshTokens: refreshTokens.count, oneTimeTokens: oneTimeTokens.count, outbox: outbox.count, emails: emails.count };
   }
 }

@@ -93,7 +93,7 @@ export class MfaService {
 
   /** After a correct password: a short-lived, single-use challenge bound to the user instead of tokens. */
   async challenge(user: UserRecord): Promise<MfaChallengeResult> {
-    const mfaToken = await this.deps.repo.transaction((tx) => this.deps.tokens.issue(tx, user.id, 'MFA_CHALLENGE', CHALLENGE_TTL_SECONDS));
+    const mfaToken = await this.deps.tokens.issueAlone(user.id, 'MFA_CHALLENGE', CHALLENGE_TTL_SECONDS);
     return { mfaRequired: true, mfaToken, methods: ['TOTP', 'RECOVERY_CODE'] };
   }
 

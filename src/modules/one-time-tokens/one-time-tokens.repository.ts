@@ -25,6 +25,11 @@ export class OneTimeTokensRepository {
     return token;
   }
 
+  /** `issue` outside any transaction (a single insert needs none). */
+  issueAlone(userId: string, purpose: OneTimeTokenPurpose, ttlSeconds: number): Promise<string> {
+    return this.issue(this.prisma, userId, purpose, ttlSeconds);
+  }
+
   /** The owner of a usable token, without using it (to validate what the caller sends with it first). */
   async peek(token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<string | null> {
     if (!OPAQUE_TOKEN.test(token)) return null;

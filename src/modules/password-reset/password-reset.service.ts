@@ -41,7 +41,7 @@ export class PasswordResetService {
    */
   async request(input: unknown, meta: RequestMeta): Promise<void> {
     const { email } = parseInput(resetRequestSchema, input);
-    await this.deps.prisma.$transaction((tx) => addToOutbox(tx, 'password-reset', { email, ip: meta.ip, userAgent: meta.userAgent }));
+    await addToOutbox(this.deps.prisma, 'password-reset', { email, ip: meta.ip, userAgent: meta.userAgent });
     this.deps.mail.afterCommit();
   }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { unavailable } from '../../infra/errors.js';
 import { redisCall } from '../../infra/redis.js';
 
 export type CachedSession = { state: 'live'; userId: string; until: number } | { state: 'revoked' };
@@ -54,6 +55,6 @@ export class SessionCache {
     for (const id of sessionIds) pipeline.set(this.key(id), 'revoked', 'EX', this.revokedTtlSeconds);
     const results = await redisCall(() => pipeline.exec());
     const failed = results?.find(([err]) => err);
-    if (!results || failed) throw await redisCall(() => Promise.reject(failed?.[0] ?? new Error('MULTI aborted')));
+    if (!results || failed) throw unavailable('Session store', failed?.[0] ?? new Error('MULTI aborted'));
   }
 }
