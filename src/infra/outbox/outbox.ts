@@ -78,12 +78,13 @@ export class OutboxRelay {
         WHERE dispatched_at IS NULL AND available_at <= now()
         ORDER BY available_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
       RETURNING id::text AS id, kind, payload, attempts`;
+    const handedOver: string[] = [];
     for (const [i, row] of rows.entries()) {
       const kind = row.kind as OutboxKind;
       try {
         // BullMQ queues commands while Redis is away; the deadline keeps a pass short.
         await withTimeout(this.queues.queue(kind).add(kind, row.payload as JobMap[typeof kind], { ...this.opts.jobOptions?.[kind], jobId: row.id }), 2_000);
-        await this.prisma.outboxMessage.update({ where: { id: row.id }, data: { dispatchedAt: new Date(), attempts: { increment: 1 } } });
+        handedOver.push(row.id);
       } catch (err) {
         // Redis is down: this row and the rest of the batch back off; the next pass tries again.
         const message = String((err as Error).message).slice(0, 500);
@@ -97,6 +98,10 @@ export class OutboxRelay {
         this.log.warn({ err, rows: rows.length - i }, 'outbox: could not hand jobs to the queue; backing off');
         break;
       }
+    }
+    // One statement for the whole batch; a crash before it only re-offers rows, and their job ids dedupe.
+    if (handedOver.length > 0) {
+      await this.prisma.outboxMessage.updateMany({ where: { id: { in: handedOver } }, data: { dispatchedAt: new Date(), attempts: { increment: 1 } } });
     }
     return rows.length;
   }
