@@ -10,7 +10,7 @@
 //      pinned base images, non-root USER, NODE_ENV=production, production-only node_modules, exec-form
 //      CMD, HEALTHCHECK on /readyz without curl, STOPSIGNAL, COPY sources present and not ignored.
 //   3. Environment names: docker-compose.yml, .env.example and the Dockerfile agree with the table in
-//      CONTRACT.md §1 (../shared/CONTRACT.md when present, else the list kept below), plus LOG_LEVEL;
+//      CONTRACT.md §1 (../shared/CONTRACT.md when present, else the list kept below), plus APP_EXTRA;
 //      required secrets are required; no secret values are committed.
 //   4. Entry points: every `node dist/X.js` named by the Dockerfile or docker-compose.yml has its
 //      source src/X.ts (what `npm run build` compiles to dist/X.js), and every `npm run S` in the
@@ -46,7 +46,7 @@ const CONTRACT_FALLBACK = [
   'TRUST_PROXY', 'NODE_ENV',
 ];
 /** Read by the app although not in the contract table. */
-const APP_EXTRA = ['LOG_LEVEL'];
+const APP_EXTRA = ['LOG_LEVEL', 'METRICS_PORT', 'METRICS_TOKEN'];
 /** Read by docker-compose.yml itself (interpolation) for the bundled containers, never by the app. */
 const COMPOSE_ONLY = ['POSTGRES_PASSWORD'];
 /** Must be `${NAME:?message}` in compose: the app refuses to run in production without them. */
@@ -618,7 +618,7 @@ function checkEnv(ctx, contract, composeResult) {
       }
     }
     for (const n of ctx.composeInterpolated?.keys() ?? []) {
-      if (!known.has(n) && !COMPOSE_ONLY.includes(n)) problem('env', COMPOSE, lineOf(text, n), `\${${n}} is not a CONTRACT.md §1 variable (nor LOG_LEVEL, nor compose-only ${COMPOSE_ONLY.join(', ')})`);
+      if (!known.has(n) && !COMPOSE_ONLY.includes(n)) problem('env', COMPOSE, lineOf(text, n), `\${${n}} is not a CONTRACT.md §1 variable (nor ${APP_EXTRA.join(', ')}, nor compose-only ${COMPOSE_ONLY.join(', ')})`);
     }
   }
 

@@ -23,6 +23,15 @@ import type { Metrics } from './infra/metrics.js';
 import type { Limits } from './infra/rate-limit.js';
 import type { HealthService } from './modules/health/health.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { MetricsEndpoint } from './modules/health/metrics-endpoint.js';
+import { methodLabel } from './infra/metrics.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Probes and metrics: no request log line, no general budget. */
+    probe?: boolean;
+  }
+}
 
 /** What the HTTP server needs; the composition root (main.ts, or a test) builds it. */
 export interface AppDeps {
@@ -103,9 +112,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
   });
   fastify.addHook('onResponse', async (req, reply) => {
+    // Bounded labels: the route's pattern (never the raw URL), one of seven methods or `other`, a status we set.
     const route = req.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    const method = methodLabel(req.method);
+    metrics.httpRequests.inc({ method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method, route }, reply.elapsedTime / 1000);
   });
 
   fastify.setErrorHandler((err, req, reply) => {
@@ -136,6 +147,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxAge: 600,
   });
 
+  // The general per-IP budget, one mechanism for every route: each HTTP request pays one point at the
+  // door, before its body is read (probes and /metrics excepted; a CORS preflight is answered above
+  // without any work). GraphQL root fields pay on top, the first of a request excepted: this point
+  // covers it (GeneralBudget), so an ordinary request still makes one Redis round trip for the budget.
+  const prepaid = new WeakSet<FastifyRequest>();
+  fastify.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config.probe) return;
+    await deps.limits.consume('general', [req.ip]);
+    prepaid.add(req);
+  });
+
   const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]), deps.realtime.pubSub);
   const rules = documentRules();
   const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql, validationRules: rules });
@@ -146,6 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     meta: requestMeta(req),
     authorization: req.headers.authorization,
     limits: deps.limits,
+    ...(prepaid.has(req) ? { generalPrepaid: { points: 1 } } : {}),
   });
   const graphqlHandler = fastifyApolloHandler(apollo, { context });
 
@@ -164,7 +187,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     handler: graphqlHandler,
   });
 
-  await fastify.register(healthRoutes(deps.health, metrics.registry));
+  // With METRICS_PORT set, a listener of its own serves /metrics (metrics-endpoint.ts) and this port does not.
+  const metricsHere = config.metrics.port === undefined ? new MetricsEndpoint(metrics.registry, log, config.metrics.token) : undefined;
+  await fastify.register(healthRoutes(deps.health, metricsHere));
   fastify.get('/.well-known/jwks.json', async (_req, reply) =>
     reply.header('cache-control', 'public, max-age=300').send(deps.keys.jwks),
   );
@@ -172,8 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   for (const prefix of REST_PREFIXES) {
     await fastify.register(
       async (scope) => {
-        // The general per-IP budget covers every REST call too (GraphQL counts per root field).
-        scope.addHook('onRequest', async (req) => deps.limits.consume('general', [req.ip]));
+        // The general per-IP budget is charged for every REST call by the root onRequest hook above.
         for (const routes of deps.restRoutes) await scope.register(routes);
       },
       { prefix },

@@ -5,6 +5,7 @@ import { DOCUMENT_LIMITS } from './limits.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { GraphQLContext } from './context.js';
 import { appErrorOf, formatGraphQLError, isClientSafe, rootCause } from './errors.js';
+import { operationLabeler } from './operation-label.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -33,13 +34,17 @@ export function createApollo({ schema, metrics, introspection, validationRules }
     plugins: [
       // Apollo's default landing page loads from a CDN; GraphiQL is served by us (graphiql.ts).
       ApolloServerPluginLandingPageDisabled(),
-      observabilityPlugin(metrics),
+      observabilityPlugin(metrics, schema),
     ],
   });
 }
 
-/** Metrics per operation, and the cause of every unexpected error logged on the request's own logger. */
-function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+/**
+ * Metrics per operation, labelled by the root field it selects (a bounded set: never the client's
+ * operationName), and the cause of every unexpected error logged on the request's own logger.
+ */
+function observabilityPlugin(metrics: Metrics, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext> {
+  const operationLabel = operationLabeler(schema);
   return {
     async requestDidStart() {
       const started = process.hrtime.bigint();
@@ -61,8 +66,8 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
             else if (appErrorOf(error)?.code === 'SERVICE_UNAVAILABLE') contextValue.log.warn({ err: rootCause(error), path: error.path }, 'dependency unavailable');
           }
         },
-        async willSendResponse({ operation, operationName }) {
-          const labels = { operation: operationName ?? 'anonymous', type: operation?.operation ?? 'unknown' };
+        async willSendResponse({ operation, document }) {
+          const labels = { operation: operationLabel(operation, document), type: operation?.operation ?? 'unknown' };
           metrics.graphqlOperations.inc({ ...labels, outcome: failed ? 'error' : 'ok' });
           metrics.graphqlDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
         },

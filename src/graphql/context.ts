@@ -11,6 +11,11 @@ export interface GraphQLContext {
   readonly authorization: string | undefined;
   /** The shared rate limits, for per-field limits (`@RateLimited`) and the general budget. */
   readonly limits: Limits;
+  /**
+   * General-budget points the door already charged for this request (HTTP: one per request); the first
+   * root fields spend them instead of charging again, so a one-field request pays one point in all.
+   */
+  readonly generalPrepaid?: { points: number };
   /** Set on WebSocket operations: the socket was authenticated once, at `connection_init`. */
   readonly principal?: Principal;
 }

@@ -16,12 +16,17 @@ export function RateLimited<Args = Record<string, unknown>>(spec: (args: Args, c
 
 /**
  * The general per-IP budget: one point per root field of every query and mutation (aliases included).
+ * The HTTP door charges one point per request before the body is read (app.ts), which pays for the
+ * first root field: `{ me }` costs one point, `{ __typename }` one, `{ a: me b: me c: me }` three, and an
+ * ordinary request makes one Redis round trip for the budget, not two.
  * Object types are declared with `simpleResolvers`, so this middleware runs on root fields, not on every
  * field of every object (a subscription delivery would otherwise pay for it per field per socket).
  */
 export const GeneralBudget: MiddlewareFn<GraphQLContext> = async ({ info, context }, next) => {
   if (info.parentType === info.schema.getQueryType() || info.parentType === info.schema.getMutationType()) {
-    await context.limits.consume('general', [context.meta.ip]);
+    const prepaid = context.generalPrepaid;
+    if (prepaid && prepaid.points > 0) prepaid.points -= 1;
+    else await context.limits.consume('general', [context.meta.ip]);
   }
   return next();
 };

@@ -53,6 +53,23 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the metrics listener settings: on PORT by default, never the same port twice, no trivial token', () => {
+    expect(loadConfig({ HOST: '127.0.0.1' }).metrics).toEqual({ port: undefined, host: '127.0.0.1', token: undefined });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5', METRICS_TOKEN: 'a'.repeat(32) }).metrics).toEqual({ port: 9464, host: '10.0.0.5', token: 'a'.repeat(32) });
+    try {
+      loadConfig({ PORT: '4000', METRICS_PORT: '4000', METRICS_TOKEN: 'short' });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ConfigError).issues.map((i) => i.key).sort()).toEqual(['METRICS_TOKEN']);
+    }
+    try {
+      loadConfig({ PORT: '4000', METRICS_PORT: '4000' });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ConfigError).issues.map((i) => i.key)).toEqual(['METRICS_PORT']);
+    }
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).http.port).toBe(4000);
   });

@@ -110,6 +110,12 @@ const envSchema = z.object({
   BODY_LIMIT: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
   /** Expose GraphiQL and introspection (off in production whatever this says). @default true outside production */
   GRAPHIQL: bool.optional(),
+  /** Serve `/metrics` on its own listener (and no longer on PORT). Unset: on PORT. */
+  METRICS_PORT: int(0, 65535).optional(),
+  /** Interface of the metrics listener. @default HOST */
+  METRICS_HOST: z.string().min(1).optional(),
+  /** Require `Authorization: Bearer <token>` on `/metrics`. Unset: no token asked. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -158,6 +164,8 @@ export interface Config {
   readonly log: { readonly level: Env['LOG_LEVEL'] };
   readonly dataDir: string;
   readonly mfaIssuer: string;
+  /** Where `/metrics` is served: on PORT unless `port` is set; a bearer token when `token` is set. */
+  readonly metrics: { readonly port?: number; readonly host: string; readonly token?: string };
 }
 
 const HINTS: Record<string, string> = {
@@ -172,6 +180,8 @@ const HINTS: Record<string, string> = {
   ACCESS_TOKEN_TTL: 'seconds, 30 to 86400',
   REFRESH_TOKEN_TTL: 'seconds, 60 to 31536000',
   TRUST_PROXY: '`true`, a hop count, or a comma-separated list of proxy IPs/CIDRs',
+  METRICS_PORT: 'a port number other than PORT, e.g. 9464',
+  METRICS_TOKEN: 'a random string; generate one with `openssl rand -hex 32`',
 };
 
 export class ConfigError extends Error {
@@ -217,6 +227,9 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   }
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     issues.push({ key: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', problem: 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE' });
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    issues.push({ key: 'METRICS_PORT', problem: 'is the same as PORT (unset it to serve /metrics on PORT)' });
   }
   if (isProduction) {
     if (!e.JWT_PRIVATE_KEYS) issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is required in production' });
@@ -276,6 +289,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     log: { level: e.LOG_LEVEL },
     dataDir: e.DATA_DIR,
     mfaIssuer: e.MFA_ISSUER,
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? e.HOST, token: e.METRICS_TOKEN },
   };
   return deepFreeze(config);
 }

@@ -13,6 +13,7 @@ import { generateSigningJwk } from '../infra/crypto/keys.js';
 import { createLogger } from '../infra/logger.js';
 import { startInfra, type Infra } from '../infra/runtime.js';
 import { createRedis } from '../infra/redis.js';
+import { startMetricsListener } from '../modules/health/metrics-endpoint.js';
 
 export interface TestServer {
   readonly url: string;
@@ -25,6 +26,8 @@ export interface TestServer {
   readonly workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
   /** Every log line this instance wrote, as JSON text: tests grep it for secrets. */
   readonly logs: string[];
+  /** The metrics listener's `/metrics` URL when `METRICS_PORT` is set (`0`: any free port). */
+  readonly metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -98,6 +101,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
+  const metricsListener = await startMetricsListener(config, infra.metrics.registry, log);
   const relay = await startRelay(services);
   const workers = opts.workers ? await startWorkers(infra, services) : undefined;
   const address = app.fastify.server.address();
@@ -112,8 +116,10 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     services,
     workers,
     logs,
+    metricsUrl: metricsListener?.url,
     async close() {
       await app.close(1_000);
+      await metricsListener?.close(1_000);
       await relay.stop();
       await workers?.close();
       await infra.close();
