@@ -172,6 +172,7 @@ const HINTS: Record<string, string> = {
   ACCESS_TOKEN_TTL: 'seconds, 30 to 86400',
   REFRESH_TOKEN_TTL: 'seconds, 60 to 31536000',
   TRUST_PROXY: '`true`, a hop count, or a comma-separated list of proxy IPs/CIDRs',
+  RESEND_API_KEY: 'a Resend API key (re_...) so mail is delivered',
 };
 
 export class ConfigError extends Error {
@@ -223,6 +224,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     if (!e.APP_SECRET) issues.push({ key: 'APP_SECRET', problem: 'is required in production' });
     if (!e.DATABASE_URL) issues.push({ key: 'DATABASE_URL', problem: 'is required in production (the embedded database is for development)' });
     if (e.BCRYPT_COST < 10) issues.push({ key: 'BCRYPT_COST', problem: 'must be at least 10 in production' });
+    // Without a provider, mail (live reset links included) would only reach the development outbox.
+    if (!e.RESEND_API_KEY) issues.push({ key: 'RESEND_API_KEY', problem: 'is required in production (the dev outbox is for development)' });
     for (const [key, value] of Object.entries(e)) {
       if (key.startsWith('RATE_LIMIT_') && value === null) issues.push({ key, problem: 'cannot be `off` in production' });
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register, rest } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { FAST_MAIL_ENV, tokenIn } from '../../test/mail-server.js';
+import { FAST_MAIL_ENV, PRODUCTION_MAIL_ENV, tokenIn } from '../../test/mail-server.js';
 import { eventually } from '../../test/tcp-proxy.js';
 
 interface Listed {
@@ -18,7 +18,7 @@ describe('development outbox (no RESEND_API_KEY)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     dev = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, workers: true, env: FAST_MAIL_ENV });
-    prod = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { NODE_ENV: 'production', BCRYPT_COST: '10' } });
+    prod = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { NODE_ENV: 'production', BCRYPT_COST: '10', ...PRODUCTION_MAIL_ENV } });
   });
   afterAll(async () => {
     await dev?.close();
