@@ -102,5 +102,5 @@ describe('loadConfig', () => {
     expect(code).toBe(78);
     expect(stderr.trim().split('\n')[0]).toMatch(/Invalid configuration \(1 problem\)/);
     expect(stderr).toContain('RESEND_API_KEY');
-  });
+  }, 60_000); // a cold `tsx` start on a busy machine
 });
