@@ -50,7 +50,7 @@ const APP_EXTRA = ['LOG_LEVEL', 'METRICS_PORT', 'METRICS_TOKEN'];
 /** Read by docker-compose.yml itself (interpolation) for the bundled containers, never by the app. */
 const COMPOSE_ONLY = ['POSTGRES_PASSWORD'];
 /** Must be `${NAME:?message}` in compose: the app refuses to run in production without them. */
-const REQUIRED_SECRETS = ['APP_SECRET', 'JWT_PRIVATE_KEYS'];
+const REQUIRED_SECRETS = ['APP_SECRET', 'JWT_PRIVATE_KEYS', 'RESEND_API_KEY'];
 /** Names whose value is a secret: .env.example must leave them empty. */
 const SECRET_NAME = /(SECRET|PASSWORD|PRIVATE|TOKEN(?!_TTL)|API_KEY)/;
 /** Entries .dockerignore must have so local state and secrets never reach the build context. */

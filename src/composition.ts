@@ -78,7 +78,7 @@ export function buildServices(infra: Infra) {
   const mailRepo = new MailRepository(prisma);
   const sealer = new Sealer(deriveKey(infra.appSecret, 'data-encryption'));
   const mail = new MailService(mailRepo, sealer, relay);
-  const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log);
+  const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
   const accountsRepo = new AccountsRepository(prisma);
@@ -121,6 +121,7 @@ export function buildServices(infra: Infra) {
     sessions,
     hasher,
     mail,
+    sealer,
     lockout,
     passwordMinLength: config.auth.passwordMinLength,
     appUrl: config.http.appUrl,

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTestServer } from '../test/harness.js';
+import { PRODUCTION_MAIL_ENV } from '../test/mail-server.js';
 
 /** Hosts a browser would contact for GraphiQL if any asset came from a CDN. */
 const FOREIGN_URL = /(?:https?:)?\/\/(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}\/[^\s"'`)]*\.(?:js|css|mjs|woff2?|ttf)\b/gi;
@@ -78,7 +79,7 @@ describe('GraphiQL', () => {
 });
 
 describe('production', () => {
-  const fx = useTestServer('prod', { env: { NODE_ENV: 'production', BCRYPT_COST: '10' } });
+  const fx = useTestServer('prod', { env: { NODE_ENV: 'production', BCRYPT_COST: '10', ...PRODUCTION_MAIL_ENV } });
 
   it('serves no GraphiQL and refuses introspection', async () => {
     expect((await fetch(`${fx.server.url}/graphiql`)).status).toBe(404);

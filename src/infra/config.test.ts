@@ -7,6 +7,7 @@ const validProductionEnv = {
   DATABASE_URL: 'postgres://u:p@db:5432/latchkey',
   APP_SECRET: 'x'.repeat(40),
   JWT_PRIVATE_KEYS: '{"keys":[]}',
+  RESEND_API_KEY: 're_test_key_123',
 };
 
 describe('loadConfig', () => {
@@ -34,7 +35,7 @@ describe('loadConfig', () => {
   it('requires real secrets and a database in production, and a cost of at least 10', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(ConfigError);
     try {
-      loadConfig({ NODE_ENV: 'production', BCRYPT_COST: '4' });
+      loadConfig({ NODE_ENV: 'production', BCRYPT_COST: '4', RESEND_API_KEY: 're_test_key_123' });
     } catch (e) {
       expect((e as ConfigError).issues.map((i) => i.key).sort()).toEqual(['APP_SECRET', 'BCRYPT_COST', 'DATABASE_URL', 'JWT_PRIVATE_KEYS']);
     }
@@ -42,6 +43,22 @@ describe('loadConfig', () => {
     expect(c.isProduction).toBe(true);
     expect(c.http.graphiql).toBe(false);
     expect(c.http.corsOrigins).toEqual([]);
+  });
+
+  it('refuses production without a mail provider, naming RESEND_API_KEY alone', () => {
+    const { RESEND_API_KEY: _provider, ...withoutProvider } = validProductionEnv;
+    for (const env of [withoutProvider, { ...withoutProvider, RESEND_API_KEY: '' }]) {
+      try {
+        loadConfig(env);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        expect((e as ConfigError).issues.map((i) => i.key)).toEqual(['RESEND_API_KEY']);
+      }
+    }
+    // Development and tests keep the dev outbox.
+    expect(loadConfig({ NODE_ENV: 'development' }).mail.resendApiKey).toBeUndefined();
+    expect(loadConfig({ NODE_ENV: 'test' }).mail.resendApiKey).toBeUndefined();
   });
 
   it('refuses a short APP_SECRET and half a TLS pair', () => {
@@ -88,4 +105,19 @@ describe('loadConfig', () => {
     expect(stderr).toContain('ACCESS_TOKEN_TTL');
     expect(stderr.trim().split('\n')[0]).toMatch(/Invalid configuration \(3 problems\)/);
   });
+
+  it('stops a production start without RESEND_API_KEY with one message naming it', async () => {
+    const { RESEND_API_KEY: _provider, ...withoutProvider } = validProductionEnv;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      // Nothing answers on these: were the configuration accepted, the start would fail on them instead.
+      env: { PATH: process.env.PATH, ...withoutProvider, DATABASE_URL: 'postgres://u:p@127.0.0.1:1/latchkey', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(78);
+    expect(stderr.trim().split('\n')[0]).toMatch(/Invalid configuration \(1 problem\)/);
+    expect(stderr).toContain('RESEND_API_KEY');
+  }, 60_000); // a cold `tsx` start on a busy machine
 });

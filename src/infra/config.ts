@@ -182,6 +182,7 @@ const HINTS: Record<string, string> = {
   TRUST_PROXY: '`true`, a hop count, or a comma-separated list of proxy IPs/CIDRs',
   METRICS_PORT: 'a port number other than PORT, e.g. 9464',
   METRICS_TOKEN: 'a random string; generate one with `openssl rand -hex 32`',
+  RESEND_API_KEY: 'a Resend API key (re_...) so mail is delivered',
 };
 
 export class ConfigError extends Error {
@@ -236,6 +237,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     if (!e.APP_SECRET) issues.push({ key: 'APP_SECRET', problem: 'is required in production' });
     if (!e.DATABASE_URL) issues.push({ key: 'DATABASE_URL', problem: 'is required in production (the embedded database is for development)' });
     if (e.BCRYPT_COST < 10) issues.push({ key: 'BCRYPT_COST', problem: 'must be at least 10 in production' });
+    // Without a provider, mail (live reset links included) would only reach the development outbox.
+    if (!e.RESEND_API_KEY) issues.push({ key: 'RESEND_API_KEY', problem: 'is required in production (the dev outbox is for development)' });
     for (const [key, value] of Object.entries(e)) {
       if (key.startsWith('RATE_LIMIT_') && value === null) issues.push({ key, problem: 'cannot be `off` in production' });
     }

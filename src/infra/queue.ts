@@ -9,8 +9,12 @@ export interface JobMap {
   maintenance: { task: 'purge-expired' };
   /** Renders and sends one stored email (the row holds everything, secrets sealed). */
   email: { emailMessageId: string };
-  /** A password-reset request for a submitted address, known or not: the worker decides whether to mail. */
-  'password-reset': { email: string; ip: string | null; userAgent: string | null };
+  /**
+   * A password-reset request for a submitted address, known or not: the worker decides whether to mail.
+   * The address is sealed (AES-GCM, bound to the job id, which is its outbox row's id): neither Redis
+   * nor the outbox row holds it in clear.
+   */
+  'password-reset': { sealedEmail: string };
 }
 
 export type QueueName = keyof JobMap;
@@ -21,11 +25,16 @@ export interface QueueFactory {
   close(): Promise<void>;
 }
 
+/**
+ * A finished job has nothing left to tell (the rows it names hold the outcome), so it is deleted at
+ * once; a failed one stays a week for inspection, at most 1,000 per queue. Payloads carry nothing
+ * personal in clear either way.
+ */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 2_000 },
-  removeOnComplete: { age: 24 * 3600, count: 10_000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600, count: 1_000 },
 };
 
 /** BullMQ wiring: every queue shares the deployment prefix so tests and tenants never see each other's jobs. */

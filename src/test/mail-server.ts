@@ -12,6 +12,12 @@ export const FAST_MAIL_ENV = {
   APP_URL: 'http://app.test.local',
 };
 
+/**
+ * What a production-mode test server needs for mail: production refuses to start without a provider.
+ * Nothing answers at this address, and such servers run no workers, so nothing is ever sent.
+ */
+export const PRODUCTION_MAIL_ENV = { RESEND_API_KEY: 're_test_key_123', RESEND_BASE_URL: 'http://127.0.0.1:9' };
+
 /** A server whose real Resend client talks to the test double, with its workers running. */
 export async function startMailServer(opts: TestServerOptions & { double: ResendDouble }): Promise<TestServer> {
   return startTestServer({

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearRedisPrefix, uniquePrefix } from '../../test/harness.js';
+import { Sealer } from '../crypto/sealed.js';
 import { createLogger } from '../logger.js';
 import { createRedis, type Redis } from '../redis.js';
 import { createDevOutbox, extractLinks } from './dev-outbox.js';
@@ -19,6 +21,7 @@ const log = createLogger({
   }),
 });
 let redis: Redis;
+const sealer = new Sealer(randomBytes(32));
 
 beforeAll(async () => {
   redis = createRedis({ url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', name: 'latchkey-test-devmail' });
@@ -38,7 +41,7 @@ function verifyMail(i: number, p = prefix): OutgoingEmail {
 describe('dev outbox', () => {
   it('keeps mail newest first with its links, returns dev-<uuid>, logs no token or body', async () => {
     const p = `${prefix}order:`;
-    const outbox = createDevOutbox(redis, p, log);
+    const outbox = createDevOutbox(redis, p, log, { sealer });
     expect(outbox.kind).toBe('dev-outbox');
     const ids: string[] = [];
     for (let i = 1; i <= 3; i++) ids.push((await outbox.send(verifyMail(i, p))).providerId);
@@ -71,7 +74,7 @@ describe('dev outbox', () => {
 
   it('caps the list at max', async () => {
     const p = `${prefix}cap:`;
-    const outbox = createDevOutbox(redis, p, log, { max: 5 });
+    const outbox = createDevOutbox(redis, p, log, { sealer, max: 5 });
     for (let i = 1; i <= 8; i++) await outbox.send(verifyMail(i, p));
     expect(await redis.llen(`${p}dev-mail`)).toBe(5);
     const list = await outbox.list(100);
@@ -80,12 +83,31 @@ describe('dev outbox', () => {
 
   it('a repeated idempotency key answers the first id and keeps one mail', async () => {
     const p = `${prefix}idem:`;
-    const outbox = createDevOutbox(redis, p, log);
+    const outbox = createDevOutbox(redis, p, log, { sealer });
     const mail = verifyMail(1, p);
     const a = await outbox.send(mail);
     const b = await outbox.send(mail);
     expect(b.providerId).toBe(a.providerId);
     expect(await outbox.list()).toHaveLength(1);
+  });
+
+  it('stores each mail sealed: no token, address or body in clear in Redis, and lists only what it can open', async () => {
+    const p = `${prefix}sealed:`;
+    const outbox = createDevOutbox(redis, p, log, { sealer });
+    await outbox.send(verifyMail(7, p));
+    const raw = await redis.lrange(`${p}dev-mail`, 0, -1);
+    expect(raw).toHaveLength(1);
+    for (const value of raw) {
+      expect(value).not.toContain(token(7));
+      expect(value).not.toContain('user7@example.com');
+      expect(value).not.toContain('verify-email');
+      expect(value).not.toContain('Verify your email');
+    }
+    // Another deployment's key (or a rotated secret) cannot read it: the page skips it.
+    const other = createDevOutbox(redis, p, log, { sealer: new Sealer(randomBytes(32)) });
+    expect(await other.list()).toEqual([]);
+    const [mail] = await outbox.list();
+    expect(mail?.links).toEqual([`http://localhost:4000/auth/verify-email?token=${token(7)}`]);
   });
 
   it('extracts http(s) links without trailing punctuation or repeats', () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Sealer } from '../crypto/sealed.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { RetriableMailError, type MailSender, type OutgoingEmail, type SendResult } from './sender.js';
@@ -21,6 +22,8 @@ export interface DevOutbox extends MailSender {
 }
 
 export interface DevOutboxOptions {
+  /** Seals each kept mail (the app's data-encryption key): the bodies carry live link tokens. */
+  sealer: Sealer;
   /** Mails kept; older ones are dropped. Default 200. */
   max?: number;
 }
@@ -31,7 +34,7 @@ const LIST_TTL_SECONDS = 7 * 24 * 3600;
 /** Like Resend: a repeated idempotency key within 24 h answers the first id and stores nothing. */
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
-// KEYS[1] list, KEYS[2] idempotency key; ARGV: mail JSON, id, max, list TTL, key TTL, use key (1/0).
+// KEYS[1] list, KEYS[2] idempotency key; ARGV: sealed mail, id, max, list TTL, key TTL, use key (1/0).
 // One script, so a retried job never stores twice and a stored mail always has its key recorded.
 const STORE = `
 if ARGV[6] == '1' then
@@ -61,9 +64,11 @@ export function extractLinks(text: string): string[] {
 /**
  * Development mail sink: each mail goes to the Redis list `${keyPrefix}dev-mail` (newest first,
  * capped, expiring after 7 days), shared by every instance, and is listed at `GET /dev/mail`.
- * The log line names the recipient, subject and id only: bodies carry tokens.
+ * Bodies carry live tokens, so each mail is stored sealed (AES-256-GCM, bound to the list key) and
+ * opened only when listed; the log line names the recipient, subject and id only.
  */
-export function createDevOutbox(redis: Redis, keyPrefix: string, log: Logger, opts: DevOutboxOptions = {}): DevOutbox {
+export function createDevOutbox(redis: Redis, keyPrefix: string, log: Logger, opts: DevOutboxOptions): DevOutbox {
+  const { sealer } = opts;
   const max = Math.max(1, Math.floor(opts.max ?? DEFAULT_MAX));
   const listKey = `${keyPrefix}dev-mail`;
   const idemKey = (key: string) => `${keyPrefix}dev-mail:idem:${key}`;
@@ -91,7 +96,7 @@ export function createDevOutbox(redis: Redis, keyPrefix: string, log: Logger, op
           2,
           listKey,
           idemKey(email.idempotencyKey || 'none'),
-          JSON.stringify(mail),
+          sealer.seal(JSON.stringify(mail), listKey),
           id,
           String(max),
           String(LIST_TTL_SECONDS),
@@ -117,9 +122,9 @@ export function createDevOutbox(redis: Redis, keyPrefix: string, log: Logger, op
       const mails: DevMail[] = [];
       for (const item of raw) {
         try {
-          mails.push(JSON.parse(item) as DevMail);
+          mails.push(JSON.parse(sealer.open(item, listKey)) as DevMail);
         } catch {
-          // A foreign value in the list: skip it rather than fail the page.
+          // A foreign value, or one sealed under another secret: skip it rather than fail the page.
         }
       }
       return mails;

@@ -82,8 +82,34 @@ describe('renderEmail', () => {
     expect(mail.html).toContain('&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;');
     // Text is not HTML: values as given, but no injected line breaks.
     expect(mail.text).toContain(`Hi ${nasty},`);
-    expect(mail.text).toContain('Device:     evil Click here: https://evil.example/phish');
+    // The User-Agent is never printed (see below); what is printed stays on its line.
+    expect(mail.text).toContain('Device:     an unknown browser\n');
     expect(mail.text).not.toMatch(/^Click here/m);
+  });
+
+  it('shows the parsed browser and system, never the User-Agent itself, in every email that names a device', () => {
+    const attacks = [
+      // A real browser's header with markup and a link appended, and a header that is nothing but bait.
+      ['Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0 <a href="https://evil.example/phish">Click https://evil.example/phish</a>', 'Firefox 128 on Windows'],
+      ['Click https://evil.example/phish <b>now</b>/1.0 (Visit evil.example)', 'an unknown browser'],
+    ] as const;
+    for (const [userAgent, shown] of attacks) {
+      const mails = [
+        renderEmail('new-sign-in', { ...samples['new-sign-in'], userAgent }),
+        renderEmail('password-changed', { ...samples['password-changed'], userAgent }),
+        renderEmail('mfa-changed', { ...samples['mfa-changed'], userAgent }),
+      ];
+      for (const mail of mails) {
+        expect(mail.text).toContain(`Device:     ${shown}\n`);
+        expect(mail.html).toContain(`<td style="padding:2px 0;">${shown}</td>`);
+        for (const part of [mail.text, mail.html]) {
+          expect(part).not.toContain('evil.example');
+          expect(part).not.toContain('Click');
+          expect(part).not.toContain('<b>');
+          expect(part).not.toContain('&lt;b&gt;');
+        }
+      }
+    }
   });
 
   it('escapes quotes in the username of every template', () => {

@@ -1,4 +1,5 @@
 import Handlebars from 'handlebars';
+import { describeUserAgent } from './user-agent.js';
 
 /**
  * Transactional email templates: one per kind, each with a subject, an HTML part and a text part.
@@ -99,7 +100,7 @@ const plural = (n: unknown, unit: unknown): string => {
 
 const orUnknown = (value: unknown): string => (typeof value === 'string' && value.length > 0 ? value : 'unknown');
 
-const KNOWN_HELPERS = { link: true, when: true, plural: true, orUnknown: true } as const;
+const KNOWN_HELPERS = { link: true, when: true, plural: true, orUnknown: true, device: true } as const;
 
 function environment(kind: 'html' | 'text'): typeof Handlebars {
   const env = Handlebars.create();
@@ -112,6 +113,8 @@ function environment(kind: 'html' | 'text'): typeof Handlebars {
   env.registerHelper('when', formatWhen);
   env.registerHelper('plural', plural);
   env.registerHelper('orUnknown', orUnknown);
+  // A User-Agent is the client's own text: only the browser and system names parsed from it are shown.
+  env.registerHelper('device', describeUserAgent);
   return env;
 }
 
@@ -223,7 +226,7 @@ If you did not ask for this, ignore this email: your password stays as it is.
 ${details([
   ['When', '{{when changedAt}}'],
   ['IP address', '{{orUnknown ip}}'],
-  ['Device', '{{orUnknown userAgent}}'],
+  ['Device', '{{device userAgent}}'],
 ])}`,
       `<p style="${SMALL}"><strong>If this wasn't you</strong>, reset your password now: <a href="{{link resetLink}}" style="${LINK}">{{link resetLink}}</a></p>`,
     ),
@@ -233,7 +236,7 @@ The password of your account was changed, and your other sessions were signed ou
 
 When:       {{when changedAt}}
 IP address: {{orUnknown ip}}
-Device:     {{orUnknown userAgent}}
+Device:     {{device userAgent}}
 
 If this wasn't you, reset your password now:
 {{link resetLink}}
@@ -249,7 +252,7 @@ If this wasn't you, reset your password now:
 ${details([
   ['When', '{{when at}}'],
   ['IP address', '{{orUnknown ip}}'],
-  ['Device', '{{orUnknown userAgent}}'],
+  ['Device', '{{device userAgent}}'],
 ])}`,
       `<p style="${SMALL}"><strong>If this wasn't you</strong>, reset your password now: <a href="{{link resetLink}}" style="${LINK}">{{link resetLink}}</a></p>`,
     ),
@@ -259,7 +262,7 @@ Two-factor sign-in was turned {{#if enabled}}on{{else}}off{{/if}} for your accou
 
 When:       {{when at}}
 IP address: {{orUnknown ip}}
-Device:     {{orUnknown userAgent}}
+Device:     {{device userAgent}}
 
 If this wasn't you, reset your password now:
 {{link resetLink}}
@@ -275,7 +278,7 @@ If this wasn't you, reset your password now:
 ${details([
   ['When', '{{when at}}'],
   ['IP address', '{{orUnknown ip}}'],
-  ['Device', '{{orUnknown userAgent}}'],
+  ['Device', '{{device userAgent}}'],
 ])}
 <p style="${P}">If this was you, there is nothing to do.</p>`,
       `<p style="${SMALL}"><strong>If this wasn't you</strong>, sign that session out and change your password: <a href="{{link sessionsLink}}" style="${LINK}">{{link sessionsLink}}</a></p>`,
@@ -286,7 +289,7 @@ Your account was just signed in to from a new device or place.
 
 When:       {{when at}}
 IP address: {{orUnknown ip}}
-Device:     {{orUnknown userAgent}}
+Device:     {{device userAgent}}
 
 If this was you, there is nothing to do.
 

@@ -12,9 +12,20 @@ export type OutboxKind = Exclude<QueueName, 'maintenance'>;
  * Writes a job inside the caller's transaction: it exists exactly when the change that needs it commits,
  * so a crash between commit and enqueue loses nothing (the relay hands it to BullMQ later).
  */
-export async function addToOutbox<K extends OutboxKind>(tx: Prisma.TransactionClient, kind: K, payload: JobMap[K]): Promise<string> {
-  const row = await tx.outboxMessage.create({ data: { kind, payload: payload as Prisma.InputJsonObject }, select: { id: true } });
+export async function addToOutbox<K extends OutboxKind>(tx: Prisma.TransactionClient, kind: K, payload: JobMap[K], id?: string): Promise<string> {
+  // `id` (a UUID) lets the caller bind a sealed payload to its row, and so to its job (same id).
+  const row = await tx.outboxMessage.create({ data: { ...(id ? { id } : {}), kind, payload: payload as Prisma.InputJsonObject }, select: { id: true } });
   return row.id;
+}
+
+/**
+ * For jobs whose handling is not naturally idempotent: deletes the row behind job `id` inside the
+ * handler's transaction. True for the first handling; false when it was handled already (a row the
+ * relay re-offered after a crash becomes a new job once the first one is removed on completion).
+ */
+export async function claimOutboxRow(tx: Prisma.TransactionClient, kind: OutboxKind, id: string): Promise<boolean> {
+  const { count } = await tx.outboxMessage.deleteMany({ where: { id, kind } });
+  return count === 1;
 }
 
 export interface RelayOptions {
@@ -90,7 +101,8 @@ export class OutboxRelay {
         const message = String((err as Error).message).slice(0, 500);
         for (const rest of rows.slice(i)) {
           const delayMs = Math.min(60_000, 500 * 2 ** Math.min(rest.attempts, 7));
-          await this.prisma.outboxMessage.update({
+          // updateMany: a row whose job did reach the queue may already have been claimed and deleted.
+          await this.prisma.outboxMessage.updateMany({
             where: { id: rest.id },
             data: { attempts: { increment: 1 }, lastError: message, availableAt: new Date(Date.now() + delayMs) },
           });

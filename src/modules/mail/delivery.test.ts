@@ -58,17 +58,39 @@ describe('email delivery', () => {
   it('emails a new sign-in notice with the device and time, once per new device', async () => {
     const id = newIdentity('notice');
     const t = await register(server, id);
-    await login(server, id.username, id.password, { 'user-agent': 'Firefox/140 on Linux' });
+    const firefox = 'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0';
+    const safari = 'Mozilla/5.0 (iPhone; CPU iPhone OS 19_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/19.0 Mobile/15E148 Safari/604.1';
+    await login(server, id.username, id.password, { 'user-agent': firefox });
     const notice = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
-    expect(notice.text).toContain('Firefox/140 on Linux');
+    // The device as parsed from the User-Agent (the header itself is never shown).
+    expect(notice.text).toContain('Firefox 140 on Linux');
     expect(notice.text).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
-    expect(notice.html ?? '').toContain('Firefox/140 on Linux');
+    expect(notice.html ?? '').toContain('Firefox 140 on Linux');
     // The same device again is not news; another one is.
-    await login(server, id.username, id.password, { 'user-agent': 'Firefox/140 on Linux' });
-    await login(server, id.username, id.password, { 'user-agent': 'Safari/19 on iPhone' });
-    await double.waitForDelivery((m) => sentTo(m, t.user.email) && (m.text ?? '').includes('Safari/19 on iPhone'), 10_000);
+    await login(server, id.username, id.password, { 'user-agent': firefox });
+    await login(server, id.username, id.password, { 'user-agent': safari });
+    await double.waitForDelivery((m) => sentTo(m, t.user.email) && (m.text ?? '').includes('Safari 19 on iOS'), 10_000);
     const notices = double.delivered.filter((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject));
     expect(notices.map((m) => (m.text ?? '').includes('Firefox') ? 'firefox' : 'safari')).toEqual(['firefox', 'safari']);
+  });
+
+  it('never puts the User-Agent itself (links, markup) into the sign-in notice', async () => {
+    const cases = [
+      ['Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0 <a href="https://evil.example/phish">Click https://evil.example/phish</a>', 'Firefox 128 on Windows'],
+      ['Urgent: confirm at https://evil.example/phish <img src=x>/1.0 (Visit evil.example)', 'an unknown browser'],
+    ] as const;
+    for (const [userAgent, shown] of cases) {
+      const id = newIdentity('uabait');
+      const t = await register(server, id);
+      await login(server, id.username, id.password, { 'user-agent': userAgent });
+      const notice = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
+      expect(notice.text).toContain(`Device:     ${shown}\n`);
+      expect(notice.html ?? '').toContain(`${shown}</td>`);
+      for (const part of [notice.text ?? '', notice.html ?? '']) {
+        expect(part).not.toContain('evil.example');
+        expect(part).not.toMatch(/<img|&lt;img|Click|Urgent/);
+      }
+    }
   });
 
   it('retries after 429 too', async () => {

@@ -9,6 +9,8 @@ export async function startMaintenanceWorker(queues: QueueFactory, repo: Mainten
   await queues.queue('maintenance').upsertJobScheduler('purge-expired', { every: PURGE_EVERY_MS }, {
     name: 'purge-expired',
     data: { task: 'purge-expired' },
+    // Unlike other jobs, the last day of runs stays visible (row counts only, nothing personal).
+    opts: { removeOnComplete: { count: 24 } },
   });
   return queues.worker(
     'maintenance',

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import type { Sealer } from '../../infra/crypto/sealed.js';
 import { AppError } from '../../infra/errors.js';
 import type { PrismaClient } from '../../infra/db/index.js';
-import { addToOutbox } from '../../infra/outbox/outbox.js';
+import { addToOutbox, claimOutboxRow } from '../../infra/outbox/outbox.js';
 import type { JobMap } from '../../infra/queue.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
@@ -23,12 +25,22 @@ export interface PasswordResetDeps {
   sessions: SessionsService;
   hasher: PasswordHasher;
   mail: MailService;
+  /** Seals the submitted address in the outbox row and its job. */
+  sealer: Sealer;
   lockout: Pick<Lockout, 'clear'>;
   passwordMinLength: number;
   appUrl: string;
 }
 
 const invalidToken = () => new AppError('INVALID_TOKEN', 'This reset link is invalid, used or expired');
+
+/** A queued request whose sealed address cannot be opened: retrying cannot help. */
+export class UnreadableRequestError extends Error {
+  override readonly name = 'UnreadableRequestError';
+}
+
+/** Binds a sealed address to its request (the outbox row id, which is also the job id). */
+const requestContext = (requestId: string) => `password-reset:${requestId}`;
 
 /** Password reset by email (CONTRACT.md §3, the Copenhagen Book's password-reset page). */
 export class PasswordResetService {
@@ -39,17 +51,30 @@ export class PasswordResetService {
    * (the per-email limit runs at the doors, known address or not). The worker looks the address up and mails only a known one, so neither the
    * answer nor its timing tells which accounts exist.
    */
-  async request(input: unknown, meta: RequestMeta): Promise<void> {
+  async request(input: unknown, _meta: RequestMeta): Promise<void> {
     const { email } = parseInput(resetRequestSchema, input);
-    await addToOutbox(this.deps.prisma, 'password-reset', { email, ip: meta.ip, userAgent: meta.userAgent });
+    // The address is personal and, with the job's outcome, would tell which accounts exist: sealed.
+    const id = randomUUID();
+    await addToOutbox(this.deps.prisma, 'password-reset', { sealedEmail: this.deps.sealer.seal(email, requestContext(id)) }, id);
     this.deps.mail.afterCommit();
   }
 
-  /** Worker side of `request`: a new token (older ones void) and its email, or nothing for an unknown address. */
-  async handleRequest(job: JobMap['password-reset']): Promise<'sent' | 'unknown'> {
-    const user = await this.deps.accounts.findByIdentifier(job.email);
-    if (!user) return 'unknown';
-    await this.deps.prisma.$transaction(async (tx) => {
+  /**
+   * Worker side of `request` (`requestId` is the job id): a new token (older ones void) and its email,
+   * or nothing for an unknown address. The request's outbox row is claimed (deleted) with the change, so
+   * a request handled once is never handled again, and its sealed address does not outlive it.
+   */
+  async handleRequest(requestId: string, job: JobMap['password-reset']): Promise<'sent' | 'unknown' | 'handled'> {
+    let email: string;
+    try {
+      email = this.deps.sealer.open(String(job.sealedEmail), requestContext(requestId));
+    } catch {
+      throw new UnreadableRequestError(`password-reset request ${requestId} cannot be opened`);
+    }
+    const user = await this.deps.accounts.findByIdentifier(email);
+    if (!user) return (await claimOutboxRow(this.deps.prisma, 'password-reset', requestId)) ? 'unknown' : 'handled';
+    const sent = await this.deps.prisma.$transaction(async (tx) => {
+      if (!(await claimOutboxRow(tx, 'password-reset', requestId))) return false;
       const token = await this.deps.tokens.issue(tx, user.id, 'PASSWORD_RESET', RESET_TTL_SECONDS, { voidOlder: true });
       await this.deps.mail.queue(tx, {
         userId: user.id,
@@ -58,7 +83,9 @@ export class PasswordResetService {
         data: { username: user.username, link: `${this.deps.appUrl}/reset-password?token=${encodeURIComponent(token)}`, expiresInMinutes: RESET_TTL_SECONDS / 60 },
         secret: ['link'],
       });
+      return true;
     });
+    if (!sent) return 'handled';
     this.deps.mail.afterCommit();
     return 'sent';
   }

@@ -1,8 +1,12 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sealer } from '../../infra/crypto/sealed.js';
+import { deriveKey } from '../../infra/crypto/secrets.js';
 import { codeOf, login, me, newIdentity, refresh, register, rest } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
 import { sentTo, startMailServer, tokenIn, type ResendDouble } from '../../test/mail-server.js';
+import { redisKeysContaining } from '../../test/redis-contents.js';
 import { startResendDouble } from '../../test/resend-double.js';
 import { eventually } from '../../test/tcp-proxy.js';
 
@@ -76,6 +80,41 @@ describe('PasswordResetService', () => {
     await resetMail(known.email.split('@')[0]!);
     await drained();
     expect(double.delivered.slice(before).filter((m) => sentTo(m, 'nobody.at.all'))).toEqual([]);
+  });
+
+  it('keeps no submitted address in Redis, known or unknown, and no finished job', async () => {
+    const known = newIdentity('private');
+    const t = await register(server, known);
+    const unknown = `nobody.${randomBytes(4).toString('hex')}@example.com`;
+    for (const email of [known.email, unknown]) {
+      expect((await rest(server, 'POST', '/auth/reset-password/request', { email })).status).toBe(202);
+    }
+    await resetMail(t.user.email);
+    await drained();
+    // Every key under this file's prefix: BullMQ's jobs, their events stream, limits, caches.
+    for (const email of [t.user.email, unknown]) expect(await redisKeysContaining(prefix, email)).toEqual([]);
+    const reset = server.infra.queues.queue('password-reset');
+    expect(await reset.getJobCounts('completed', 'failed')).toEqual({ completed: 0, failed: 0 });
+    await eventually(() => server.infra.queues.queue('email').getJobCounts('completed', 'waiting', 'active', 'delayed'), (c) => Object.values(c).every((n) => n === 0));
+    // Nor in PostgreSQL's outbox: a handled request's row is gone.
+    const rows = await server.infra.prisma.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM outbox_messages WHERE kind = 'password-reset' OR payload::text ILIKE ${`%${unknown}%`}`;
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it('handles a request once, even when its job is delivered again after completing', async () => {
+    const t = await register(server, newIdentity('once'));
+    const sealer = new Sealer(deriveKey(server.infra.appSecret, 'data-encryption'));
+    const id = randomUUID();
+    const job = { sealedEmail: sealer.seal(t.user.email, `password-reset:${id}`) };
+    // A row the relay will not pick up by itself: the test plays the relay re-offering it.
+    await server.infra.prisma.outboxMessage.create({ data: { id, kind: 'password-reset', payload: job, availableAt: new Date(Date.now() + 3_600_000) } });
+    expect(await server.services.passwordReset.handleRequest(id, job)).toBe('sent');
+    expect(await server.services.passwordReset.handleRequest(id, job)).toBe('handled');
+    const tokens = await server.infra.prisma.oneTimeToken.count({ where: { userId: t.user.id, purpose: 'PASSWORD_RESET' } });
+    expect(tokens).toBe(1);
+    // Sealed for another request, the address does not open.
+    await expect(server.services.passwordReset.handleRequest(randomUUID(), job)).rejects.toThrow();
   });
 
   it('a newer reset link voids the older one', async () => {
