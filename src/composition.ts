@@ -13,7 +13,7 @@ import { ProfileCache, profileKey } from './modules/accounts/profile-cache.js';
 import { MfaRepository } from './modules/mfa/mfa.repository.js';
 import { MfaResolver } from './modules/mfa/mfa.resolver.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
-import { MfaService } from './modules/mfa/mfa.service.js';
+import { MfaService, type AccountFailures } from './modules/mfa/mfa.service.js';
 import type { Infra } from './infra/runtime.js';
 import { pingRedis } from './infra/redis.js';
 import { AccountsRepository } from './modules/accounts/accounts.repository.js';
@@ -70,6 +70,7 @@ export function buildServices(infra: Infra) {
     log,
     refreshTtlSeconds: config.auth.refreshTokenTtl,
     idleTtlSeconds: config.auth.sessionIdleTtl,
+    reauthMaxAgeSeconds: config.auth.reauthMaxAge,
   });
   const hasher = new PasswordHasher({ pepper: deriveKey(infra.appSecret, 'password-pepper'), cost: config.auth.bcryptCost });
 
@@ -87,6 +88,12 @@ export function buildServices(infra: Infra) {
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits);
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
+  // Wrong codes feed the same failure ceiling as wrong passwords; the lock belongs to accounts (built below).
+  const failures: AccountFailures = {
+    check: (u) => accounts.failures.check(u),
+    record: (u, m) => accounts.failures.record(u, m),
+    clear: (u) => accounts.failures.clear(u),
+  };
   const mfa = new MfaService({
     repo: new MfaRepository(prisma),
     accounts: accountsRepo,
@@ -95,6 +102,8 @@ export function buildServices(infra: Infra) {
     codeKey: deriveKey(infra.appSecret, 'token-mac'),
     limits,
     signIn,
+    sessions,
+    failures,
     mail,
     profiles,
     issuer: config.mfaIssuer,
@@ -113,6 +122,7 @@ export function buildServices(infra: Infra) {
     mfa,
     profiles,
     passwordMinLength: config.auth.passwordMinLength,
+    limits,
   });
   const passwordReset = new PasswordResetService({
     prisma,

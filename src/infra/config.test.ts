@@ -21,6 +21,17 @@ describe('loadConfig', () => {
     expect(c.http.corsOrigins).toBe('localhost');
   });
 
+  it('reads the recent-authentication window and the owner-proof limit', () => {
+    const c = loadConfig({});
+    expect(c.auth.reauthMaxAge).toBe(600);
+    expect(c.limits.reauth).toEqual({ points: 10, windowSeconds: 900 });
+    const custom = loadConfig({ REAUTH_MAX_AGE_SECONDS: '120', RATE_LIMIT_REAUTH: '5/600' });
+    expect(custom.auth.reauthMaxAge).toBe(120);
+    expect(custom.limits.reauth).toEqual({ points: 5, windowSeconds: 600 });
+    expect(() => loadConfig({ REAUTH_MAX_AGE_SECONDS: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...validProductionEnv, RATE_LIMIT_REAUTH: 'off' })).toThrow(ConfigError);
+  });
+
   it('names every bad key at once', () => {
     let error: unknown;
     try {

@@ -71,6 +71,8 @@ const envSchema = z.object({
   RATE_LIMIT_REFRESH: limitRule.prefault('600/60'),
   /** MFA codes per challenge and per account (used by MFA). @default 5/300 */
   RATE_LIMIT_MFA: limitRule.prefault('5/300'),
+  /** Proofs of the owner (reauthenticate, changePassword) per account, whatever the IP. @default 10/900 */
+  RATE_LIMIT_REAUTH: limitRule.prefault('10/900'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** The issuer shown by authenticator apps for TOTP. @default Latchkey */
@@ -95,6 +97,8 @@ const envSchema = z.object({
   APP_SECRET: z.string().optional(),
   /** @default 12 */
   BCRYPT_COST: int(4, 15).default(12),
+  /** Sensitive operations need a sign-in or reauthenticate this recent (seconds). @default 600 */
+  REAUTH_MAX_AGE_SECONDS: int(30, 86_400).default(600),
   /** @default 8 */
   PASSWORD_MIN_LENGTH: int(8, 128).default(8),
   CORS_ORIGINS: list.optional(),
@@ -123,7 +127,7 @@ type Env = z.infer<typeof envSchema>;
 export type TrustProxy = boolean | number | string[];
 
 /** Every named rate limit (CONTRACT.md §6 and the abuse issue). */
-export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general';
+export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth';
 
 export interface Config {
   readonly env: Env['NODE_ENV'];
@@ -159,6 +163,8 @@ export interface Config {
     readonly sessionIdleTtl: number;
     readonly bcryptCost: number;
     readonly passwordMinLength: number;
+    /** Seconds a sign-in or reauthenticate counts as recent for sensitive operations. */
+    readonly reauthMaxAge: number;
   };
   readonly secrets: { readonly jwtPrivateKeys?: string; readonly appSecret?: string };
   readonly log: { readonly level: Env['LOG_LEVEL'] };
@@ -279,6 +285,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       refresh: e.RATE_LIMIT_REFRESH,
       mfa: e.RATE_LIMIT_MFA,
       general: e.RATE_LIMIT_GENERAL,
+      reauth: e.RATE_LIMIT_REAUTH,
     },
     lockout: { threshold: e.LOCKOUT_THRESHOLD, windowSeconds: e.LOCKOUT_WINDOW, baseSeconds: e.LOCKOUT_BASE_SECONDS, maxFailures: e.LOCKOUT_MAX_FAILURES },
     auth: {
@@ -287,6 +294,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       sessionIdleTtl: e.SESSION_IDLE_TTL,
       bcryptCost: e.BCRYPT_COST,
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
+      reauthMaxAge: e.REAUTH_MAX_AGE_SECONDS,
     },
     secrets: { jwtPrivateKeys: e.JWT_PRIVATE_KEYS, appSecret: e.APP_SECRET },
     log: { level: e.LOG_LEVEL },

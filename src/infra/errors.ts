@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'USERNAME_TAKEN',
   'INVALID_CREDENTIALS',
   'UNAUTHENTICATED',
+  /** Signed in, but not recently enough for a sensitive operation: call `reauthenticate`, then retry. */
+  'REAUTHENTICATION_REQUIRED',
   'FORBIDDEN',
   'INVALID_TOKEN',
   'REFRESH_TOKEN_REUSED',
@@ -36,6 +38,7 @@ export const ERROR_TABLE = {
   USERNAME_TAKEN: { status: 409, title: 'Username already taken' },
   INVALID_CREDENTIALS: { status: 401, title: 'Invalid credentials' },
   UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
+  REAUTHENTICATION_REQUIRED: { status: 401, title: 'Recent authentication required' },
   FORBIDDEN: { status: 403, title: 'Forbidden' },
   INVALID_TOKEN: { status: 400, title: 'Invalid or expired token' },
   REFRESH_TOKEN_REUSED: { status: 401, title: 'Refresh token reused' },

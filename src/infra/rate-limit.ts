@@ -54,6 +54,14 @@ export class Limits {
       throw res;
     }
   }
+
+  /**
+   * Gives back the attempt a success just consumed (a right MFA code must not use up the budget meant for
+   * wrong ones). Best effort: with Redis down the count simply stays, erring on the strict side.
+   */
+  async refund(name: LimitName, parts: readonly (string | null | undefined)[]): Promise<void> {
+    await this.limiters.get(name)?.reward(keyOf(parts), 1).catch(() => undefined);
+  }
 }
 
 const keyOf = (parts: readonly (string | null | undefined)[]) =>

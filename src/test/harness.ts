@@ -44,7 +44,7 @@ export interface TestServerOptions {
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
 
 export const GENEROUS_LIMITS = Object.fromEntries(
-  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
+  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
 );
 
 /** The contract's defaults (CONTRACT.md §6), for the tests that assert them. */

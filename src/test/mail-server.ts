@@ -41,3 +41,10 @@ export function tokenIn(text: string | undefined): string {
   if (!m?.[1]) throw new Error(`no token link in: ${text.slice(0, 200)}`);
   return decodeURIComponent(m[1]);
 }
+
+/** Verifies an account's address the way its owner does: the link in the verification email (the double saw it). */
+export async function verifyEmailOf(server: { url: string }, double: ResendDouble, email: string): Promise<void> {
+  const mail = await double.waitForDelivery((m) => sentTo(m, email) && /verify/i.test(m.subject), 10_000);
+  const res = await fetch(`${server.url}/auth/verify-email?token=${encodeURIComponent(tokenIn(mail.text))}`);
+  if (res.status !== 200) throw new Error(`verifying ${email} answered ${res.status}`);
+}

@@ -24,6 +24,7 @@ const samples: { [K in TemplateName]: TemplateData[K] } = {
   },
   'account-locked': { username: 'alice', until: '2026-11-25T08:05:00.000Z', unlockLink: `https://app.example.com/unlock?token=${TOKEN}` },
   'mfa-changed': { username: 'alice', enabled: true, at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', userAgent: 'ua', resetLink: 'https://app.example.com/forgot-password' },
+  'mfa-code-failed': { username: 'alice', at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', resetLink: 'https://app.example.com/forgot-password' },
 };
 
 const linkOf = (name: TemplateName): string => {
@@ -159,6 +160,7 @@ describe('renderEmail', () => {
       'New sign-in to your account',
       'Your account has been locked',
       'Two-factor sign-in was changed on your account',
+      'Someone has your password',
     ]);
   });
 });

@@ -15,7 +15,7 @@ import { describeUserAgent } from './user-agent.js';
  * parser reads back as `&`), so `token=<token>` is found in both (CONTRACT.md §3).
  */
 
-export type TemplateName = 'verify-email' | 'reset-password' | 'password-changed' | 'new-sign-in' | 'account-locked' | 'mfa-changed';
+export type TemplateName = 'verify-email' | 'reset-password' | 'password-changed' | 'new-sign-in' | 'account-locked' | 'mfa-changed' | 'mfa-code-failed';
 
 export interface TemplateData {
   'verify-email': { username: string; link: string; expiresInHours: number };
@@ -25,6 +25,8 @@ export interface TemplateData {
   'account-locked': { username: string; until: string /* ISO */; unlockLink: string };
   /** Two-factor sign-in turned on (`enabled: true`) or off. */
   'mfa-changed': { username: string; enabled: boolean; at: string /* ISO */; ip: string | null; userAgent: string | null; resetLink: string };
+  /** The right password, then too many wrong codes: that sign-in was stopped, and the password is known. */
+  'mfa-code-failed': { username: string; at: string /* ISO */; ip: string | null; resetLink: string };
 }
 
 export interface RenderedEmail {
@@ -40,6 +42,7 @@ export const TEMPLATE_NAMES: readonly TemplateName[] = [
   'new-sign-in',
   'account-locked',
   'mfa-changed',
+  'mfa-code-failed',
 ];
 
 /** Fields of each template that are links: checked to be absolute http(s) URLs before rendering. */
@@ -50,6 +53,7 @@ const LINK_FIELDS: { [K in TemplateName]: readonly (keyof TemplateData[K] & stri
   'new-sign-in': ['sessionsLink'],
   'account-locked': ['unlockLink'],
   'mfa-changed': ['resetLink'],
+  'mfa-code-failed': ['resetLink'],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +273,33 @@ If this wasn't you, reset your password now:
 `,
   },
 
+  'mfa-code-failed': {
+    subject: 'Someone has your password',
+    html: layout(
+      'Someone has your password',
+      `<p style="${P}">Hi {{username}},</p>
+<p style="${P}">Someone signed in to your account with the right password, then gave wrong two-factor codes, so that sign-in was stopped.</p>
+${details([
+  ['When', '{{when at}}'],
+  ['IP address', '{{orUnknown ip}}'],
+])}
+<p style="${P}">If this was you, there is nothing to do.</p>`,
+      `<p style="${SMALL}"><strong>If this wasn't you</strong>, your password is known to someone else: change it now. <a href="{{link resetLink}}" style="${LINK}">{{link resetLink}}</a></p>`,
+    ),
+    text: `Hi {{username}},
+
+Someone signed in to your account with the right password, then gave wrong two-factor codes, so that sign-in was stopped.
+
+When:       {{when at}}
+IP address: {{orUnknown ip}}
+
+If this was you, there is nothing to do.
+
+If this wasn't you, your password is known to someone else: change it now.
+{{link resetLink}}
+`,
+  },
+
   'new-sign-in': {
     subject: 'New sign-in to your account',
     html: layout(
@@ -334,6 +365,7 @@ const SAMPLES: { [K in TemplateName]: TemplateData[K] } = {
   'new-sign-in': { username: 'sample', at: '2026-01-01T00:00:00Z', ip: '127.0.0.1', userAgent: 'ua', sessionsLink: 'http://localhost/s' },
   'account-locked': { username: 'sample', until: '2026-01-01T00:00:00Z', unlockLink: 'http://localhost/u' },
   'mfa-changed': { username: 'sample', enabled: true, at: '2026-01-01T00:00:00Z', ip: null, userAgent: null, resetLink: 'http://localhost/r' },
+  'mfa-code-failed': { username: 'sample', at: '2026-01-01T00:00:00Z', ip: null, resetLink: 'http://localhost/r' },
 };
 
 const COMPILED = Object.fromEntries(

@@ -43,6 +43,19 @@ export class AccountsResolver {
     return User.from(await this.accounts.me(await this.auth.principal(ctx)));
   }
 
+  @Mutation(() => Boolean, {
+    description:
+      'Prove it is you again: the password, plus a current TOTP or recovery code when two-factor sign-in is on. Sensitive operations answer REAUTHENTICATION_REQUIRED unless the session signed in or passed this recently (REAUTH_MAX_AGE_SECONDS)',
+  })
+  async reauthenticate(
+    @Arg('password', () => String) password: string,
+    @Arg('code', () => String, { nullable: true }) code: string | null | undefined,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<boolean> {
+    await this.accounts.reauthenticate(await this.auth.principal(ctx), { password, code: code ?? undefined }, ctx.meta);
+    return true;
+  }
+
   @Mutation(() => Boolean, { description: 'Needs the current password; ends every other session' })
   async changePassword(@Arg('input', () => ChangePasswordInput) input: ChangePasswordInput, @Ctx() ctx: GraphQLContext): Promise<boolean> {
     await this.accounts.changePassword(await this.auth.principal(ctx), { ...input, code: input.code ?? undefined }, ctx.meta);

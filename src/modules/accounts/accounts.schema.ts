@@ -38,6 +38,11 @@ export const changePasswordSchema = z.strictObject({
   code: z.string().max(64).nullish(),
 });
 
+/** A proof of the owner for a signed-in session: the password, plus a current code when MFA is on. */
+export const reauthenticateSchema = z.strictObject({
+  password: passwordField,
+  code: z.string().max(64).nullish(),
+});
 
 /** REST's login accepts `username`, `email` or `identifier` (CONTRACT.md §5); all become `identifier`. */
 export function loginBodyToInput(body: unknown): unknown {

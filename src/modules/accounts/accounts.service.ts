@@ -4,12 +4,13 @@ import { uniqueViolation } from '../../infra/db/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
+import type { Limits } from '../../infra/rate-limit.js';
+import type { AccountFailures, MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
 import type { Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { AuthResult, SignIn } from './sign-in.js';
 import type { AccountsRepository, UserProfile, UserRecord } from './accounts.repository.js';
 import { parseProfile, type ProfileCache } from './profile-cache.js';
-import { changePasswordSchema, loginSchema, normalizeEmail, registerSchema } from './accounts.schema.js';
+import { changePasswordSchema, loginSchema, normalizeEmail, reauthenticateSchema, registerSchema } from './accounts.schema.js';
 import { tokenSchema } from '../email-verification/verification.schema.js';
 
 export const UNLOCK_TTL_SECONDS = 24 * 3600;
@@ -40,6 +41,8 @@ export interface AccountsDeps {
   sessions: SessionsService;
   hasher: PasswordHasher;
   passwordMinLength: number;
+  /** Proofs of the owner (reauthenticate, changePassword): per account and, with login, per IP. */
+  limits: Pick<Limits, 'consume'>;
 }
 
 export type { AuthResult };
@@ -92,9 +95,10 @@ export class AccountsService {
       if (outcome.lockedNow && user) await this.lock(user, outcome.until, meta);
       throw invalidCredentials();
     }
-    await this.deps.lockout.clear(subject);
-    // A correct password with MFA on earns a challenge, not tokens (and not a session).
+    // A correct password with MFA on earns a challenge, not tokens (and not a session); the failure count
+    // starts again only once the code is right too, so wrong codes add up across challenges.
     if (user.mfaEnabledAt) return this.deps.mfa.challenge(user);
+    await this.deps.lockout.clear(subject);
     return this.deps.signIn.finish(user, meta, { password });
   }
 
@@ -143,13 +147,51 @@ export class AccountsService {
     return user;
   }
 
+  /**
+   * The account's failure ceiling as other factors use it (wrong MFA codes): the same count, the same lock
+   * (with its event and email) as wrong passwords at login.
+   */
+  readonly failures: AccountFailures = {
+    check: (user) => this.deps.lockout.check(`user:${user.id}`, user.lockedUntil),
+    record: async (user, meta) => {
+      const outcome = await this.deps.lockout.recordFailure(`user:${user.id}`);
+      if (outcome.lockedNow) await this.lock(user, outcome.until, meta);
+    },
+    clear: (user) => this.deps.lockout.clear(`user:${user.id}`),
+  };
+
+  /**
+   * The one check of "the owner proves it is them" behind reauthenticate and changePassword: the password,
+   * plus a current code when MFA is on. Limited per account and per IP before any bcrypt, every failure
+   * counts toward the account's lockout, and every failure (wrong password, missing or wrong code) answers
+   * INVALID_CREDENTIALS, so it tells a token thief nothing about which part was right.
+   */
+  private async proveOwner(user: UserRecord, password: string, code: string | null | undefined, meta: RequestMeta): Promise<void> {
+    await this.deps.limits.consume('reauth', [user.id]);
+    await this.deps.limits.consume('loginIp', [meta.ip]);
+    await this.failures.check(user);
+    const ok = (await this.deps.hasher.verify(password, user.passwordHash)) && (await this.deps.mfa.stepUp(user, code));
+    if (!ok) {
+      await this.failures.record(user, meta);
+      throw invalidCredentials();
+    }
+    await this.failures.clear(user);
+  }
+
+  /** Proves it is the owner again; the session counts as recently authenticated from now (REAUTH_MAX_AGE_SECONDS). */
+  async reauthenticate(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
+    const { password, code } = parseInput(reauthenticateSchema, input);
+    const user = await this.account(principal.userId);
+    await this.proveOwner(user, password, code, meta);
+    await this.deps.sessions.markReauthenticated(principal);
+  }
+
   /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */
   async changePassword(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
     const { currentPassword, newPassword, code } = parseInput(changePasswordSchema, input);
     const user = await this.account(principal.userId);
-    if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) throw invalidCredentials();
-    // Step-up: with MFA on, a stolen session plus a guessed password is not enough to take the account.
-    await this.deps.mfa.stepUp(user, code);
+    // With MFA on, a stolen session plus a guessed password is not enough to take the account.
+    await this.proveOwner(user, currentPassword, code, meta);
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,
       context: [user.username, user.email],

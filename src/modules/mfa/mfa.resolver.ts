@@ -13,17 +13,17 @@ export class MfaResolver {
     private readonly auth: AuthGuard,
   ) {}
 
-  @Mutation(() => TotpEnrollment, { description: 'Begin TOTP enrollment; nothing is active until confirmed' })
+  @Mutation(() => TotpEnrollment, { description: 'Begin TOTP enrollment; nothing is active until confirmed. Needs a verified email and a recent sign-in (see reauthenticate)' })
   async startTotpEnrollment(@Ctx() ctx: GraphQLContext): Promise<TotpEnrollment> {
     return Object.assign(new TotpEnrollment(), await this.mfa.startEnrollment(await this.auth.principal(ctx)));
   }
 
-  @Mutation(() => [String], { description: 'Turn TOTP on with a valid code; returns recovery codes, shown once' })
+  @Mutation(() => [String], { description: 'Turn TOTP on with a valid code; returns recovery codes, shown once. Needs a recent sign-in' })
   async confirmTotpEnrollment(@Arg('code', () => String) code: string, @Ctx() ctx: GraphQLContext): Promise<string[]> {
     return this.mfa.confirmEnrollment(await this.auth.principal(ctx), { code }, ctx.meta);
   }
 
-  @Mutation(() => Boolean, { description: 'Turn TOTP off; needs a current TOTP or recovery code' })
+  @Mutation(() => Boolean, { description: 'Turn TOTP off; needs a recent sign-in and a current TOTP or recovery code' })
   async disableTotp(@Arg('code', () => String) code: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
     await this.mfa.disable(await this.auth.principal(ctx), { code }, ctx.meta);
     return true;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../../infra/validation.js';
 
 /** A 6-digit TOTP code or a recovery code (`xxxxx-xxxxx`); spaces and dashes are ignored. */
 export const codeField = z
@@ -8,3 +9,6 @@ export const codeField = z
 
 export const codeSchema = z.strictObject({ code: codeField });
 export const completeMfaSchema = z.strictObject({ mfaToken: z.string().trim().min(1, 'is required').max(256), code: codeField });
+
+/** An operator's MFA reset: the account, and who did it (recorded with the event). */
+export const resetMfaSchema = z.strictObject({ userId: z.uuid('must be an account id'), actor: text(128).min(1, 'is required') });

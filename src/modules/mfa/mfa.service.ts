@@ -10,12 +10,14 @@ import type { MailService } from '../mail/mail.service.js';
 import type { ProfileCache } from '../accounts/profile-cache.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { Principal } from '../sessions/sessions.service.js';
+import type { Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { MfaRepository } from './mfa.repository.js';
-import { codeSchema, completeMfaSchema } from './mfa.schema.js';
+import { codeField, codeSchema, completeMfaSchema, resetMfaSchema } from './mfa.schema.js';
 import { newTotpSecret, otpauthUrl, qrSvg, verifyTotp } from './totp.js';
 
 export const CHALLENGE_TTL_SECONDS = 5 * 60;
+/** Wrong codes that void a sign-in challenge (Better Auth's default too): the next try needs the password again. */
+export const CHALLENGE_MAX_FAILURES = 5;
 export const RECOVERY_CODE_COUNT = 10;
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
@@ -25,6 +27,19 @@ export interface MfaChallengeResult {
   methods: ('TOTP' | 'RECOVERY_CODE')[];
 }
 
+/**
+ * The account's failure ceiling (the lockout that counts wrong passwords), which wrong codes feed too:
+ * guessing codes after a stolen password ends in the same lock as guessing passwords.
+ */
+export interface AccountFailures {
+  /** ACCOUNT_LOCKED while the account is locked. */
+  check(user: UserRecord): Promise<void>;
+  /** Counts one failure; crossing the threshold locks the account (its event and email included). */
+  record(user: UserRecord, meta: RequestMeta): Promise<void>;
+  /** After a complete sign-in: the count starts again. */
+  clear(user: UserRecord): Promise<void>;
+}
+
 export interface MfaDeps {
   repo: MfaRepository;
   accounts: AccountsRepository;
@@ -32,8 +47,11 @@ export interface MfaDeps {
   sealer: Sealer;
   /** Key for recovery-code hashes (derived from APP_SECRET), so a database dump cannot be brute-forced offline. */
   codeKey: Buffer;
-  limits: Limits;
+  limits: Pick<Limits, 'consume' | 'refund'>;
   signIn: SignIn;
+  /** Enrolling and disabling a second factor need a recent sign-in or reauthenticate. */
+  sessions: Pick<SessionsService, 'requireRecentAuth'>;
+  failures: AccountFailures;
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
   profiles: Pick<ProfileCache, 'invalidate'>;
   issuer: string;
@@ -42,13 +60,20 @@ export interface MfaDeps {
 
 const invalidCode = () => new AppError('INVALID_TOKEN', 'The code is wrong, already used or expired');
 
+/** A second factor is tied to a mailbox the owner controls: it is where MFA changes and warnings go. */
+function requireVerifiedEmail(user: UserRecord): void {
+  if (!user.emailVerifiedAt) throw new AppError('FORBIDDEN', 'Verify your email address before turning on two-factor sign-in');
+}
+
 /** TOTP with recovery codes (ASVS L2): enrollment, the login challenge, step-up, and disabling. */
 export class MfaService {
   constructor(private readonly deps: MfaDeps) {}
 
   /** A fresh secret, pending until confirmed with a valid code; the secret is stored sealed (AES-256-GCM). */
   async startEnrollment(principal: Principal): Promise<{ secret: string; otpauthUrl: string; qrCodeSvg: string }> {
+    await this.deps.sessions.requireRecentAuth(principal);
     const user = await this.user(principal.userId);
+    requireVerifiedEmail(user);
     if (user.mfaEnabledAt) throw new AppError('BAD_USER_INPUT', 'Two-factor sign-in is already on; disable it first', { fields: { mfa: 'already enabled' } });
     const secret = newTotpSecret();
     await this.deps.repo.setPending(user.id, this.deps.sealer.seal(secret, `totp:${user.id}`));
@@ -58,13 +83,16 @@ export class MfaService {
 
   /** Turns MFA on with a valid code; returns the recovery codes, shown this once and stored only hashed. */
   async confirmEnrollment(principal: Principal, input: unknown, meta: RequestMeta): Promise<string[]> {
+    await this.deps.sessions.requireRecentAuth(principal);
     const { code } = parseInput(codeSchema, input);
     const user = await this.user(principal.userId);
+    requireVerifiedEmail(user);
     const state = await this.deps.repo.state(user.id);
     if (!state?.totpSecretEnc || state.mfaEnabledAt) throw new AppError('BAD_USER_INPUT', 'Start an enrollment first', { fields: { code: 'no enrollment in progress' } });
     await this.deps.limits.consume('mfa', ['user', user.id]);
     const step = await verifyTotp(this.secretOf(user.id, state.totpSecretEnc), code, null);
     if (step === null) throw invalidCode();
+    await this.deps.limits.refund('mfa', ['user', user.id]);
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.enable(tx, user.id, step, codes.map((c) => this.hashCode(c)));
@@ -76,12 +104,20 @@ export class MfaService {
     return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
   }
 
-  /** Needs a current code (TOTP or recovery): a stolen session alone cannot turn the second factor off. */
+  /**
+   * Needs a recent sign-in and a current code (TOTP or recovery): a stolen session alone cannot turn the
+   * second factor off. A wrong code counts toward the account's failure ceiling.
+   */
   async disable(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
+    await this.deps.sessions.requireRecentAuth(principal);
     const { code } = parseInput(codeSchema, input);
     const user = await this.user(principal.userId);
     if (!user.mfaEnabledAt) throw new AppError('BAD_USER_INPUT', 'Two-factor sign-in is not on', { fields: { mfa: 'not enabled' } });
-    await this.checkCode(user, code);
+    await this.deps.failures.check(user);
+    if (!(await this.checkCode(user, code))) {
+      await this.deps.failures.record(user, meta);
+      throw invalidCode();
+    }
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
       await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
@@ -97,7 +133,11 @@ export class MfaService {
     return { mfaRequired: true, mfaToken, methods: ['TOTP', 'RECOVERY_CODE'] };
   }
 
-  /** The second step of login: a code for a live challenge; the challenge is used up with the sign-in. */
+  /**
+   * The second step of login: a code for a live challenge; the challenge is used up with the sign-in.
+   * Wrong codes count toward the account's failure ceiling (the lockout), are recorded as
+   * MFA_CHALLENGE_FAILED, and the CHALLENGE_MAX_FAILURES-th voids the challenge and warns the owner by email.
+   */
   async completeLogin(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const { mfaToken, code } = parseInput(completeMfaSchema, input);
     const userId = await this.deps.tokens.peek(mfaToken, 'MFA_CHALLENGE');
@@ -105,32 +145,94 @@ export class MfaService {
     // Guesses are limited per challenge and per account, whatever the number of challenges opened.
     await this.deps.limits.consume('mfa', ['challenge', createHash('sha256').update(mfaToken).digest('hex')]);
     const user = await this.user(userId);
-    await this.checkCode(user, code);
-    return this.deps.signIn.finish(user, meta, {
+    await this.deps.failures.check(user);
+    if (!(await this.checkCode(user, code))) {
+      await this.challengeFailed(user, mfaToken, meta);
+      throw invalidCode();
+    }
+    const result = await this.deps.signIn.finish(user, meta, {
       inTransaction: async (tx) => {
         if ((await this.deps.tokens.consume(tx, mfaToken, 'MFA_CHALLENGE')) !== user.id) throw new AppError('INVALID_TOKEN', 'This sign-in challenge was already used');
       },
     });
+    // Password and code both right: only now does the failure count start again (login leaves it for MFA accounts).
+    await this.deps.failures.clear(user);
+    return result;
   }
 
-  /** Step-up for sensitive changes (password change): a current code when MFA is on, nothing otherwise. */
-  async stepUp(user: UserRecord, code: string | null | undefined): Promise<void> {
-    if (!user.mfaEnabledAt) return;
-    if (!code) throw new AppError('BAD_USER_INPUT', 'Two-factor sign-in is on: send a current code', { fields: { code: 'is required' } });
-    await this.checkCode(user, parseInput(codeSchema, { code }).code);
+  /**
+   * The second half of "the owner proves it is them" (reauthenticate, changePassword; the caller checks the
+   * password and answers every failure alike): true without MFA, else whether `code` is a current TOTP or
+   * an unused recovery code (used up if so). A missing or malformed code is simply false. It takes nothing
+   * from the per-account MFA budget, whose exhaustion would otherwise tell a token thief the password was right.
+   */
+  async stepUp(user: UserRecord, code: string | null | undefined): Promise<boolean> {
+    if (!user.mfaEnabledAt) return true;
+    const parsed = codeField.safeParse(code ?? '');
+    return parsed.success && (await this.codeMatches(user, parsed.data));
   }
 
-  /** A TOTP code newer than the last one used, or an unused recovery code; limited per account. */
-  private async checkCode(user: UserRecord, code: string): Promise<void> {
+  /**
+   * The operator's way back in for an owner who lost the second factor and every recovery code, once the
+   * operator has made sure out of band that the request is the owner's: MFA off (secret, pending enrollment
+   * and recovery codes gone), MFA_DISABLED recorded with who did it, the owner told by email. A password
+   * reset never does this. False when the account had nothing to reset.
+   */
+  async resetMfa(userId: string, actor: string): Promise<boolean> {
+    const input = parseInput(resetMfaSchema, { userId, actor });
+    const user = await this.deps.accounts.findById(input.userId);
+    if (!user) throw new AppError('NOT_FOUND', 'No such account');
+    const state = await this.deps.repo.state(user.id);
+    if (!state?.mfaEnabledAt && !state?.totpSecretEnc) return false;
+    await this.deps.repo.transaction(async (tx) => {
+      await this.deps.repo.disable(tx, user.id);
+      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
+      await this.notify(tx, user, false, { ip: null, userAgent: null });
+    });
+    await this.deps.profiles.invalidate(user.id);
+    this.deps.mail.afterCommit();
+    return true;
+  }
+
+  /** A code checked against the per-account MFA budget; a right code gives its attempt back. */
+  private async checkCode(user: UserRecord, code: string): Promise<boolean> {
     await this.deps.limits.consume('mfa', ['user', user.id]);
+    const ok = await this.codeMatches(user, code);
+    if (ok) await this.deps.limits.refund('mfa', ['user', user.id]);
+    return ok;
+  }
+
+  /** A TOTP code newer than the last one used, or an unused recovery code (used up when it matches). */
+  private async codeMatches(user: UserRecord, code: string): Promise<boolean> {
     if (/^\d{6}$/.test(code)) {
       const state = await this.deps.repo.state(user.id);
-      if (!state?.totpSecretEnc) throw invalidCode();
+      if (!state?.totpSecretEnc) return false;
       const step = await verifyTotp(this.secretOf(user.id, state.totpSecretEnc), code, state.totpLastStep === null ? null : Number(state.totpLastStep));
-      if (step === null || !(await this.deps.repo.claimStep(user.id, step))) throw invalidCode();
-      return;
+      return step !== null && (await this.deps.repo.claimStep(user.id, step));
     }
-    if (!(await this.deps.repo.useRecoveryCode(user.id, this.hashCode(code)))) throw invalidCode();
+    return this.deps.repo.useRecoveryCode(user.id, this.hashCode(code));
+  }
+
+  /**
+   * "Password right, code wrong": the lockout counts it, the challenge counts it (and dies at the limit),
+   * the event records it; the owner gets one email per voided challenge, not one per wrong code.
+   */
+  private async challengeFailed(user: UserRecord, mfaToken: string, meta: RequestMeta): Promise<void> {
+    await this.deps.failures.record(user, meta);
+    const voided = await this.deps.repo.transaction(async (tx) => {
+      const count = await this.deps.tokens.recordFailure(tx, mfaToken, 'MFA_CHALLENGE', CHALLENGE_MAX_FAILURES);
+      const data = { failures: count?.failures ?? null, voided: count?.voided ?? false };
+      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_CHALLENGE_FAILED', ip: meta.ip, userAgent: meta.userAgent, data }]);
+      if (!count?.voided) return false;
+      await this.deps.mail.queue(tx, {
+        userId: user.id,
+        to: user.email,
+        template: 'mfa-code-failed',
+        data: { username: user.username, at: new Date().toISOString(), ip: meta.ip, resetLink: `${this.deps.appUrl}/forgot-password` },
+      });
+      return true;
+    });
+    if (voided) this.deps.mail.afterCommit();
   }
 
   private secretOf(userId: string, sealed: Uint8Array): string {
@@ -147,7 +249,7 @@ export class MfaService {
     return user;
   }
 
-  private notify(tx: Parameters<Parameters<MfaRepository['transaction']>[0]>[0], user: UserRecord, enabled: boolean, meta: RequestMeta) {
+  private notify(tx: Parameters<Parameters<MfaRepository['transaction']>[0]>[0], user: UserRecord, enabled: boolean, meta: { ip: string | null; userAgent: string | null }) {
     return this.deps.mail.queue(tx, {
       userId: user.id,
       to: user.email,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, me, newIdentity, register, rest } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { sentTo, startMailServer, tokenIn, type ResendDouble } from '../../test/mail-server.js';
+import { sentTo, startMailServer, tokenIn, verifyEmailOf, type ResendDouble } from '../../test/mail-server.js';
 import { startResendDouble } from '../../test/resend-double.js';
 import { subscribe } from '../../test/subscriber.js';
 import { stepNow, totpAt } from '../../test/totp.js';
@@ -37,6 +37,8 @@ describe('multi-factor authentication', () => {
   async function enrolled() {
     const id = newIdentity('mfa');
     const t = await register(server, id);
+    // Enrollment needs a verified address (and a recent sign-in: the sign-up just opened the session).
+    await verifyEmailOf(server, double, t.user.email);
     const start = (await gql<{ startTotpEnrollment: { secret: string } }>(server, START, undefined, bearer(t.accessToken))).body.data!.startTotpEnrollment;
     const codes = (await gql<{ confirmTotpEnrollment: string[] }>(server, CONFIRM, { code: totpAt(start.secret, stepNow() - 1) }, bearer(t.accessToken))).body.data!.confirmTotpEnrollment;
     return { id, t, secret: start.secret, codes };
@@ -48,6 +50,7 @@ describe('multi-factor authentication', () => {
     it('returns a secret, its otpauth URL and an SVG QR code; nothing is active until confirmed', async () => {
       const id = newIdentity('enroll');
       const t = await register(server, id);
+      await verifyEmailOf(server, double, t.user.email);
       const sub = await subscribe(server.wsUrl, t.accessToken);
       try {
         const res = await gql<{ startTotpEnrollment: { secret: string; otpauthUrl: string; qrCodeSvg: string } }>(server, START, undefined, bearer(t.accessToken));
@@ -121,15 +124,26 @@ describe('multi-factor authentication', () => {
 
     it('limits code guesses per challenge and per account', async () => {
       const { id, secret } = await enrolled();
+      // A right code gives its attempt back, so the confirmation no longer counts: one wrong code on an
+      // earlier challenge takes its place as the first of the five.
+      expect(codeOf((await complete((await challenge(id.username, id.password)).mfaToken, '999999')).body)).toBe('INVALID_TOKEN');
       const c = await challenge(id.username, id.password);
       const codes = [];
       for (let i = 0; i < 6; i++) codes.push(codeOf((await complete(c.mfaToken, String(100000 + i))).body));
-      // Five code checks per account per window, and confirming the enrollment was the first of them.
+      // Five code checks per account per window, and the wrong code above was the first of them.
       expect(codes.slice(0, 4)).toEqual(Array(4).fill('INVALID_TOKEN'));
       expect(codes.slice(4)).toEqual(['RATE_LIMITED', 'RATE_LIMITED']);
       // A fresh challenge does not reset the account's count: even the right code waits.
       const fresh = await challenge(id.username, id.password);
       expect(codeOf((await complete(fresh.mfaToken, totpAt(secret, stepNow()))).body)).toBe('RATE_LIMITED');
+    });
+
+    it('right codes do not use up the per-account budget: six MFA sign-ins within the window all succeed', async () => {
+      const { id, codes } = await enrolled();
+      for (let i = 0; i < 6; i++) {
+        const c = await challenge(id.username, id.password);
+        expect(codeOf((await complete(c.mfaToken, codes[i]!)).body)).toBeUndefined();
+      }
     });
 
     it('works through the REST shim', async () => {
@@ -159,14 +173,18 @@ describe('multi-factor authentication', () => {
   });
 
   describe('step-up and disabling', () => {
-    it('changePassword asks for a code when MFA is on', async () => {
+    it('changePassword asks for a code when MFA is on, and answers alike whichever part is missing or wrong', async () => {
       const { id, t, secret } = await enrolled();
       const CHANGE = 'mutation C($i: ChangePasswordInput!) { changePassword(input: $i) }';
+      // A right password with a missing or wrong code answers exactly as a wrong password does: nothing
+      // tells a token thief that the password was right.
       const without = await gql(server, CHANGE, { i: { currentPassword: id.password, newPassword: 'another long passphrase' } }, bearer(t.accessToken));
-      expect(codeOf(without.body)).toBe('BAD_USER_INPUT');
-      expect(without.body.errors?.[0]?.extensions?.fields).toHaveProperty('code');
+      expect(codeOf(without.body)).toBe('INVALID_CREDENTIALS');
+      expect(without.body.errors?.[0]?.extensions?.fields).toBeUndefined();
       const wrong = await gql(server, CHANGE, { i: { currentPassword: id.password, newPassword: 'another long passphrase', code: '000000' } }, bearer(t.accessToken));
-      expect(codeOf(wrong.body)).toBe('INVALID_TOKEN');
+      expect(codeOf(wrong.body)).toBe('INVALID_CREDENTIALS');
+      const wrongPassword = await gql(server, CHANGE, { i: { currentPassword: 'not the password', newPassword: 'another long passphrase', code: totpAt(secret, stepNow()) } }, bearer(t.accessToken));
+      expect(wrongPassword.body).toEqual(wrong.body);
       const ok = await gql(server, CHANGE, { i: { currentPassword: id.password, newPassword: 'another long passphrase', code: totpAt(secret, stepNow()) } }, bearer(t.accessToken));
       expect(ok.body.data).toEqual({ changePassword: true });
     });

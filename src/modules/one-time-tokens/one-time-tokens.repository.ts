@@ -50,4 +50,27 @@ export class OneTimeTokensRepository {
     });
     return rows[0]?.userId ?? null;
   }
+
+  /**
+   * Counts a wrong answer given with a usable token (an MFA challenge's code); the `voidAfter`-th uses the
+   * token up. One statement, so of racing failures exactly one is the voiding one. Null when the token was
+   * no longer usable.
+   */
+  async recordFailure(
+    tx: Prisma.TransactionClient | PrismaClient,
+    token: string,
+    purpose: OneTimeTokenPurpose,
+    voidAfter: number,
+    now = new Date(),
+  ): Promise<{ failures: number; voided: boolean } | null> {
+    if (!OPAQUE_TOKEN.test(token)) return null;
+    const rows = await tx.$queryRaw<{ failures: number; voided: boolean }[]>`
+      UPDATE one_time_tokens
+      SET failed_attempts = failed_attempts + 1,
+          consumed_at = CASE WHEN failed_attempts + 1 >= ${voidAfter} THEN ${now}::timestamptz ELSE consumed_at END
+      WHERE token_hash = ${hashOpaqueToken(token)} AND purpose = ${purpose}::"OneTimeTokenPurpose"
+        AND consumed_at IS NULL AND expires_at > ${now}::timestamptz
+      RETURNING failed_attempts AS failures, consumed_at IS NOT NULL AS voided`;
+    return rows[0] ?? null;
+  }
 }

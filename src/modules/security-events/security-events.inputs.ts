@@ -14,6 +14,8 @@ export enum SecurityEventType {
   MFA_ENABLED = 'MFA_ENABLED',
   MFA_DISABLED = 'MFA_DISABLED',
   ACCOUNT_LOCKED = 'ACCOUNT_LOCKED',
+  /** The right password, then a wrong second-factor code at sign-in: someone may know the password. */
+  MFA_CHALLENGE_FAILED = 'MFA_CHALLENGE_FAILED',
 }
 registerEnumType(SecurityEventType, { name: 'SecurityEventType', description: 'What happened to the account' });
 

@@ -8,6 +8,8 @@ export interface NewSession {
   expiresAt: Date;
   idleExpiresAt: Date;
   refreshTokenHash: Uint8Array<ArrayBuffer>;
+  /** The sign-in that opens it: the start of its "recent authentication". */
+  authenticatedAt: Date;
 }
 
 /** The account columns the rotation returns, so a refresh answers with its user in the same round trip. */
@@ -48,8 +50,8 @@ export class SessionsRepository {
   async open(tx: Prisma.TransactionClient, s: NewSession): Promise<{ id: string }> {
     const rows = await tx.$queryRaw<{ id: string }[]>`/* prepared:latchkey_open_session */
       WITH s AS (
-        INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at)
-        VALUES (${s.userId}::uuid, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz)
+        INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at, authenticated_at)
+        VALUES (${s.userId}::uuid, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz, ${s.authenticatedAt}::timestamptz)
         RETURNING id
       ), r AS (
         INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
@@ -120,6 +122,18 @@ export class SessionsRepository {
     });
     if (!s) return null;
     return { userId: s.userId, liveUntil: s.expiresAt < s.idleExpiresAt ? s.expiresAt : s.idleExpiresAt };
+  }
+
+  /** When the holder of a live session last proved it is the owner; null when no such live session. */
+  async authenticatedAt(sessionId: string, userId: string, now: Date): Promise<Date | null> {
+    const s = await this.prisma.session.findFirst({ where: { id: sessionId, userId, ...liveWhere(now) }, select: { authenticatedAt: true } });
+    return s?.authenticatedAt ?? null;
+  }
+
+  /** Records a fresh proof of the owner on a live session; false when there is no such live session. */
+  async markAuthenticated(sessionId: string, userId: string, now: Date): Promise<boolean> {
+    const res = await this.prisma.session.updateMany({ where: { id: sessionId, userId, ...liveWhere(now) }, data: { authenticatedAt: now } });
+    return res.count === 1;
   }
 
   listLive(userId: string, now: Date): Promise<LiveSession[]> {

@@ -37,6 +37,8 @@ export interface SessionsDeps {
   log: Logger;
   refreshTtlSeconds: number;
   idleTtlSeconds: number;
+  /** How long a sign-in or reauthenticate counts as recent (REAUTH_MAX_AGE_SECONDS). */
+  reauthMaxAgeSeconds: number;
   /** The Redis key of an account's cached profile, fetched with the session key in one MGET. */
   profileKey?: (userId: string) => string;
   now?: () => Date;
@@ -72,6 +74,7 @@ export class SessionsService {
       expiresAt: new Date(now.getTime() + this.deps.refreshTtlSeconds * 1000),
       idleExpiresAt: new Date(now.getTime() + Math.min(this.deps.idleTtlSeconds, this.deps.refreshTtlSeconds) * 1000),
       refreshTokenHash: hash,
+      authenticatedAt: now,
     });
     return () => this.issue(userId, session.id, token);
   }
@@ -110,6 +113,25 @@ export class SessionsService {
     if (!live || live.userId !== userId) throw unauthenticated('The session has ended');
     await this.deps.cache.markLive(sessionId, live.userId, live.liveUntil);
     return { userId, sessionId, liveUntil: live.liveUntil.getTime() };
+  }
+
+  /**
+   * The guard of sensitive operations (second factors, account deletion, email change): the caller's
+   * session must have been opened by a sign-in, or passed `reauthenticate`, within REAUTH_MAX_AGE_SECONDS.
+   * Read from the session row (current state), never from the token: a refresh does not make it recent.
+   */
+  async requireRecentAuth(principal: Principal): Promise<void> {
+    const now = this.now();
+    const at = await this.deps.repo.authenticatedAt(principal.sessionId, principal.userId, now);
+    if (!at) throw unauthenticated('The session has ended');
+    if (now.getTime() - at.getTime() > this.deps.reauthMaxAgeSeconds * 1000) {
+      throw new AppError('REAUTHENTICATION_REQUIRED', 'Confirm it is you: call reauthenticate with your password (and a code), then retry');
+    }
+  }
+
+  /** After the owner proved it is them again (see AccountsService.reauthenticate): the session is recent from now. */
+  async markReauthenticated(principal: Principal): Promise<void> {
+    if (!(await this.deps.repo.markAuthenticated(principal.sessionId, principal.userId, this.now()))) throw unauthenticated('The session has ended');
   }
 
   list(userId: string): Promise<LiveSession[]> {

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, codeOf, me, newIdentity, refresh, register } from '../../test/auth-client.js';
+import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { sentTo, startMailServer, verifyEmailOf, type ResendDouble } from '../../test/mail-server.js';
+import { startResendDouble } from '../../test/resend-double.js';
+import { stepNow, totpAt } from '../../test/totp.js';
+
+const START = 'mutation { startTotpEnrollment { secret } }';
+const CONFIRM = 'mutation C($code: String!) { confirmTotpEnrollment(code: $code) }';
+const DISABLE = 'mutation D($code: String!) { disableTotp(code: $code) }';
+const REAUTH = 'mutation R($password: String!, $code: String) { reauthenticate(password: $password, code: $code) }';
+const LOGIN = 'mutation L($i: LoginInput!) { login(input: $i) { __typename ... on MfaChallenge { mfaToken } ... on AuthPayload { accessToken } } }';
+const COMPLETE = 'mutation M($i: CompleteMfaLoginInput!) { completeMfaLogin(input: $i) { accessToken } }';
+
+/** Second factors against a stolen access token, and against a stolen password. */
+describe('MFA security', () => {
+  let db: TestDatabase;
+  let double: ResendDouble;
+  let server: TestServer;
+  const prefix = uniquePrefix('mfasec');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    double = await startResendDouble();
+    // A low lockout threshold, so the tests reach it; the MFA rate limit stays out of the way.
+    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, env: { LOCKOUT_THRESHOLD: '6' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await double?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  const call = (query: string, variables: Record<string, unknown> | undefined, token: string) => gql(server, query, variables, bearer(token));
+  /** The sign-in of every session of the user happened long ago (as if the token were stolen later). */
+  const ageSessions = (userId: string) =>
+    server.infra.prisma.session.updateMany({ where: { userId }, data: { authenticatedAt: new Date(Date.now() - 11 * 60_000) } });
+
+  async function verifiedUser(label: string) {
+    const id = newIdentity(label);
+    const t = await register(server, id);
+    await verifyEmailOf(server, double, t.user.email);
+    return { id, t };
+  }
+
+  async function enrolled(label: string) {
+    const { id, t } = await verifiedUser(label);
+    const secret = ((await call(START, undefined, t.accessToken)).body.data as { startTotpEnrollment: { secret: string } }).startTotpEnrollment.secret;
+    const codes = ((await call(CONFIRM, { code: totpAt(secret, stepNow() - 1) }, t.accessToken)).body.data as { confirmTotpEnrollment: string[] }).confirmTotpEnrollment;
+    return { id, t, secret, codes };
+  }
+
+  const challenge = async (identifier: string, password: string) =>
+    ((await gql<{ login: { __typename: string; mfaToken: string } }>(server, LOGIN, { i: { identifier, password } })).body.data!.login);
+  const complete = (mfaToken: string, code: string) => gql(server, COMPLETE, { i: { mfaToken, code } });
+
+  describe('enrolling and disabling need a recent sign-in', () => {
+    it('a stolen access token cannot turn MFA on: start and confirm answer REAUTHENTICATION_REQUIRED, a refresh does not help, reauthenticate does', async () => {
+      const { id, t } = await verifiedUser('stolen');
+      await ageSessions(t.user.id);
+      expect(codeOf((await call(START, undefined, t.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
+      // A refresh keeps the session's sign-in time: the new token is no more recent than the old one.
+      const refreshed = (await refresh(server, t.refreshToken)).body.data!.refresh;
+      expect(codeOf((await call(START, undefined, refreshed.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
+      expect((await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).totpSecretEnc).toBeNull();
+
+      expect(codeOf((await call(REAUTH, { password: 'not the password' }, refreshed.accessToken)).body)).toBe('INVALID_CREDENTIALS');
+      expect(codeOf((await call(START, undefined, refreshed.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
+      expect((await call(REAUTH, { password: id.password }, refreshed.accessToken)).body.data).toEqual({ reauthenticate: true });
+      const secret = ((await call(START, undefined, refreshed.accessToken)).body.data as { startTotpEnrollment: { secret: string } }).startTotpEnrollment.secret;
+
+      // Confirming is guarded too: an enrollment started earlier cannot be finished with an old sign-in.
+      await ageSessions(t.user.id);
+      expect(codeOf((await call(CONFIRM, { code: totpAt(secret, stepNow()) }, refreshed.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
+      expect((await me(server, refreshed.accessToken)).body.data?.me.mfaEnabled).toBe(false);
+      expect(await server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
+    });
+
+    it('MFA enrollment needs a verified email address', async () => {
+      const id = newIdentity('unverified');
+      const t = await register(server, id);
+      expect(codeOf((await call(START, undefined, t.accessToken)).body)).toBe('FORBIDDEN');
+      expect((await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).totpSecretEnc).toBeNull();
+      await verifyEmailOf(server, double, t.user.email);
+      expect(codeOf((await call(START, undefined, t.accessToken)).body)).toBeUndefined();
+    });
+
+    it('disabling needs a recent sign-in; with MFA on, reauthenticate needs the password and a current code and answers alike otherwise', async () => {
+      const { id, t, secret, codes } = await enrolled('disable');
+      await ageSessions(t.user.id);
+      expect(codeOf((await call(DISABLE, { code: codes[0]! }, t.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
+      expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(true);
+
+      const attempts = [
+        { password: id.password },
+        { password: id.password, code: '000000' },
+        { password: 'not the password', code: codes[1]! },
+        { password: 'not the password' },
+      ];
+      const answers = [];
+      for (const a of attempts) answers.push((await call(REAUTH, a, t.accessToken)).body);
+      for (const a of answers) expect(a).toEqual(answers[0]);
+      expect(codeOf(answers[0]!)).toBe('INVALID_CREDENTIALS');
+      // The recovery code sent with a wrong password was not used up.
+      expect((await call(REAUTH, { password: id.password, code: codes[1]! }, t.accessToken)).body.data).toEqual({ reauthenticate: true });
+      expect((await call(DISABLE, { code: totpAt(secret, stepNow()) }, t.accessToken)).body.data).toEqual({ disableTotp: true });
+    });
+  });
+
+  describe('the owner who lost the second factor', () => {
+    it('gets it reset by an operator (service): MFA off, MFA_DISABLED recorded with the operator, the owner emailed', async () => {
+      const { id, t } = await enrolled('reset');
+      expect(await server.services.mfa.resetMfa(t.user.id, 'operator alice')).toBe(true);
+      expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(false);
+      expect(await server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
+      const row = await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } });
+      expect(row.totpSecretEnc).toBeNull();
+      const event = await server.infra.prisma.securityEvent.findFirstOrThrow({ where: { userId: t.user.id, type: 'MFA_DISABLED' } });
+      expect(event.data).toEqual({ by: 'operator', actor: 'operator alice' });
+      await double.waitForDelivery((m) => sentTo(m, t.user.email) && /two-factor/i.test(m.subject) && /off/.test(m.text ?? ''), 10_000);
+      expect((await challenge(id.username, id.password)).__typename).toBe('AuthPayload');
+      // Nothing left to reset; bad input and unknown accounts are refused.
+      expect(await server.services.mfa.resetMfa(t.user.id, 'operator alice')).toBe(false);
+      await expect(server.services.mfa.resetMfa('not-an-id', 'operator alice')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+      await expect(server.services.mfa.resetMfa(t.user.id, ' ')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+      await expect(server.services.mfa.resetMfa('00000000-0000-4000-8000-000000000000', 'operator alice')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+  });
+
+  describe('guessing codes with a stolen password', () => {
+    it('wrong codes add up across challenges to the account lockout; then even the right code is refused', async () => {
+      const { id, t, secret } = await enrolled('lockout');
+      const first = await challenge(id.username, id.password);
+      for (let i = 0; i < 3; i++) expect(codeOf((await complete(first.mfaToken, String(200000 + i))).body)).toBe('INVALID_TOKEN');
+      // A new challenge (the right password again) does not start the count again.
+      const second = await challenge(id.username, id.password);
+      expect(second.__typename).toBe('MfaChallenge');
+      for (let i = 0; i < 3; i++) expect(codeOf((await complete(second.mfaToken, String(300000 + i))).body)).toBe('INVALID_TOKEN');
+      // The sixth failure locked the account: the right code and the right password both wait.
+      expect(codeOf((await complete(second.mfaToken, totpAt(secret, stepNow()))).body)).toBe('ACCOUNT_LOCKED');
+      const login = await gql(server, LOGIN, { i: { identifier: id.username, password: id.password } });
+      expect(codeOf(login.body)).toBe('ACCOUNT_LOCKED');
+      expect(await server.infra.prisma.securityEvent.count({ where: { userId: t.user.id, type: 'ACCOUNT_LOCKED' } })).toBe(1);
+    });
+
+    it('five wrong codes void the challenge; each is recorded as MFA_CHALLENGE_FAILED, and the owner is emailed once', async () => {
+      const { id, t, secret } = await enrolled('void');
+      const c = await challenge(id.username, id.password);
+      for (let i = 0; i < 5; i++) expect(codeOf((await complete(c.mfaToken, String(400000 + i))).body)).toBe('INVALID_TOKEN');
+      // Void: not even the right code opens it now.
+      expect(codeOf((await complete(c.mfaToken, totpAt(secret, stepNow()))).body)).toBe('INVALID_TOKEN');
+      const events = await server.infra.prisma.securityEvent.findMany({ where: { userId: t.user.id, type: 'MFA_CHALLENGE_FAILED' } });
+      const data = events.map((e) => e.data as { failures: number; voided: boolean }).sort((x, y) => x.failures - y.failures);
+      expect(data).toEqual([1, 2, 3, 4, 5].map((n) => ({ failures: n, voided: n === 5 })));
+      expect(await server.infra.prisma.emailMessage.count({ where: { userId: t.user.id, template: 'mfa-code-failed' } })).toBe(1);
+      await double.waitForDelivery((m) => sentTo(m, t.user.email) && /has your password/i.test(m.subject), 10_000);
+      // The owner, with the password and the code, signs in as usual.
+      const fresh = await challenge(id.username, id.password);
+      expect(codeOf((await complete(fresh.mfaToken, totpAt(secret, stepNow()))).body)).toBeUndefined();
+    });
+  });
+});
