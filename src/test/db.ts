@@ -99,7 +99,14 @@ async function createDatabase(template: string | null): Promise<TestDatabase> {
 
 /** A fresh, migrated database for one test file; `drop()` it in afterAll. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  return createDatabase(await ensureTemplate());
+  try {
+    return await createDatabase(await ensureTemplate());
+  } catch (e) {
+    // Another checkout's run (other migrations) may have dropped our template as a leftover: build it again.
+    if ((e as { code?: string }).code !== '3D000') throw e;
+    templateReady = undefined;
+    return createDatabase(await ensureTemplate());
+  }
 }
 
 /** An empty database with no migrations applied, for tests of the migrator itself. */
