@@ -13,7 +13,7 @@ import { DOCUMENT_LIMITS } from './limits.js';
 
 /** Close codes a client can act on (graphql-ws uses 44xx for protocol-level refusals). */
 export const WS_CLOSE = {
-  unauthorized: 4401, // missing, bad or expired token, or the session ended: sign in again
+  unauthorized: 4401, // missing, bad or expired token, the session ended, or the access token expired un-renewed: sign in again
   forbiddenOrigin: 4403,
   tooManyConnections: 4429,
   rateLimited: 4008, // the per-IP request budget is spent: reconnect after the seconds the reason gives
@@ -25,7 +25,7 @@ export const WS_CLOSE = {
 /** A subscribe refused because the socket already carries the most it may (see README). */
 export const TOO_MANY_SUBSCRIPTIONS = 'TOO_MANY_SUBSCRIPTIONS';
 
-/** Per-socket bounds; a deployment has no reason to tune them, tests may. */
+/** Per-socket bounds: fixed (what one client needs is far below them), not settings. */
 export const WS_DEFAULTS = {
   /** Active subscriptions on one socket. */
   maxSubscriptionsPerSocket: 10,
@@ -359,7 +359,7 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
       const text = String(data);
       if (++waiting === 1) socket.pause();
       turn = turn.then(async () => {
-        const admitted = await admit(socket, state);
+        const admitted = socket.readyState === socket.OPEN && (await admit(socket, state));
         if (--waiting === 0) socket.resume();
         if (!admitted || !dispatch || socket.readyState !== socket.OPEN) return;
         // A subscribe's handler resolves only when the subscription ends: never awaited here.
