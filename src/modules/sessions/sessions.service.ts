@@ -21,6 +21,11 @@ export interface Authenticated extends Principal {
   readonly cachedProfile?: string;
 }
 
+/** A call authenticated by an access token, and until when (epoch ms) that token is valid. */
+export interface TokenAuthenticated extends Authenticated {
+  readonly accessTokenExpiresAt: number;
+}
+
 export interface IssuedTokens {
   accessToken: string;
   refreshToken: string;
@@ -97,9 +102,9 @@ export class SessionsService {
    * The check behind every authenticated call: a valid signature (cached per token), then the session's
    * liveness from Redis, falling back to PostgreSQL on a miss. Redis down: SERVICE_UNAVAILABLE, never a pass.
    */
-  async authenticate(authorization: string | undefined): Promise<Authenticated> {
+  async authenticate(authorization: string | undefined): Promise<TokenAuthenticated> {
     const claims = await this.deps.tokens.verify(bearerToken(authorization));
-    return this.checkSession(claims.sub, claims.sid);
+    return { ...(await this.checkSession(claims.sub, claims.sid)), accessTokenExpiresAt: claims.exp * 1000 };
   }
 
   /** Liveness of a session (Redis, then PostgreSQL): for each call, and for long-lived sockets over time. */
