@@ -374,4 +374,32 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     expect(await attempt(id.username, 'a wrong guess again')).toBe('INVALID_CREDENTIALS');
     expect(await attempt(id.username, id.password)).toBe('AuthPayload');
   });
+
+  it('a password reset lifts every lock and starts every count over (they were guesses at the old password)', async () => {
+    const id = newIdentity('resetall');
+    const t = await register(server, id, OWNER);
+    await attempts(id.username, 4);
+    await attempts(id.email, 4);
+    await attempts(id.username, 4, () => OWNER);
+    await rest(server, 'POST', '/auth/reset-password/request', { email: id.email });
+    const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
+    const fresh = 'a fresh long passphrase';
+    expect((await rest(server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: fresh })).status).toBe(204);
+    expect(await attempts(id.username, 1)).toEqual(['INVALID_CREDENTIALS']);
+    expect(await attempt(id.username, fresh)).toBe('AuthPayload');
+    expect(await attempt(id.email, fresh)).toBe('AuthPayload');
+    expect(await attempt(id.username, fresh, OWNER)).toBe('AuthPayload');
+  });
+
+  it('unlockAccount (GraphQL) is the same POST: it unlocks once, keeping the count', async () => {
+    const id = newIdentity('gqlunlock');
+    const t = await register(server, id, OWNER);
+    await attempts(id.email, 4);
+    const token = tokenIn((await lockMail(t.user.email)).text);
+    const UNLOCK = 'mutation U($token: String!) { unlockAccount(token: $token) }';
+    expect((await gql(server, UNLOCK, { token })).body.data).toEqual({ unlockAccount: true });
+    expect(codeOf((await gql(server, UNLOCK, { token })).body)).toBe('INVALID_TOKEN');
+    expect(await attempt(id.email, 'still guessing')).toBe('INVALID_CREDENTIALS');
+    expect(await attempt(id.email, id.password)).toBe('ACCOUNT_LOCKED');
+  });
 });
