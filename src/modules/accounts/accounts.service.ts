@@ -46,6 +46,10 @@ export const UNLOCK_TTL_SECONDS = 24 * 3600;
 /** A lock only the unlock link or a reset lifts is stored as this far ahead. */
 const FOREVER_MS = 100 * 365 * 86_400_000;
 
+/** When the longest of these locks ends (null: when unlocked). */
+const laterEnd = (locks: FailureOutcome[]): Date | null =>
+  locks.map((o) => o.until).reduce((a, b) => (a === null || b === null ? null : a > b ? a : b));
+
 const invalidUnlockToken = () => new AppError('INVALID_TOKEN', 'This unlock link is invalid, used or expired');
 
 /** Same words for an unknown identifier and a wrong password, so the answer reveals nothing. */
@@ -129,10 +133,8 @@ export class AccountsService {
         this.deps.lockout.recordFailure(typed),
         candidate && account ? this.deps.lockout.recordFailure(account) : undefined,
       ]);
-      if (user && (byIdentifier.lockedNow || byAccount?.lockedNow)) {
-        const until = [byIdentifier, byAccount].filter((o) => o?.lockedNow).map((o) => o!.until);
-        await this.lock(user, until.includes(null) ? null : new Date(Math.max(...until.map((d) => d!.getTime()))), meta, byAccount?.lockedNow ? byAccount : undefined);
-      }
+      const lockedNow = [byIdentifier, byAccount].filter((o): o is FailureOutcome => o?.lockedNow === true);
+      if (user && lockedNow.length > 0) await this.lock(user, laterEnd(lockedNow), meta, byAccount?.lockedNow ? byAccount : undefined);
       throw invalidCredentials();
     }
     // The owner is in: failures are counted in a row, so this identifier's and the account's start over.
