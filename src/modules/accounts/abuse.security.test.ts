@@ -369,6 +369,13 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     });
     expect(form.status).toBe(200);
     expect(form.headers.get('content-type')).toMatch(/^text\/html/);
+    // That route alone takes a form body: sign-in stays JSON only.
+    const formLogin = await fetch(`${server.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: id.username, password: id.password }).toString(),
+    });
+    expect(formLogin.status).toBe(415);
     // The owner signing in resets the count (NIST counts consecutive failures): one failure no longer locks.
     expect(await attempt(id.username, id.password)).toBe('AuthPayload');
     expect(await attempt(id.username, 'a wrong guess again')).toBe('INVALID_CREDENTIALS');
