@@ -49,7 +49,7 @@ export function accountsRoutes(accounts: AccountsService, limits: Limits, appUrl
         done(null, Object.fromEntries(new URLSearchParams(String(body))));
       });
       scope.post('/unlock-account', async (req, reply) => {
-        if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+        if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
           await accounts.unlock(req.body);
           return { unlocked: true };
         }
