@@ -90,9 +90,9 @@ export function buildServices(infra: Infra) {
   const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords; the lock belongs to accounts (built below).
   const failures: AccountFailures = {
-    check: (u) => accounts.failures.check(u),
+    check: (u, m) => accounts.failures.check(u, m),
     record: (u, m) => accounts.failures.record(u, m),
-    clear: (u) => accounts.failures.clear(u),
+    clear: (u, m) => accounts.failures.clear(u, m),
   };
   const mfa = new MfaService({
     repo: new MfaRepository(prisma),

@@ -335,12 +335,15 @@ If this wasn't you, sign that session out and change your password:
       'Your account has been locked',
       `<p style="${P}">Hi {{username}},</p>
 <p style="${P}">After too many failed sign-in attempts, your account is locked until {{when until}}. Someone may be trying to guess your password.</p>
+<p style="${P}">Devices you have signed in from lately are held only by their own failed attempts, not by attempts from elsewhere.</p>
 ${button('unlockLink', 'Unlock my account')}`,
       `<p style="${SMALL}">If these attempts were not yours, consider changing your password once you are back in.</p>`,
     ),
     text: `Hi {{username}},
 
 After too many failed sign-in attempts, your account is locked until {{when until}}. Someone may be trying to guess your password.
+
+Devices you have signed in from lately are held only by their own failed attempts, not by attempts from elsewhere.
 
 To unlock your account, open this link:
 {{link unlockLink}}

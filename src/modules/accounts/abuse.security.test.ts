@@ -1,4 +1,5 @@
 import bcrypt from 'bcrypt';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
@@ -44,6 +45,28 @@ describe('rate limits (contract defaults)', () => {
     expect(viaRest.status).toBe(429);
     expect(Number(viaRest.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(viaRest.body).toMatchObject({ code: 'RATE_LIMITED', retryAfter: expect.any(Number) });
+  });
+
+  it('normalises the identifier one way for the lookup and the limit: no look-alike signs in or buys more guesses', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const id = { ...newIdentity(), username: `iris${tag}`, email: `strasse.${tag}@example.com` };
+    await register(server, id);
+    const fullwidth = (s: string) => [...s].map((c) => (/[a-z0-9]/.test(c) ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c)).join('');
+    // Non-ASCII identifiers can never be registered: refused, never looked up (PostgreSQL folds İ to i).
+    for (const lookAlike of [`İris${tag}`, `ıris${tag}`, `straße.${tag}@example.com`]) {
+      const res = await login(server, lookAlike, id.password);
+      expect(codeOf(res.body), lookAlike).toBe('BAD_USER_INPUT');
+    }
+    // Compatibility forms (NFKC) are the same identifier: they sign in, and share its budget (10, this sign-in included).
+    expect(codeOf((await login(server, fullwidth(id.username), id.password)).body)).toBeUndefined();
+    const codes = [];
+    for (let i = 0; i < 9; i++) codes.push(codeOf((await login(server, i % 2 ? id.username.toUpperCase() : fullwidth(id.username), 'wrong ' + i)).body));
+    expect(codes).toEqual(Array(9).fill('INVALID_CREDENTIALS'));
+    for (const variant of [id.username, fullwidth(id.username.toUpperCase()), ` ${id.username}\u3000`]) {
+      expect(codeOf((await login(server, variant, id.password)).body), variant).toBe('RATE_LIMITED');
+    }
+    // And a look-alike gets no password check at all, so no budget of its own against the account.
+    expect(['BAD_USER_INPUT', 'RATE_LIMITED']).toContain(codeOf((await login(server, `İris${tag}`, id.password)).body));
   });
 
   it('one request of aliased logins runs at most the allowed number of password checks', async () => {
@@ -185,7 +208,8 @@ describe('account lockout', () => {
       const token = tokenIn(mail.text);
       expect(mail.text).toContain('/auth/unlock-account?token=');
 
-      const unlocked = await rest(server, 'GET', `/auth/unlock-account?token=${encodeURIComponent(token)}`);
+      // The link's GET only describes; the unlock is a POST of its token.
+      const unlocked = await rest(server, 'POST', '/auth/unlock-account', { token });
       expect(unlocked.status).toBe(200);
       expect(codeOf((await login(server, id.username, id.password)).body)).toBeUndefined();
       expect((await rest(server, 'GET', `/auth/unlock-account?token=${encodeURIComponent(token)}`)).body).toMatchObject({ code: 'INVALID_TOKEN' });
@@ -223,5 +247,166 @@ describe('account lockout', () => {
     expect(codeOf(res.body)).toBe('ACCOUNT_LOCKED');
     // Not a timed lock: no retry time is offered, only the emailed unlock link or a reset.
     expect(res.body.errors?.[0]?.extensions?.retryAfter).toBeUndefined();
+  });
+});
+
+describe('source-aware lockout (known devices, unknown sources, unlock)', () => {
+  let db: TestDatabase;
+  let double: ResendDouble;
+  let server: TestServer;
+  const prefix = uniquePrefix('srclock');
+  // The owner's device: the address and client of a session of the account (made at sign-up below).
+  const OWNER = { 'x-forwarded-for': '198.51.100.77' };
+  let n = 0;
+  /** A fresh unknown address for every attempt: an attacker spread over many IPs. */
+  const stranger = () => ({ 'x-forwarded-for': `10.${20 + Math.floor(n / 250)}.${n % 250}.${(n++ % 200) + 1}` });
+  /** Code of one attempt, and whether a retry time came with it (a timed lock). */
+  const attempt = async (identifier: string, password: string, headers: Record<string, string> = stranger()) => {
+    const res = await login(server, identifier, password, headers);
+    const ext = res.body.errors?.[0]?.extensions;
+    return `${codeOf(res.body) ?? res.body.data?.login.__typename}${ext?.retryAfter === undefined ? '' : '+retry'}`;
+  };
+  const attempts = async (identifier: string, count: number, headers?: () => Record<string, string>) => {
+    const out = [];
+    for (let i = 0; i < count; i++) out.push(await attempt(identifier, `wrong password ${i}`, headers?.()));
+    return out;
+  };
+  const lockMail = (email: string, not: string[] = []) =>
+    double.waitForDelivery((m) => sentTo(m, email) && /locked/i.test(m.subject) && !not.includes(m.id), 10_000);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    double = await startResendDouble();
+    server = await startMailServer({
+      databaseUrl: db.url,
+      redisPrefix: prefix,
+      double,
+      // The threshold equals the ceiling: the first lock is the permanent stage, with nothing timed to wait out.
+      env: { TRUST_PROXY: '127.0.0.1', LOCKOUT_THRESHOLD: '4', LOCKOUT_BASE_SECONDS: '120', LOCKOUT_MAX_FAILURES: '4' },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await double?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  it('a lock caused from unknown sources never blocks the owner on a known device, whose own failures still count', async () => {
+    const id = newIdentity('known');
+    await register(server, id, OWNER);
+    expect(await attempts(id.username, 6)).toEqual([...Array(4).fill('INVALID_CREDENTIALS'), 'ACCOUNT_LOCKED', 'ACCOUNT_LOCKED']);
+    // The permanent stage holds for any unknown source, even with the right password ...
+    expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
+    expect(await attempt(id.email, id.password)).not.toBe('AuthPayload');
+    // ... but the owner's device signs in, by username or email.
+    expect(await attempt(id.username, id.password, OWNER)).toBe('AuthPayload');
+    expect(await attempt(id.email, id.password, OWNER)).toBe('AuthPayload');
+    // Its own failures have their own count: it locks (itself only) after the threshold.
+    expect(await attempts(id.username, 4, () => OWNER)).toEqual(Array(4).fill('INVALID_CREDENTIALS'));
+    expect(await attempt(id.username, id.password, OWNER)).toBe('ACCOUNT_LOCKED');
+    // A second known device of the owner is not held by the first one's lock.
+    const other = { 'x-forwarded-for': '198.51.100.78' };
+    await server.infra.prisma.session.create({
+      data: { user: { connect: { username: id.username } }, ip: other['x-forwarded-for'], userAgent: 'node', expiresAt: new Date(Date.now() + 3_600_000), idleExpiresAt: new Date(Date.now() + 3_600_000) },
+    });
+    expect(await attempt(id.username, id.password, other)).toBe('AuthPayload');
+  });
+
+  it("a username's lock says nothing about its email: it answers like an unrelated unknown email, and a known username like an unknown one", async () => {
+    const id = newIdentity('linked');
+    await register(server, id, OWNER);
+    const nobody = newIdentity('nobody');
+    // A known username and a username no one has locked in the same steps.
+    expect(await attempts(id.username, 6)).toEqual(await attempts(nobody.username, 6));
+    // The account's email, even with the right password, answers step for step as an unknown email.
+    const viaEmail = [await attempt(id.email, id.password), ...(await attempts(id.email, 5))];
+    const unknownEmail = await attempts(nobody.email, 6);
+    expect(viaEmail).toEqual(unknownEmail);
+    expect(viaEmail).toEqual([...Array(4).fill('INVALID_CREDENTIALS'), 'ACCOUNT_LOCKED', 'ACCOUNT_LOCKED']);
+  });
+
+  it('the unlock link: GET only describes (twice, in JSON or a page with a form), POST unlocks, and the lifetime count stays', async () => {
+    const id = newIdentity('unlock');
+    const t = await register(server, id, OWNER);
+    await attempts(id.username, 4);
+    expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
+    const first = await lockMail(t.user.email);
+    const token = tokenIn(first.text);
+    const link = `/auth/unlock-account?token=${encodeURIComponent(token)}`;
+
+    // A mail scanner following the link changes nothing.
+    const described = await rest(server, 'GET', link);
+    expect(described.status).toBe(200);
+    expect(described.body).toMatchObject({ valid: true, method: 'POST' });
+    const page = await fetch(`${server.url}${link}`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toContain("form-action 'self'");
+    const html = await page.text();
+    expect(html).toMatch(/<form[^>]+method="post"/i);
+    expect(html).toContain(`value="${token}"`);
+    expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
+    expect((await rest(server, 'GET', '/auth/unlock-account?token=not-a-token')).body).toMatchObject({ code: 'INVALID_TOKEN' });
+
+    const unlocked = await rest(server, 'POST', '/auth/unlock-account', { token });
+    expect(unlocked.status).toBe(200);
+    expect(unlocked.body).toMatchObject({ unlocked: true });
+    expect((await rest(server, 'POST', '/auth/unlock-account', { token })).body).toMatchObject({ code: 'INVALID_TOKEN' });
+    expect((await rest(server, 'GET', link)).body).toMatchObject({ code: 'INVALID_TOKEN' });
+    expect((await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).lockedUntil).toBeNull();
+
+    // The unlock lifted the lock, not the count: the next failure from an unknown source locks again.
+    expect(await attempt(id.username, 'one more wrong guess')).toBe('INVALID_CREDENTIALS');
+    expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
+
+    // The form on the page posts the token (a browser): the answer is a page, and the account opens.
+    const second = await lockMail(t.user.email, [first.id]);
+    const form = await fetch(`${server.url}/auth/unlock-account`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: new URLSearchParams({ token: tokenIn(second.text) }).toString(),
+    });
+    expect(form.status).toBe(200);
+    expect(form.headers.get('content-type')).toMatch(/^text\/html/);
+    // That route alone takes a form body: sign-in stays JSON only.
+    const formLogin = await fetch(`${server.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: id.username, password: id.password }).toString(),
+    });
+    expect(formLogin.status).toBe(415);
+    // The owner signing in resets the count (NIST counts consecutive failures): one failure no longer locks.
+    expect(await attempt(id.username, id.password)).toBe('AuthPayload');
+    expect(await attempt(id.username, 'a wrong guess again')).toBe('INVALID_CREDENTIALS');
+    expect(await attempt(id.username, id.password)).toBe('AuthPayload');
+  });
+
+  it('a password reset lifts every lock and starts every count over (they were guesses at the old password)', async () => {
+    const id = newIdentity('resetall');
+    const t = await register(server, id, OWNER);
+    await attempts(id.username, 4);
+    await attempts(id.email, 4);
+    await attempts(id.username, 4, () => OWNER);
+    await rest(server, 'POST', '/auth/reset-password/request', { email: id.email });
+    const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
+    const fresh = 'a fresh long passphrase';
+    expect((await rest(server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: fresh })).status).toBe(204);
+    expect(await attempts(id.username, 1)).toEqual(['INVALID_CREDENTIALS']);
+    expect(await attempt(id.username, fresh)).toBe('AuthPayload');
+    expect(await attempt(id.email, fresh)).toBe('AuthPayload');
+    expect(await attempt(id.username, fresh, OWNER)).toBe('AuthPayload');
+  });
+
+  it('unlockAccount (GraphQL) is the same POST: it unlocks once, keeping the count', async () => {
+    const id = newIdentity('gqlunlock');
+    const t = await register(server, id, OWNER);
+    await attempts(id.email, 4);
+    const token = tokenIn((await lockMail(t.user.email)).text);
+    const UNLOCK = 'mutation U($token: String!) { unlockAccount(token: $token) }';
+    expect((await gql(server, UNLOCK, { token })).body.data).toEqual({ unlockAccount: true });
+    expect(codeOf((await gql(server, UNLOCK, { token })).body)).toBe('INVALID_TOKEN');
+    expect(await attempt(id.email, 'still guessing')).toBe('INVALID_CREDENTIALS');
+    expect(await attempt(id.email, id.password)).toBe('ACCOUNT_LOCKED');
   });
 });

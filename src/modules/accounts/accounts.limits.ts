@@ -1,9 +1,15 @@
-import { submitted, type LimitSpec } from '../../infra/limit-spec.js';
-import { loginBodyToInput } from './accounts.schema.js';
+import type { LimitSpec } from '../../infra/limit-spec.js';
+import { loginBodyToInput, normalizeIdentifier } from './accounts.schema.js';
 
-/** Login: per (IP, submitted identifier) and per IP. The identifier is counted as submitted, known or not. */
+/** The limiter key of a submitted identifier: the same normalisation as the account lookup (REST bodies are unchecked here). */
+const identifierKey = (v: unknown): string => (typeof v === 'string' ? normalizeIdentifier(v.slice(0, 1024)).slice(0, 320) : '');
+
+/**
+ * Login: per (IP, submitted identifier) and per IP. The identifier is counted known or not, in the form the
+ * lookup uses, so `ALICE`, `ａｌｉｃｅ` and `alice` draw from one budget.
+ */
 export const loginLimits = (identifier: unknown, ip: string): LimitSpec => [
-  ['login', [ip, submitted(identifier)]],
+  ['login', [ip, identifierKey(identifier)]],
   ['loginIp', [ip]],
 ];
 

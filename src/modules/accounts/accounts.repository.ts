@@ -16,6 +16,8 @@ const USER_FIELDS = {
   createdAt: true,
 } as const;
 
+const NO_USER = '00000000-0000-0000-0000-000000000000';
+
 /** The only file of the accounts feature that touches PostgreSQL. */
 export class AccountsRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -31,6 +33,23 @@ export class AccountsRepository {
       where: identifier.includes('@') ? { email: identifier } : { username: identifier },
       select: USER_FIELDS,
     });
+  }
+
+  /**
+   * Whether this address and client (IP + user agent) held a session of the account since `since`: a
+   * known source. A null user runs the same query, so an unknown identifier costs the same.
+   */
+  async hasRecentSession(
+    userId: string | null,
+    source: { ip: string; userAgent: string | null },
+    since: Date,
+    db: Prisma.TransactionClient | PrismaClient = this.prisma,
+  ): Promise<boolean> {
+    const row = await db.session.findFirst({
+      where: { userId: userId ?? NO_USER, ip: source.ip, userAgent: source.userAgent, createdAt: { gt: since } },
+      select: { id: true },
+    });
+    return row !== null;
   }
 
   findById(id: string): Promise<UserRecord | null> {

@@ -26,8 +26,25 @@ export const registerSchema = z.strictObject({
   password: passwordField,
 });
 
+/**
+ * The one form of a sign-in identifier, used for the account lookup and for every limiter and lockout
+ * key alike: compatibility forms folded (NFKC: fullwidth letters are ASCII ones), trimmed, lower-cased.
+ * Registration accepts ASCII only, so a result that is still not ASCII names no account.
+ */
+export function normalizeIdentifier(raw: string): string {
+  return raw.normalize('NFKC').trim().toLowerCase();
+}
+
+/** Printable ASCII without spaces: what every registered username and email is made of. */
+const ASCII_IDENTIFIER = /^[\x21-\x7e]+$/;
+
 export const loginSchema = z.strictObject({
-  identifier: text(254).min(1, 'is required'),
+  // Refused rather than looked up: PostgreSQL's case folding (citext) and JavaScript's disagree beyond
+  // ASCII (`İ` folds to `i` in one and not the other), and no registered identifier is outside it.
+  identifier: text(254)
+    .min(1, 'is required')
+    .transform(normalizeIdentifier)
+    .pipe(z.string().min(1, 'is required').regex(ASCII_IDENTIFIER, 'must be a username or an email address')),
   password: passwordField,
 });
 

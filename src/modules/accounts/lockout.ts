@@ -2,27 +2,51 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../infra/config.js';
 import { AppError } from '../../infra/errors.js';
+import type { RequestMeta } from '../../http/request-meta.js';
+import { normalizeIdentifier } from './accounts.schema.js';
 
 export interface FailureOutcome {
-  /** This failure locked the account. */
+  /** This failure locked the subject (it was not locked before). */
   lockedNow: boolean;
   /** When the lock ends; null for a lock only the unlock link or a reset can lift. */
   until: Date | null;
 }
 
+export interface LockState {
+  locked: boolean;
+  /** Seconds left of a timed lock; undefined when not locked or locked until unlocked. */
+  retryAfter?: number;
+}
+
+export interface LockoutOptions {
+  /**
+   * A known source of the subject (an address and client that held one of its sessions lately): its
+   * failures are counted apart from everyone else's, and only its own lock blocks it.
+   */
+  source?: string;
+}
+
 const MAX_LOCK_SECONDS = 86_400;
 const TOTAL_TTL_SECONDS = 30 * 86_400;
+/** During a Redis outage the memory fallback keeps at most this many counters (oldest dropped first). */
+const MAX_MEMORY_ENTRIES = 50_000;
 
 // One atomic step: count the failure in the window and in total, and lock when a threshold is crossed.
-// KEYS: fails (window), total, locks (how many locks so far), lock. ARGV: window, totalTtl, threshold, base, maxFailures, maxLock.
+// KEYS: fails (window), total, locks (how many locks so far), lock, sources (set).
+// ARGV: window, totalTtl, threshold, base, maxFailures, maxLock, source member ('' for none).
 const RECORD_FAILURE = `
+if ARGV[7] ~= '' then
+  redis.call('SADD', KEYS[5], ARGV[7])
+  redis.call('EXPIRE', KEYS[5], ARGV[2])
+end
+local was = redis.call('EXISTS', KEYS[4])
 local fails = redis.call('INCR', KEYS[1])
 if fails == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local total = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 if total >= tonumber(ARGV[5]) then
   redis.call('SET', KEYS[4], 'permanent', 'EX', ARGV[2])
-  return {1, -1}
+  return {1 - was, -1}
 end
 if fails >= tonumber(ARGV[3]) then
   local n = redis.call('INCR', KEYS[3])
@@ -30,7 +54,7 @@ if fails >= tonumber(ARGV[3]) then
   local secs = math.min(tonumber(ARGV[4]) * (2 ^ (n - 1)), tonumber(ARGV[6]))
   redis.call('SET', KEYS[4], 'timed', 'EX', math.floor(secs))
   redis.call('DEL', KEYS[1])
-  return {1, math.floor(secs)}
+  return {1 - was, math.floor(secs)}
 end
 return {0, 0}`;
 
@@ -42,11 +66,18 @@ interface MemoryEntry {
   lockedUntil: number; // Infinity: until unlocked
 }
 
+const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
+
 /**
- * Account lockout against online guessing from many IPs (NIST SP 800-63B §5.2.2): failures are counted
- * per account whatever the IP; a threshold within a window locks with growing delays, and no account
- * ever allows more than `maxFailures` failures in total. Callers key known accounts by id and unknown
- * identifiers by the identifier, so a lock looks the same whether or not the account exists.
+ * Account lockout against online guessing (NIST SP 800-63B-4 §3.2.2). A subject (an account, or a
+ * submitted identifier) counts failures whatever the IP; a threshold within a window locks it with
+ * growing delays, and `maxFailures` failures in a row lock it until the unlock link or a reset.
+ *
+ * A subject may also count per known source (`opts.source`): such a source has counters of its own,
+ * follows the same rules, and is blocked by its own lock only, never by the subject's. That is how an
+ * attacker's lock spares the owner's usual device (OWASP's device-cookie idea, keyed by address and
+ * client since clients send no cookie).
+ *
  * With Redis down, counting continues in this process's memory: never no protection.
  */
 export class Lockout {
@@ -58,75 +89,158 @@ export class Lockout {
     private readonly cfg: Config['lockout'],
   ) {}
 
-  private keys(subject: string): [string, string, string, string] {
-    const h = createHash('sha256').update(subject.toLowerCase()).digest('base64url');
-    const base = `${this.prefix}lockout:${h}`;
+  private base(subject: string): string {
+    return `${this.prefix}lockout:${sha(subject.toLowerCase())}`;
+  }
+
+  private keysOf(base: string): [string, string, string, string] {
     return [`${base}:fails`, `${base}:total`, `${base}:locks`, `${base}:lock`];
   }
 
-  /** ACCOUNT_LOCKED (with `retryAfter` when the lock is timed) while the subject is locked. */
-  async check(subject: string, durableUntil?: Date | null): Promise<void> {
-    let retryAfter: number | undefined;
-    let locked = false;
-    const lockKey = this.keys(subject)[3];
+  private keys(subject: string, source?: string): [string, string, string, string] {
+    const base = this.base(subject);
+    return this.keysOf(source === undefined ? base : `${base}:src:${sha(source)}`);
+  }
+
+  private memoryKey(subject: string, source?: string): string {
+    return source === undefined ? subject.toLowerCase() : `${subject.toLowerCase()}\u0000${sha(source)}`;
+  }
+
+  /** Whether the subject (or, with `opts.source`, that source of it) is locked; `durableUntil` is the database's copy of the subject's lock. */
+  async state(subject: string, durableUntil?: Date | null, opts: LockoutOptions = {}): Promise<LockState> {
+    let state: LockState = { locked: false };
+    const lockKey = this.keys(subject, opts.source)[3];
     try {
       const [[, value], [, ttl]] = ((await this.redis.multi().get(lockKey).ttl(lockKey).exec()) ?? []) as [[unknown, string | null], [unknown, number]];
-      if (value) {
-        locked = true;
-        if (value === 'timed' && ttl > 0) retryAfter = ttl;
-      }
+      if (value) state = value === 'timed' && ttl > 0 ? { locked: true, retryAfter: ttl } : { locked: true };
     } catch {
-      const m = this.memory.get(subject);
+      const m = this.memory.get(this.memoryKey(subject, opts.source));
       if (m && m.lockedUntil > Date.now()) {
-        locked = true;
-        if (Number.isFinite(m.lockedUntil)) retryAfter = Math.ceil((m.lockedUntil - Date.now()) / 1000);
+        state = Number.isFinite(m.lockedUntil) ? { locked: true, retryAfter: Math.ceil((m.lockedUntil - Date.now()) / 1000) } : { locked: true };
       }
     }
     // The database remembers a lock even if Redis forgot it (a restart without persistence).
-    if (!locked && durableUntil && durableUntil.getTime() > Date.now()) {
-      locked = true;
-      retryAfter = Math.ceil((durableUntil.getTime() - Date.now()) / 1000);
+    if (!state.locked && durableUntil && durableUntil.getTime() > Date.now()) {
+      state = { locked: true, retryAfter: Math.ceil((durableUntil.getTime() - Date.now()) / 1000) };
     }
+    return state;
+  }
+
+  /** ACCOUNT_LOCKED (with `retryAfter` when the lock is timed) while the subject (or that source of it) is locked. */
+  async check(subject: string, durableUntil?: Date | null, opts: LockoutOptions = {}): Promise<void> {
+    const { locked, retryAfter } = await this.state(subject, durableUntil, opts);
     if (locked) {
       throw new AppError('ACCOUNT_LOCKED', 'Too many failed sign-ins: the account is locked. Use the link we emailed, or reset the password.', retryAfter === undefined ? {} : { retryAfter });
     }
   }
 
-  async recordFailure(subject: string): Promise<FailureOutcome> {
+  async recordFailure(subject: string, opts: LockoutOptions = {}): Promise<FailureOutcome> {
     const c = this.cfg;
+    const sources = `${this.base(subject)}:sources`;
+    const member = opts.source === undefined ? '' : sha(opts.source);
     try {
-      const [locked, secs] = (await this.redis.eval(RECORD_FAILURE, 4, ...this.keys(subject), c.windowSeconds, TOTAL_TTL_SECONDS, c.threshold, c.baseSeconds, c.maxFailures, MAX_LOCK_SECONDS)) as [number, number];
-      if (!locked) return { lockedNow: false, until: null };
+      const [lockedNow, secs] = (await this.redis.eval(
+        RECORD_FAILURE,
+        5,
+        ...this.keys(subject, opts.source),
+        sources,
+        c.windowSeconds,
+        TOTAL_TTL_SECONDS,
+        c.threshold,
+        c.baseSeconds,
+        c.maxFailures,
+        MAX_LOCK_SECONDS,
+        member,
+      )) as [number, number];
+      if (!lockedNow) return { lockedNow: false, until: null };
       return { lockedNow: true, until: secs < 0 ? null : new Date(Date.now() + secs * 1000) };
     } catch {
-      return this.recordInMemory(subject);
+      return this.recordInMemory(this.memoryKey(subject, opts.source));
     }
   }
 
-  /** After a successful sign-in, an unlock link or a password reset. */
-  async clear(subject: string): Promise<void> {
-    this.memory.delete(subject);
-    await this.redis.del(...this.keys(subject)).catch(() => undefined);
+  /**
+   * Forgets the failures of the subject, or with `opts.source` of that source of it: after a successful
+   * sign-in from there (failures are counted in a row).
+   */
+  async clear(subject: string, opts: LockoutOptions = {}): Promise<void> {
+    this.memory.delete(this.memoryKey(subject, opts.source));
+    await this.redis.del(...this.keys(subject, opts.source)).catch(() => undefined);
   }
 
-  private recordInMemory(subject: string): FailureOutcome {
+  /** Forgets the failures of the subject and of every source of it: after a password reset. */
+  async reset(subject: string): Promise<void> {
+    const own = this.memoryKey(subject);
+    for (const key of [...this.memory.keys()]) if (key === own || key.startsWith(`${own}\u0000`)) this.memory.delete(key);
+    try {
+      const base = this.base(subject);
+      const members = await this.redis.smembers(`${base}:sources`);
+      await this.redis.del(...this.keysOf(base), `${base}:sources`, ...members.flatMap((m) => this.keysOf(`${base}:src:${m}`)));
+    } catch {
+      // Redis is down: its counters expire on their own; memory was cleared above.
+    }
+  }
+
+  /**
+   * The unlock link: ends the subject's lock and every source's, but keeps the count of failures in a
+   * row, so the ceiling still applies from there (the next failure past it locks again).
+   */
+  async lift(subject: string): Promise<void> {
+    const own = this.memoryKey(subject);
+    for (const [key, m] of this.memory) {
+      if (key === own || key.startsWith(`${own}\u0000`)) Object.assign(m, { fails: 0, lockedUntil: 0 });
+    }
+    try {
+      const base = this.base(subject);
+      const members = await this.redis.smembers(`${base}:sources`);
+      const bases = [base, ...members.map((m) => `${base}:src:${m}`)];
+      await this.redis.del(...bases.flatMap((b) => [`${b}:fails`, `${b}:lock`]));
+    } catch {
+      // Redis is down: the memory locks were lifted above; the caller also clears the durable copy.
+    }
+  }
+
+  private recordInMemory(key: string): FailureOutcome {
     const now = Date.now();
-    const m = this.memory.get(subject) ?? { fails: 0, windowEnds: now + this.cfg.windowSeconds * 1000, total: 0, locks: 0, lockedUntil: 0 };
+    const m = this.memory.get(key) ?? { fails: 0, windowEnds: now + this.cfg.windowSeconds * 1000, total: 0, locks: 0, lockedUntil: 0 };
     if (now > m.windowEnds) Object.assign(m, { fails: 0, windowEnds: now + this.cfg.windowSeconds * 1000 });
+    const was = m.lockedUntil > now;
     m.fails += 1;
     m.total += 1;
-    this.memory.set(subject, m);
+    // Most recently used last; the oldest go first when an outage lasts long enough to fill the map.
+    this.memory.delete(key);
+    this.memory.set(key, m);
+    if (this.memory.size > MAX_MEMORY_ENTRIES) this.memory.delete(this.memory.keys().next().value!);
     if (m.total >= this.cfg.maxFailures) {
       m.lockedUntil = Infinity;
-      return { lockedNow: true, until: null };
+      return { lockedNow: !was, until: null };
     }
     if (m.fails >= this.cfg.threshold) {
       m.locks += 1;
       m.fails = 0;
       const secs = Math.min(this.cfg.baseSeconds * 2 ** (m.locks - 1), MAX_LOCK_SECONDS);
       m.lockedUntil = now + secs * 1000;
-      return { lockedNow: true, until: new Date(m.lockedUntil) };
+      return { lockedNow: !was, until: new Date(m.lockedUntil) };
     }
     return { lockedNow: false, until: null };
   }
+}
+
+// The subjects the accounts feature counts under (kept as they are: other flows count under `user:<id>`).
+
+/** An account: unknown sources' failures through either identifier, and (as sources of it) its known devices'. */
+export const accountSubject = (userId: string): string => `user:${userId}`;
+
+/** An identifier as typed, normalised: the lock callers see, the same for every identifier whether or not it names an account. */
+export const identifierSubject = (normalizedIdentifier: string): string => `identifier:${normalizedIdentifier}`;
+
+/** A source: the address and client of a request. */
+export const sourceOf = (meta: Pick<RequestMeta, 'ip' | 'userAgent'>): string => `${meta.ip}\n${meta.userAgent ?? ''}`;
+
+/** Every subject an account's failures may be counted under: for the unlock link and a password reset. */
+export function lockSubjects(user: { id: string; username: string; email: string }): { account: string; identifiers: string[] } {
+  return {
+    account: accountSubject(user.id),
+    identifiers: [identifierSubject(normalizeIdentifier(user.username)), identifierSubject(normalizeIdentifier(user.email))],
+  };
 }

@@ -26,6 +26,14 @@ export class SignIn {
     },
   ) {}
 
+  /**
+   * A known device: this address and client (IP + user agent) held a session of the account within 30
+   * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
+   */
+  isKnownDevice(userId: string | null, meta: RequestMeta, db?: Parameters<AccountsRepository['hasRecentSession']>[3]): Promise<boolean> {
+    return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), db);
+  }
+
   async finish(
     user: UserRecord,
     meta: RequestMeta,
@@ -38,10 +46,7 @@ export class SignIn {
       if (rehash) await this.deps.repo.updatePasswordHash(tx, user.id, rehash);
       // Only a new device or place is news: a session from the same client and address within the
       // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
-      const known = await tx.session.findFirst({
-        where: { userId: user.id, userAgent: meta.userAgent, ip: meta.ip, createdAt: { gt: new Date(Date.now() - KNOWN_DEVICE_MS) } },
-        select: { id: true },
-      });
+      const known = await this.isKnownDevice(user.id, meta, tx);
       const open = await this.deps.sessions.open(tx, user.id, meta);
       if (known) return open;
       queued = true;

@@ -32,12 +32,12 @@ export interface MfaChallengeResult {
  * guessing codes after a stolen password ends in the same lock as guessing passwords.
  */
 export interface AccountFailures {
-  /** ACCOUNT_LOCKED while the account is locked. */
-  check(user: UserRecord): Promise<void>;
+  /** ACCOUNT_LOCKED while the account is locked (for a request from where `meta` says). */
+  check(user: UserRecord, meta: RequestMeta): Promise<void>;
   /** Counts one failure; crossing the threshold locks the account (its event and email included). */
   record(user: UserRecord, meta: RequestMeta): Promise<void>;
   /** After a complete sign-in: the count starts again. */
-  clear(user: UserRecord): Promise<void>;
+  clear(user: UserRecord, meta: RequestMeta): Promise<void>;
 }
 
 export interface MfaDeps {
@@ -113,7 +113,7 @@ export class MfaService {
     const { code } = parseInput(codeSchema, input);
     const user = await this.user(principal.userId);
     if (!user.mfaEnabledAt) throw new AppError('BAD_USER_INPUT', 'Two-factor sign-in is not on', { fields: { mfa: 'not enabled' } });
-    await this.deps.failures.check(user);
+    await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
       await this.deps.failures.record(user, meta);
       throw invalidCode();
@@ -145,7 +145,7 @@ export class MfaService {
     // Guesses are limited per challenge and per account, whatever the number of challenges opened.
     await this.deps.limits.consume('mfa', ['challenge', createHash('sha256').update(mfaToken).digest('hex')]);
     const user = await this.user(userId);
-    await this.deps.failures.check(user);
+    await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
       await this.challengeFailed(user, mfaToken, meta);
       throw invalidCode();
@@ -156,7 +156,7 @@ export class MfaService {
       },
     });
     // Password and code both right: only now does the failure count start again (login leaves it for MFA accounts).
-    await this.deps.failures.clear(user);
+    await this.deps.failures.clear(user, meta);
     return result;
   }
 

@@ -7,7 +7,7 @@ import type { JobMap } from '../../infra/queue.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
 import type { AccountsRepository } from '../accounts/accounts.repository.js';
-import type { Lockout } from '../accounts/lockout.js';
+import { lockSubjects, type Lockout } from '../accounts/lockout.js';
 import type { PasswordHasher } from '../accounts/password.js';
 import { checkPasswordPolicy } from '../accounts/password-policy.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -27,7 +27,7 @@ export interface PasswordResetDeps {
   mail: MailService;
   /** Seals the submitted address in the outbox row and its job. */
   sealer: Sealer;
-  lockout: Pick<Lockout, 'clear'>;
+  lockout: Pick<Lockout, 'clear' | 'reset'>;
   passwordMinLength: number;
   appUrl: string;
 }
@@ -117,7 +117,9 @@ export class PasswordResetService {
         data: { username: user.username, changedAt: now.toISOString(), ip: meta.ip, userAgent: meta.userAgent, resetLink: `${this.deps.appUrl}/forgot-password` },
       });
     });
-    await this.deps.lockout.clear(`user:${user.id}`);
+    // Every count of failures starts over: they were guesses at a password that no longer exists.
+    const { account, identifiers } = lockSubjects(user);
+    await Promise.all([this.deps.lockout.reset(account), ...identifiers.map((s) => this.deps.lockout.clear(s))]);
     this.deps.mail.afterCommit();
   }
 }
