@@ -68,8 +68,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log,
     bodyLimit: config.http.bodyLimit,
-    // A hop count is supported by Fastify (proxy-addr) though its types omit it.
-    trustProxy: config.http.trustProxy as boolean | string[],
+    // `true`, or the proxies' IPs/CIDRs, checked by the config parse (Fastify ignores hop counts).
+    trustProxy: typeof config.http.trustProxy === 'boolean' ? config.http.trustProxy : [...config.http.trustProxy],
     // Honour a caller's request id when it is well formed, so one id follows a request across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
