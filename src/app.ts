@@ -16,6 +16,7 @@ import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
 import { requestMeta } from './http/request-meta.js';
 import type { Config } from './infra/config.js';
+import { byAddress } from './infra/limit-spec.js';
 import type { SigningKeys } from './infra/crypto/keys.js';
 import { AppError } from './infra/errors.js';
 import type { Logger } from './infra/logger.js';
@@ -173,7 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await fastify.register(
       async (scope) => {
         // The general per-IP budget covers every REST call too (GraphQL counts per root field).
-        scope.addHook('onRequest', async (req) => deps.limits.consume('general', [req.ip]));
+        scope.addHook('onRequest', async (req) => deps.limits.consume('general', [byAddress(req.ip)]));
         for (const routes of deps.restRoutes) await scope.register(routes);
       },
       { prefix },

@@ -1,5 +1,5 @@
 import { createMethodMiddlewareDecorator, type MiddlewareFn } from 'type-graphql';
-import type { LimitSpec } from '../infra/limit-spec.js';
+import { byAddress, type LimitSpec } from '../infra/limit-spec.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -21,7 +21,7 @@ export function RateLimited<Args = Record<string, unknown>>(spec: (args: Args, c
  */
 export const GeneralBudget: MiddlewareFn<GraphQLContext> = async ({ info, context }, next) => {
   if (info.parentType === info.schema.getQueryType() || info.parentType === info.schema.getMutationType()) {
-    await context.limits.consume('general', [context.meta.ip]);
+    await context.limits.consume('general', [byAddress(context.meta.ip)]);
   }
   return next();
 };

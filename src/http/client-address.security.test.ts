@@ -137,3 +137,66 @@ describe('behind a reverse proxy, with the TRUST_PROXY docker-compose.yml gives 
     expect(codes).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
   });
 });
+
+describe('per-IP limits count an IPv6 client by its network', () => {
+  // The test machine has one IPv6 loopback address, so the addresses arrive the way they do in
+  // production behind a proxy: in X-Forwarded-For from a trusted peer (here, loopback).
+  const prefix = uniquePrefix('v6');
+  const limits = { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_LOGIN_IP: '3/900', RATE_LIMIT_REGISTER: '2/300' };
+  let db: TestDatabase;
+  let server: TestServer;
+  let wide: TestServer;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: limits });
+    wide = await startTestServer({ databaseUrl: db.url, redisPrefix: `${prefix}56:`, env: { ...limits, RATE_LIMIT_IPV6_PREFIX: '56' } });
+  });
+  afterAll(async () => {
+    for (const s of [server, wide]) await s?.close();
+    await clearRedisPrefix(prefix);
+    await db?.drop();
+  });
+
+  const loginFrom = async (s: TestServer, xff: string, n: number) =>
+    (await postFrom('127.0.0.1', `${s.url}/auth/login`, { username: `nobody_${n}`, password: 'not the password' }, { 'x-forwarded-for': xff })).body.code;
+  const registerFrom = async (xff: string, n: number) => {
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': xff },
+      body: JSON.stringify({
+        query: 'mutation R($i: RegisterInput!) { register(input: $i) { user { username } } }',
+        variables: { i: { username: `v6_user_${n}`, email: `v6.${n}@example.com`, password: 'a long passphrase here' } },
+      }),
+    });
+    const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+    return body.errors?.[0]?.extensions?.code ?? 'OK';
+  };
+
+  it('REST login: addresses in one /64 share a budget, the next /64 has its own', async () => {
+    const codes = [];
+    for (const [i, xff] of ['2001:db8:1:2::a', '2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:DB8:1:2::b', '2001:db8:1:2::c'].entries()) codes.push(await loginFrom(server, xff, i));
+    expect(codes).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
+    expect(await loginFrom(server, '2001:db8:1:3::a', 10)).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('an IPv4-mapped IPv6 address counts as its IPv4 address', async () => {
+    const codes = [];
+    for (const [i, xff] of ['203.0.113.9', '::ffff:203.0.113.9', '203.0.113.9', '::ffff:203.0.113.9'].entries()) codes.push(await loginFrom(server, xff, 20 + i));
+    expect(codes).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
+  });
+
+  it('GraphQL sign-up: one /64 shares a budget, while the session keeps the full address', async () => {
+    expect([await registerFrom('2001:db8:9:9::1', 1), await registerFrom('2001:db8:9:9::2', 2), await registerFrom('2001:db8:9:9::3', 3)]).toEqual(['OK', 'OK', 'RATE_LIMITED']);
+    expect(await registerFrom('2001:db8:9:a::1', 4)).toBe('OK');
+    const session = await server.infra.prisma.session.findFirstOrThrow({ where: { user: { username: 'v6_user_1' } } });
+    expect(session.ip).toBe('2001:db8:9:9::1');
+  });
+
+  it('RATE_LIMIT_IPV6_PREFIX=56 joins the /64s of one /56', async () => {
+    const codes = [];
+    for (const [i, xff] of ['2001:db8:5:100::1', '2001:db8:5:1ff::1', '2001:db8:5:142::1', '2001:db8:5:101::1'].entries()) codes.push(await loginFrom(wide, xff, 30 + i));
+    expect(codes).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
+    expect(await loginFrom(wide, '2001:db8:5:200::1', 40)).toBe('INVALID_CREDENTIALS');
+  });
+});
