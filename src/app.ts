@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { createApollo } from './graphql/apollo.js';
@@ -60,6 +61,8 @@ export interface App {
 export const REST_PREFIXES = ['/auth', '/v1/auth'] as const;
 const REQUEST_ID = /^[\w.-]{1,64}$/;
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** The methods an `Allow` header can list (OPTIONS is answered on every path, by CORS). */
+const ALLOW_CANDIDATES: readonly HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** The whole server without `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -87,6 +90,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       ? { https: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }
       : {}),
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance;
+
+  // Every route's path and methods, matched the way Fastify's own router (find-my-way) matches them,
+  // so a known path asked with another method answers 405 with `Allow` instead of 404.
+  const routesByMethod = FindMyWay();
+  fastify.addHook('onRoute', (route) => {
+    if (route.url === '*' || route.url === '/*') return; // @fastify/cors's catch-all for preflights
+    for (const given of [route.method].flat()) {
+      // Fastify's method type admits lower case; its router, like this one, takes upper case.
+      const method = given.toUpperCase() as HTTPMethod;
+      if (!routesByMethod.hasRoute(method, route.url)) routesByMethod.on(method, route.url, () => undefined);
+    }
+  });
+  const allowedMethods = (path: string) => ALLOW_CANDIDATES.filter((m) => routesByMethod.find(m, path) !== null);
 
   // JSON only: a text/plain body is how a cross-site form would smuggle a request past CORS.
   fastify.removeContentTypeParser('text/plain');
@@ -116,9 +132,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
     return sendProblem(reply, appError, req.url.split('?')[0]);
   });
-  fastify.setNotFoundHandler((req, reply) => sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`)));
+  fastify.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '/';
+    // A preflight reaches here only when @fastify/cors refused its origin: say so, granting nothing.
+    if (req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
+      return sendProblem(reply, new AppError('FORBIDDEN', 'This origin may not call the API from a browser (CORS_ORIGINS)'), path);
+    }
+    const allow = allowedMethods(path);
+    if (allow.length > 0) {
+      reply.header('allow', allow.join(', '));
+      return sendProblem(reply, new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use ${allow.join(', ')}`), path);
+    }
+    return sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${path}`));
+  });
 
-  const isAllowedOrigin = originChecker(config.http.corsOrigins);
+  const isAllowedOrigin = originChecker(config.http.corsOrigins, config.http.publicUrl);
   await fastify.register(helmet, {
     global: true,
     // The API serves JSON: nothing may load or frame it. GraphiQL sets its own, wider policy.
@@ -224,9 +252,13 @@ const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.ur
 
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 
-/** CORS_ORIGINS as a predicate (development default: any localhost origin). */
-export function originChecker(allowed: Config['http']['corsOrigins']): (origin: string) => boolean {
-  if (allowed === 'localhost') return (origin) => LOCALHOST_ORIGIN.test(origin);
+/**
+ * CORS_ORIGINS as a predicate (development default: any localhost origin). The server's own origin
+ * (PUBLIC_URL's) is always allowed: GraphiQL's subscriptions open a WebSocket from it.
+ */
+export function originChecker(allowed: Config['http']['corsOrigins'], publicUrl?: string): (origin: string) => boolean {
+  const own = publicUrl === undefined ? undefined : new URL(publicUrl).origin;
+  if (allowed === 'localhost') return (origin) => origin === own || LOCALHOST_ORIGIN.test(origin);
   const set = new Set(allowed);
-  return (origin) => set.has(origin);
+  return (origin) => origin === own || set.has(origin);
 }
