@@ -138,7 +138,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
       return sendProblem(reply, new AppError('FORBIDDEN', 'This origin may not call the API from a browser (CORS_ORIGINS)'), path);
     }
-    const allow = allowedMethods(path);
+    // A route that exists for this very method and still answered "not found" (an unknown file) is a 404.
+    const allow = routesByMethod.find(req.method as HTTPMethod, path) === null ? allowedMethods(path) : [];
     if (allow.length > 0) {
       reply.header('allow', allow.join(', '));
       return sendProblem(reply, new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use ${allow.join(', ')}`), path);
