@@ -266,7 +266,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       if (key.startsWith('RATE_LIMIT_') && value === null) issues.push({ key, problem: 'cannot be `off` in production' });
     }
   }
-  if (issues.length > 0 || 'problem' in trustProxy) throw new ConfigError(issues);
+  if (issues.length > 0 || 'problem' in trustProxy) throw new ConfigError(issues); // (the second test narrows the type)
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   const config: Config = {
