@@ -42,8 +42,11 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
 # ---- runtime: compiled app + production node_modules + migrations (applied by the app at start,
 # under an advisory lock, so no separate migrate container is needed).
 FROM base AS runtime
+# HOST explicitly: outside production the app listens on loopback only, and a container must listen
+# on its interface whatever NODE_ENV an operator passes.
 ENV NODE_ENV=production \
-    PORT=4000
+    PORT=4000 \
+    HOST=0.0.0.0
 # Files stay owned by root and read-only to the app user: the process cannot rewrite its own code.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { createApollo } from './graphql/apollo.js';
@@ -16,6 +18,7 @@ import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
 import { requestMeta } from './http/request-meta.js';
 import type { Config } from './infra/config.js';
+import { byAddress } from './infra/limit-spec.js';
 import type { SigningKeys } from './infra/crypto/keys.js';
 import { AppError } from './infra/errors.js';
 import type { Logger } from './infra/logger.js';
@@ -68,6 +71,8 @@ export interface App {
 export const REST_PREFIXES = ['/auth', '/v1/auth'] as const;
 const REQUEST_ID = /^[\w.-]{1,64}$/;
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** The methods an `Allow` header can list (OPTIONS is answered on every path, by CORS). */
+const ALLOW_CANDIDATES: readonly HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** The whole server without `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -77,8 +82,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log,
     bodyLimit: config.http.bodyLimit,
-    // A hop count is supported by Fastify (proxy-addr) though its types omit it.
-    trustProxy: config.http.trustProxy as boolean | string[],
+    // `true`, or the proxies' IPs/CIDRs, checked by the config parse (Fastify ignores hop counts).
+    trustProxy: typeof config.http.trustProxy === 'boolean' ? config.http.trustProxy : [...config.http.trustProxy],
     // Honour a caller's request id when it is well formed, so one id follows a request across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -95,6 +100,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       ? { https: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }
       : {}),
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance;
+
+  // Every route's path and methods, matched the way Fastify's own router (find-my-way) matches them,
+  // so a known path asked with another method answers 405 with `Allow` instead of 404.
+  const routesByMethod = FindMyWay();
+  fastify.addHook('onRoute', (route) => {
+    if (route.url === '*' || route.url === '/*') return; // @fastify/cors's catch-all for preflights
+    for (const given of [route.method].flat()) {
+      // Fastify's method type admits lower case; its router, like this one, takes upper case.
+      const method = given.toUpperCase() as HTTPMethod;
+      if (!routesByMethod.hasRoute(method, route.url)) routesByMethod.on(method, route.url, () => undefined);
+    }
+  });
+  const allowedMethods = (path: string) => ALLOW_CANDIDATES.filter((m) => routesByMethod.find(m, path) !== null);
 
   // JSON only: a text/plain body is how a cross-site form would smuggle a request past CORS.
   fastify.removeContentTypeParser('text/plain');
@@ -126,9 +144,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
     return sendProblem(reply, appError, req.url.split('?')[0]);
   });
-  fastify.setNotFoundHandler((req, reply) => sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`)));
+  fastify.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '/';
+    // A preflight reaches here only when @fastify/cors refused its origin: say so, granting nothing.
+    if (req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
+      return sendProblem(reply, new AppError('FORBIDDEN', 'This origin may not call the API from a browser (CORS_ORIGINS)'), path);
+    }
+    // A route that exists for this very method and still answered "not found" (an unknown file) is a 404.
+    const allow = routesByMethod.find(req.method as HTTPMethod, path) === null ? allowedMethods(path) : [];
+    if (allow.length > 0) {
+      reply.header('allow', allow.join(', '));
+      return sendProblem(reply, new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use ${allow.join(', ')}`), path);
+    }
+    return sendProblem(reply, new AppError('NOT_FOUND', `No route for ${req.method} ${path}`));
+  });
 
-  const isAllowedOrigin = originChecker(config.http.corsOrigins);
+  const isAllowedOrigin = originChecker(config.http.corsOrigins, config.http.publicUrl);
   await fastify.register(helmet, {
     global: true,
     // The API serves JSON: nothing may load or frame it. GraphiQL sets its own, wider policy.
@@ -154,7 +185,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const prepaid = new WeakSet<FastifyRequest>();
   fastify.addHook('onRequest', async (req) => {
     if (req.routeOptions.config.probe) return;
-    await deps.limits.consume('general', [req.ip]);
+    await deps.limits.consume('general', [byAddress(req.ip)]);
     prepaid.add(req);
   });
 
@@ -215,6 +246,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     recheck: deps.realtime.recheck,
     sessionEnded: deps.realtime.sessionEnded(),
     isAllowedOrigin,
+    clientIp: clientIpOf(config.http.trustProxy),
   });
 
   return {
@@ -243,13 +275,24 @@ async function loadGraphiql(log: Logger) {
   }
 }
 
+/** The client address of a raw request (the WebSocket upgrade) by the rules Fastify applies to HTTP requests. */
+function clientIpOf(trust: Config['http']['trustProxy']): (req: IncomingMessage) => string {
+  if (trust === false) return (req) => req.socket.remoteAddress ?? 'unknown';
+  const trusted = trust === true ? () => true : proxyAddr.compile([...trust]);
+  return (req) => proxyAddr(req, trusted);
+}
+
 const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.url.startsWith('/graphql?');
 
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 
-/** CORS_ORIGINS as a predicate (development default: any localhost origin). */
-export function originChecker(allowed: Config['http']['corsOrigins']): (origin: string) => boolean {
-  if (allowed === 'localhost') return (origin) => LOCALHOST_ORIGIN.test(origin);
+/**
+ * CORS_ORIGINS as a predicate (development default: any localhost origin). The server's own origin
+ * (PUBLIC_URL's) is always allowed: GraphiQL's subscriptions open a WebSocket from it.
+ */
+export function originChecker(allowed: Config['http']['corsOrigins'], publicUrl?: string): (origin: string) => boolean {
+  const own = publicUrl === undefined ? undefined : new URL(publicUrl).origin;
+  if (allowed === 'localhost') return (origin) => origin === own || LOCALHOST_ORIGIN.test(origin);
   const set = new Set(allowed);
-  return (origin) => set.has(origin);
+  return (origin) => origin === own || set.has(origin);
 }

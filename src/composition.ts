@@ -85,7 +85,7 @@ export function buildServices(infra: Infra) {
   const accountsRepo = new AccountsRepository(prisma);
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
   const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
-  const limits = new Limits(redis, config.redis.keyPrefix, config.limits);
+  const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords; the lock belongs to accounts (built below).

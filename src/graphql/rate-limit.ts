@@ -1,5 +1,5 @@
 import { createMethodMiddlewareDecorator, type MiddlewareFn } from 'type-graphql';
-import type { LimitSpec } from '../infra/limit-spec.js';
+import { byAddress, type LimitSpec } from '../infra/limit-spec.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -26,7 +26,7 @@ export const GeneralBudget: MiddlewareFn<GraphQLContext> = async ({ info, contex
   if (info.parentType === info.schema.getQueryType() || info.parentType === info.schema.getMutationType()) {
     const prepaid = context.generalPrepaid;
     if (prepaid && prepaid.points > 0) prepaid.points -= 1;
-    else await context.limits.consume('general', [context.meta.ip]);
+    else await context.limits.consume('general', [byAddress(context.meta.ip)]);
   }
   return next();
 };

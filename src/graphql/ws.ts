@@ -6,6 +6,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { AppError, isAppError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import type { Limits } from '../infra/rate-limit.js';
+import { byAddress } from '../infra/limit-spec.js';
 import type { Authenticated, TokenAuthenticated } from '../modules/sessions/sessions.service.js';
 import type { GraphQLContext } from './context.js';
 import { formatGraphQLError } from './errors.js';
@@ -48,6 +49,8 @@ export interface WsOptions {
   /** Sessions ending anywhere (any instance): their sockets close here. */
   sessionEnded: AsyncIterableIterator<{ sessionId: string; reason: string }>;
   isAllowedOrigin(origin: string): boolean;
+  /** The client's address for an upgrade request, by the same TRUST_PROXY rules as HTTP requests. */
+  clientIp(request: IncomingMessage): string;
   limits: Limits;
   /** Extra validation rules (depth, cost, aliases) shared with the HTTP door. */
   rules?: readonly ValidationRule[];
@@ -217,7 +220,7 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
   /** Charges one inbound message to the per-IP budget; false (and the socket closing) past it. */
   const admit = async (socket: WebSocket, state: SocketState): Promise<boolean> => {
     try {
-      await opts.limits.consume('general', [state.ip]);
+      await opts.limits.consume('general', [byAddress(state.ip)]);
       return true;
     } catch (err) {
       if (isAppError(err) && err.code === 'RATE_LIMITED') {
@@ -319,7 +322,7 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
     const ua = request.headers['user-agent'];
     const state: SocketState = {
       connectionId: `ws-${process.pid}-${++connectionSeq}`,
-      ip: request.socket.remoteAddress ?? 'unknown',
+      ip: opts.clientIp(request),
       userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
       tokenExpiresAt: 0,
     };

@@ -25,7 +25,7 @@ describe('the edge', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { CORS_ORIGINS: 'https://app.example.com' } });
+    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { CORS_ORIGINS: 'https://app.example.com', PUBLIC_URL: 'https://auth.example.com' } });
   });
   afterAll(async () => {
     await server?.close();
@@ -64,6 +64,63 @@ describe('the edge', () => {
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const foreign = await fetch(`${server.url}/graphql`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('refuses a preflight from a foreign origin with 403 FORBIDDEN, granting nothing', async () => {
+    for (const path of ['/graphql', '/auth/login']) {
+      const res = await fetch(`${server.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
+      expect(res.status, path).toBe(403);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+      for (const grant of ['access-control-allow-origin', 'access-control-allow-methods', 'access-control-allow-headers', 'access-control-allow-credentials']) {
+        expect(res.headers.get(grant), grant).toBeNull();
+      }
+    }
+  });
+
+  it("always admits the server's own origin (PUBLIC_URL), over HTTP and at the WebSocket handshake, beside CORS_ORIGINS", async () => {
+    const own = 'https://auth.example.com';
+    const preflight = await fetch(`${server.url}/graphql`, { method: 'OPTIONS', headers: { origin: own, 'access-control-request-method': 'POST' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(own);
+    const handshake = (origin: string) =>
+      new Promise<number>((resolve) => {
+        const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws', { origin });
+        socket.on('error', () => undefined); // a refused handshake also reports an error
+        socket.once('open', () => {
+          socket.close();
+          resolve(101);
+        });
+        socket.once('unexpected-response', (_req, res) => {
+          socket.terminate();
+          resolve(res.statusCode ?? 0);
+        });
+      });
+    expect(await handshake(own)).toBe(101);
+    expect(await handshake('https://app.example.com')).toBe(101);
+    expect(await handshake('https://evil.example.net')).not.toBe(101);
+  });
+
+  it('answers a known path asked with another method 405 with Allow, and an unknown path 404', async () => {
+    const cases: [string, string, string][] = [
+      ['GET', '/auth/login', 'POST'],
+      ['GET', '/v1/auth/register', 'POST'],
+      ['DELETE', '/auth/verify-email', 'GET, HEAD'],
+      ['PUT', '/graphql', 'GET, HEAD, POST'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['POST', '/readyz', 'GET, HEAD'],
+      ['DELETE', '/.well-known/jwks.json', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(`${server.url}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED', instance: path });
+    }
+    const unknown = await fetch(`${server.url}/auth/no-such-thing`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('allow')).toBeNull();
+    expect(await unknown.json()).toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('refuses a 20-deep query and a 100-alias query over HTTP', async () => {

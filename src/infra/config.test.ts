@@ -13,7 +13,7 @@ const validProductionEnv = {
 describe('loadConfig', () => {
   it('applies the contract defaults', () => {
     const c = loadConfig({});
-    expect(c.http).toMatchObject({ port: 4000, host: '0.0.0.0', publicUrl: 'http://localhost:4000', appUrl: 'http://localhost:4000' });
+    expect(c.http).toMatchObject({ port: 4000, host: '127.0.0.1', publicUrl: 'http://localhost:4000', appUrl: 'http://localhost:4000' });
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');
     expect(c.auth).toMatchObject({ accessTokenTtl: 900, refreshTokenTtl: 2_592_000, bcryptCost: 12, passwordMinLength: 8 });
     expect(c.mail.from).toBe('Latchkey <no-reply@localhost>');
@@ -131,4 +131,66 @@ describe('loadConfig', () => {
     expect(stderr.trim().split('\n')[0]).toMatch(/Invalid configuration \(1 problem\)/);
     expect(stderr).toContain('RESEND_API_KEY');
   }, 60_000); // a cold `tsx` start on a busy machine
+});
+
+describe('TRUST_PROXY', () => {
+  const trustProxy = (value: string | undefined) => loadConfig(value === undefined ? {} : { TRUST_PROXY: value }).http.trustProxy;
+  const problemKeys = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      // One message naming the key, never a stack from deep inside Fastify.
+      expect((e as ConfigError).message).toMatch(/^Invalid configuration \(1 problem\)/);
+      return (e as ConfigError).issues.map((i) => i.key);
+    }
+    return [];
+  };
+
+  it('is off unless set: `false` and unset ignore X-Forwarded-For', () => {
+    expect(trustProxy(undefined)).toBe(false);
+    expect(trustProxy('false')).toBe(false);
+    expect(trustProxy('')).toBe(false);
+  });
+
+  it('takes `true` (every hop trusted)', () => {
+    expect(trustProxy('true')).toBe(true);
+  });
+
+  it('takes IPs, CIDRs, netmasks, IPv6 and proxy-addr names, comma-separated', () => {
+    expect(trustProxy('127.0.0.1')).toEqual(['127.0.0.1']);
+    expect(trustProxy('10.0.0.0/8, 172.16.0.0/12 ,192.168.0.0/16')).toEqual(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']);
+    expect(trustProxy('10.1.0.0/255.255.0.0')).toEqual(['10.1.0.0/255.255.0.0']);
+    expect(trustProxy('::1,fd00::/8,2001:db8::/32,::ffff:10.0.0.1')).toEqual(['::1', 'fd00::/8', '2001:db8::/32', '::ffff:10.0.0.1']);
+    expect(trustProxy('loopback,uniquelocal')).toEqual(['loopback', 'uniquelocal']);
+  });
+
+  it('refuses a hop count: Fastify would silently trust nobody', () => {
+    for (const hops of ['0', '1', '2']) expect(problemKeys({ TRUST_PROXY: hops }), hops).toEqual(['TRUST_PROXY']);
+  });
+
+  it('refuses junk with one config message', () => {
+    for (const junk of ['yes', 'on', 'TRUE', '10.0.0.0/33', '2001:db8::/129', '1,2', '127.1', '10.0.0.1,proxy.internal', ',', '1.2.3.4/x']) {
+      expect(problemKeys({ TRUST_PROXY: junk }), junk).toEqual(['TRUST_PROXY']);
+    }
+  });
+});
+
+describe('HOST', () => {
+  it('listens on loopback outside production, on every interface in production, and as told', () => {
+    expect(loadConfig({}).http.host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'test' }).http.host).toBe('127.0.0.1');
+    expect(loadConfig(validProductionEnv).http.host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0' }).http.host).toBe('0.0.0.0');
+    expect(loadConfig({ ...validProductionEnv, HOST: '10.0.0.5' }).http.host).toBe('10.0.0.5');
+  });
+});
+
+describe('RATE_LIMIT_IPV6_PREFIX', () => {
+  it('defaults to /64 and takes 32 to 128', () => {
+    expect(loadConfig({}).rateLimitIpv6Prefix).toBe(64);
+    expect(loadConfig({ RATE_LIMIT_IPV6_PREFIX: '56' }).rateLimitIpv6Prefix).toBe(56);
+    expect(loadConfig({ RATE_LIMIT_IPV6_PREFIX: '128' }).rateLimitIpv6Prefix).toBe(128);
+    for (const bad of ['16', '129', 'wide']) expect(() => loadConfig({ RATE_LIMIT_IPV6_PREFIX: bad }), bad).toThrow(ConfigError);
+  });
 });

@@ -1,3 +1,5 @@
+import proxyAddr from '@fastify/proxy-addr';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 /**
@@ -30,8 +32,8 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   /** @default 4000 */
   PORT: int(0, 65535).default(4000),
-  /** @default 0.0.0.0 */
-  HOST: z.string().min(1).default('0.0.0.0'),
+  /** @default 127.0.0.1 outside production (GraphiQL and /dev/mail stay on this machine), 0.0.0.0 in production */
+  HOST: z.string().min(1).optional(),
   /** Base URL used in emails and as the JWT `iss`. @default http://localhost:$PORT */
   PUBLIC_URL: url.optional(),
   /** Frontend base URL for links such as password reset. @default PUBLIC_URL */
@@ -75,6 +77,8 @@ const envSchema = z.object({
   RATE_LIMIT_REAUTH: limitRule.prefault('10/900'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
+  /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */
+  RATE_LIMIT_IPV6_PREFIX: int(32, 128).default(64),
   /** The issuer shown by authenticator apps for TOTP. @default Latchkey */
   MFA_ISSUER: z.string().min(1).max(64).default('Latchkey'),
   /** Failed logins per account (any IP) within LOCKOUT_WINDOW that lock it. @default 50 */
@@ -104,7 +108,7 @@ const envSchema = z.object({
   CORS_ORIGINS: list.optional(),
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
-  /** Proxies whose X-Forwarded-For is honoured: `true`, a hop count, or a comma-separated list of IPs/CIDRs. */
+  /** Proxies whose X-Forwarded-For is honoured: `true`, or a comma-separated list of IPs/CIDRs (see parseTrustProxy). */
   TRUST_PROXY: z.string().min(1).optional(),
   /** @default info */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -124,7 +128,8 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
-export type TrustProxy = boolean | number | string[];
+/** `false`: X-Forwarded-For is ignored; `true`: every hop is trusted; else the proxies' IPs/CIDRs (proxy-addr syntax). */
+export type TrustProxy = boolean | readonly string[];
 
 /** Every named rate limit (CONTRACT.md §6 and the abuse issue). */
 export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth';
@@ -172,6 +177,8 @@ export interface Config {
   readonly mfaIssuer: string;
   /** Where `/metrics` is served: on PORT unless `port` is set; a bearer token when `token` is set. */
   readonly metrics: { readonly port?: number; readonly host: string; readonly token?: string };
+  /** Per-IP limits key an IPv6 client by this prefix length (IPv4 by its address). */
+  readonly rateLimitIpv6Prefix: number;
 }
 
 const HINTS: Record<string, string> = {
@@ -185,7 +192,7 @@ const HINTS: Record<string, string> = {
   BCRYPT_COST: 'an integer from 10 to 15 in production (4+ in tests)',
   ACCESS_TOKEN_TTL: 'seconds, 30 to 86400',
   REFRESH_TOKEN_TTL: 'seconds, 60 to 31536000',
-  TRUST_PROXY: '`true`, a hop count, or a comma-separated list of proxy IPs/CIDRs',
+  TRUST_PROXY: '`true`, `false`, or a comma-separated list of proxy IPs/CIDRs, e.g. 10.0.0.0/8,172.16.0.0/12',
   METRICS_PORT: 'a port number other than PORT, e.g. 9464',
   METRICS_TOKEN: 'a random string; generate one with `openssl rand -hex 32`',
   RESEND_API_KEY: 'a Resend API key (re_...) so mail is delivered',
@@ -201,14 +208,44 @@ export class ConfigError extends Error {
   }
 }
 
-function parseTrustProxy(raw: string | undefined): TrustProxy {
-  if (raw === undefined || raw === 'false') return false;
-  if (raw === 'true') return true;
-  if (/^\d+$/.test(raw)) return Number(raw);
-  return raw
+const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** One TRUST_PROXY entry: an IPv4 in dotted quads or an IPv6, optionally `/bits` (or `/netmask`), or a proxy-addr name. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_ADDR_NAMES.has(entry)) return true;
+  const address = entry.split('/')[0] ?? '';
+  // ipaddr.js also reads `2` or `127.1` as IPv4 (0.0.0.2, 127.0.0.1): a typo or a hop count, never meant.
+  if (!ipaddr.IPv4.isValidFourPartDecimal(address) && !ipaddr.IPv6.isValid(address)) return false;
+  try {
+    proxyAddr.compile(entry);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * TRUST_PROXY as Fastify takes it. A bare hop count is refused: Fastify (proxy-addr) ignores one, since
+ * "trust the first n hops" cannot tell the proxy from a client that reaches the port directly and sends
+ * its own X-Forwarded-For; the proxies must be named by address. Each entry is also compiled by
+ * proxy-addr, so what starts is exactly what Fastify trusts, and a typo stops the start with a message
+ * instead of a stack.
+ */
+export function parseTrustProxy(raw: string | undefined): { value: TrustProxy } | { problem: string } {
+  if (raw === undefined || raw === 'false') return { value: false };
+  if (raw === 'true') return { value: true };
+  if (/^\d+$/.test(raw)) {
+    return { problem: 'a hop count cannot tell the proxy from a client that bypasses it (Fastify ignores it); name the proxies by IP or CIDR' };
+  }
+  const entries = raw
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  const bad = entries.filter((entry) => !isProxyEntry(entry));
+  if (entries.length === 0 || bad.length > 0) {
+    return { problem: `not an IP, a CIDR, \`true\` or \`false\`: ${(bad.length > 0 ? bad : [raw]).map((b) => JSON.stringify(b.slice(0, 64))).join(', ')}` };
+  }
+  return { value: entries };
 }
 
 /** Parses the environment once; throws a `ConfigError` naming every bad key at once. */
@@ -232,6 +269,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   if (e.JWT_PRIVATE_KEYS !== undefined && !isJsonObject(e.JWT_PRIVATE_KEYS)) {
     issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is not valid JSON' });
   }
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  if ('problem' in trustProxy) issues.push({ key: 'TRUST_PROXY', problem: trustProxy.problem });
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     issues.push({ key: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', problem: 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE' });
   }
@@ -249,7 +288,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       if (key.startsWith('RATE_LIMIT_') && value === null) issues.push({ key, problem: 'cannot be `off` in production' });
     }
   }
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (issues.length > 0 || 'problem' in trustProxy) throw new ConfigError(issues); // (the second test narrows the type)
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   const config: Config = {
@@ -257,11 +296,13 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     isProduction,
     http: {
       port: e.PORT,
-      host: e.HOST,
+      // Outside production the server also serves GraphiQL and /dev/mail (every reset link): this
+      // machine only, unless HOST says otherwise. Containers set HOST=0.0.0.0 themselves.
+      host: e.HOST ?? (isProduction ? '0.0.0.0' : '127.0.0.1'),
       publicUrl,
       appUrl: e.APP_URL ?? publicUrl,
       corsOrigins: e.CORS_ORIGINS ?? (isProduction ? [] : 'localhost'),
-      trustProxy: parseTrustProxy(e.TRUST_PROXY),
+      trustProxy: trustProxy.value,
       ...(e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { tls: { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } } : {}),
       bodyLimit: e.BODY_LIMIT,
       graphiql: !isProduction && (e.GRAPHIQL ?? true),
@@ -301,6 +342,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     dataDir: e.DATA_DIR,
     mfaIssuer: e.MFA_ISSUER,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? e.HOST, token: e.METRICS_TOKEN },
+    rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
   };
   return deepFreeze(config);
 }

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { clientNetwork } from './client-network.js';
 import type { Config, LimitName } from './config.js';
 import { AppError } from './errors.js';
+import type { KeyPart } from './limit-spec.js';
 
 export type { LimitName };
 
@@ -20,7 +22,13 @@ export interface LimitRule {
 export class Limits {
   private readonly limiters = new Map<LimitName, RateLimiterRedis>();
 
-  constructor(redis: Redis, keyPrefix: string, rules: Config['limits']) {
+  /** `ipv6Prefix`: the network length an IPv6 client address is counted by (RATE_LIMIT_IPV6_PREFIX). */
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    rules: Config['limits'],
+    private readonly ipv6Prefix = 64,
+  ) {
     for (const [name, rule] of Object.entries(rules) as [LimitName, LimitRule | null][]) {
       if (!rule) continue;
       this.limiters.set(
@@ -38,14 +46,16 @@ export class Limits {
   }
 
   /**
-   * Counts one attempt for the key made of `parts` (an IP, a submitted identifier, ...). Past the limit,
-   * RATE_LIMITED with `retryAfter` in seconds. Identifiers are hashed: Redis never holds an email in clear.
+   * Counts one attempt for the key made of `parts` (a client address, a submitted identifier, ...). Past
+   * the limit, RATE_LIMITED with `retryAfter` in seconds. Identifiers are hashed: Redis never holds an
+   * email in clear. A client address (`byAddress`) counts by its network: IPv4 as is, IPv6 per prefix.
    */
-  async consume(name: LimitName, parts: readonly (string | null | undefined)[]): Promise<void> {
+  async consume(name: LimitName, parts: readonly KeyPart[]): Promise<void> {
     const limiter = this.limiters.get(name);
     if (!limiter) return;
+    const key = keyOf(parts.map((p) => (typeof p === 'object' && p !== null ? clientNetwork(p.clientAddress, this.ipv6Prefix) : p)));
     try {
-      await limiter.consume(keyOf(parts));
+      await limiter.consume(key);
     } catch (res) {
       if (res instanceof RateLimiterRes) {
         const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));

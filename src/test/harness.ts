@@ -39,6 +39,8 @@ export interface TestServerOptions {
   workers?: boolean;
   /** Extra REST routes mounted like a feature's, for plumbing tests. */
   restRoutes?: FastifyPluginAsync[];
+  /** Where to listen (a loopback address). @default 127.0.0.1 */
+  host?: string;
 }
 
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
@@ -100,7 +102,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const deps = appDeps(infra, services);
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);
-  await app.fastify.listen({ port: 0, host: '127.0.0.1' });
+  const host = opts.host ?? '127.0.0.1';
+  await app.fastify.listen({ port: 0, host });
+  const urlHost = host.includes(':') ? `[${host}]` : host;
   const metricsListener = await startMetricsListener(config, infra.metrics.registry, log);
   const relay = await startRelay(services);
   const workers = opts.workers ? await startWorkers(infra, services) : undefined;
@@ -108,8 +112,8 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const port = typeof address === 'object' && address ? address.port : 0;
   const scheme = config.http.tls ? 'https' : 'http';
   return {
-    url: `${scheme}://127.0.0.1:${port}`,
-    wsUrl: `${scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${port}/graphql`,
+    url: `${scheme}://${urlHost}:${port}`,
+    wsUrl: `${scheme === 'https' ? 'wss' : 'ws'}://${urlHost}:${port}/graphql`,
     app,
     infra,
     config,

@@ -1,4 +1,4 @@
-import type { LimitSpec } from '../../infra/limit-spec.js';
+import { byAddress, type LimitSpec } from '../../infra/limit-spec.js';
 import { loginBodyToInput, normalizeIdentifier } from './accounts.schema.js';
 
 /** The limiter key of a submitted identifier: the same normalisation as the account lookup (REST bodies are unchecked here). */
@@ -9,11 +9,11 @@ const identifierKey = (v: unknown): string => (typeof v === 'string' ? normalize
  * lookup uses, so `ALICE`, `ａｌｉｃｅ` and `alice` draw from one budget.
  */
 export const loginLimits = (identifier: unknown, ip: string): LimitSpec => [
-  ['login', [ip, identifierKey(identifier)]],
-  ['loginIp', [ip]],
+  ['login', [byAddress(ip), identifierKey(identifier)]],
+  ['loginIp', [byAddress(ip)]],
 ];
 
-export const registerLimits = (ip: string): LimitSpec => [['register', [ip]]];
+export const registerLimits = (ip: string): LimitSpec => [['register', [byAddress(ip)]]];
 
 /** REST accepts `username`, `email` or `identifier`; the limit counts whichever was sent (the same mapping as the door). */
 export const restLoginIdentifier = (body: unknown): unknown => (loginBodyToInput(body) as { identifier?: unknown } | null)?.identifier;

@@ -5,6 +5,7 @@ import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Limits } from '../../infra/rate-limit.js';
+import { byAddress } from '../../infra/limit-spec.js';
 import type { AccountFailures, MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
 import type { Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { AuthResult, SignIn } from './sign-in.js';
@@ -243,7 +244,7 @@ export class AccountsService {
    */
   private async proveOwner(user: UserRecord, password: string, code: string | null | undefined, meta: RequestMeta): Promise<void> {
     await this.deps.limits.consume('reauth', [user.id]);
-    await this.deps.limits.consume('loginIp', [meta.ip]);
+    await this.deps.limits.consume('loginIp', [byAddress(meta.ip)]);
     await this.failures.check(user, meta);
     const ok = (await this.deps.hasher.verify(password, user.passwordHash)) && (await this.deps.mfa.stepUp(user, code));
     if (!ok) {
