@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from './app.js';
-import { deriveKey } from './infra/crypto/secrets.js';
 import { Sealer } from './infra/crypto/sealed.js';
 import { createDevOutbox } from './infra/mail/dev-outbox.js';
 import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
@@ -21,7 +20,7 @@ import { AccountsResolver } from './modules/accounts/accounts.resolver.js';
 import { accountsRoutes } from './modules/accounts/accounts.routes.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { PasswordHasher } from './modules/accounts/password.js';
-import { preloadCommonPasswords } from './modules/accounts/password-policy.js';
+import { preloadCommonPasswords, serviceNamesOf } from './modules/accounts/password-policy.js';
 import { EmailVerificationResolver } from './modules/email-verification/verification.resolver.js';
 import { verificationRoutes } from './modules/email-verification/verification.routes.js';
 import { EmailVerificationService } from './modules/email-verification/verification.service.js';
@@ -71,12 +70,12 @@ export function buildServices(infra: Infra) {
     refreshTtlSeconds: config.auth.refreshTokenTtl,
     idleTtlSeconds: config.auth.sessionIdleTtl,
   });
-  const hasher = new PasswordHasher({ pepper: deriveKey(infra.appSecret, 'password-pepper'), cost: config.auth.bcryptCost });
+  const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
   const retry = { attempts: config.mail.maxAttempts, backoff: { type: 'exponential', delay: config.mail.retryDelayMs } };
   const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
   const mailRepo = new MailRepository(prisma);
-  const sealer = new Sealer(deriveKey(infra.appSecret, 'data-encryption'));
+  const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const mail = new MailService(mailRepo, sealer, relay);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log);
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
@@ -92,7 +91,7 @@ export function buildServices(infra: Infra) {
     accounts: accountsRepo,
     tokens: oneTimeTokens,
     sealer,
-    codeKey: deriveKey(infra.appSecret, 'token-mac'),
+    codeKey: infra.appSecrets.ring('token-mac'),
     limits,
     signIn,
     mail,
@@ -113,6 +112,7 @@ export function buildServices(infra: Infra) {
     mfa,
     profiles,
     passwordMinLength: config.auth.passwordMinLength,
+    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
   });
   const passwordReset = new PasswordResetService({
     prisma,
@@ -123,6 +123,7 @@ export function buildServices(infra: Infra) {
     mail,
     lockout,
     passwordMinLength: config.auth.passwordMinLength,
+    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
     appUrl: config.http.appUrl,
   });
   const eventsRepo = new SecurityEventsRepository(prisma);

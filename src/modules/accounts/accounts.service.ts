@@ -40,6 +40,8 @@ export interface AccountsDeps {
   sessions: SessionsService;
   hasher: PasswordHasher;
   passwordMinLength: number;
+  /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
+  passwordServiceNames?: readonly string[];
 }
 
 export type { AuthResult };
@@ -57,7 +59,7 @@ export class AccountsService {
    */
   async register(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const data = parseInput(registerSchema, input);
-    checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email] });
+    checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email], serviceNames: this.deps.passwordServiceNames });
     const passwordHash = await this.deps.hasher.hash(data.password);
     try {
       const { user, issue } = await this.deps.repo.transaction(async (tx) => {
@@ -94,7 +96,10 @@ export class AccountsService {
     }
     await this.deps.lockout.clear(subject);
     // A correct password with MFA on earns a challenge, not tokens (and not a session).
-    if (user.mfaEnabledAt) return this.deps.mfa.challenge(user);
+    if (user.mfaEnabledAt) {
+      await this.deps.signIn.upgradeHash(user, password);
+      return this.deps.mfa.challenge(user);
+    }
     return this.deps.signIn.finish(user, meta, { password });
   }
 
@@ -153,6 +158,7 @@ export class AccountsService {
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,
       context: [user.username, user.email],
+      serviceNames: this.deps.passwordServiceNames,
       field: 'newPassword',
     });
     const passwordHash = await this.deps.hasher.hash(newPassword);

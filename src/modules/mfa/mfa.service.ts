@@ -1,6 +1,7 @@
-import { createHash, createHmac, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { RequestMeta } from '../../http/request-meta.js';
 import type { Sealer } from '../../infra/crypto/sealed.js';
+import type { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
@@ -13,11 +14,11 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import type { Principal } from '../sessions/sessions.service.js';
 import type { MfaRepository } from './mfa.repository.js';
 import { codeSchema, completeMfaSchema } from './mfa.schema.js';
+import { hashRecoveryCode, newRecoveryCode, type RecoveryCodeHash } from './recovery-codes.js';
 import { newTotpSecret, otpauthUrl, qrSvg, verifyTotp } from './totp.js';
 
 export const CHALLENGE_TTL_SECONDS = 5 * 60;
 export const RECOVERY_CODE_COUNT = 10;
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 export interface MfaChallengeResult {
   mfaRequired: true;
@@ -30,8 +31,8 @@ export interface MfaDeps {
   accounts: AccountsRepository;
   tokens: OneTimeTokensRepository;
   sealer: Sealer;
-  /** Key for recovery-code hashes (derived from APP_SECRET), so a database dump cannot be brute-forced offline. */
-  codeKey: Buffer;
+  /** Keys for recovery-code hashes (`AppSecrets.ring('token-mac')`), so a database dump alone cannot test a guess. */
+  codeKey: KeyRing;
   limits: Limits;
   signIn: SignIn;
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
@@ -73,7 +74,7 @@ export class MfaService {
     });
     await this.deps.profiles.invalidate(user.id);
     this.deps.mail.afterCommit();
-    return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
+    return codes;
   }
 
   /** Needs a current code (TOTP or recovery): a stolen session alone cannot turn the second factor off. */
@@ -137,8 +138,8 @@ export class MfaService {
     return this.deps.sealer.open(Buffer.from(sealed).toString('utf8'), `totp:${userId}`);
   }
 
-  private hashCode(code: string): Uint8Array<ArrayBuffer> {
-    return new Uint8Array(createHmac('sha256', this.deps.codeKey).update(code.replace(/[\s-]/g, '').toLowerCase()).digest());
+  private hashCode(code: string): RecoveryCodeHash {
+    return hashRecoveryCode(this.deps.codeKey, code);
   }
 
   private async user(id: string): Promise<UserRecord> {
@@ -155,11 +156,4 @@ export class MfaService {
       data: { username: user.username, enabled, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, resetLink: `${this.deps.appUrl}/forgot-password` },
     });
   }
-}
-
-/** 10 base32 characters (50 bits) from the CSPRNG. */
-function newRecoveryCode(): string {
-  let s = '';
-  for (let i = 0; i < 10; i++) s += BASE32[randomInt(32)];
-  return s;
 }
