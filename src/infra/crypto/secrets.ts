@@ -15,9 +15,6 @@ export interface VersionedKey {
   readonly key: Buffer;
 }
 
-/** Shape of a key id inside stored values. */
-export const KEY_ID = /^[A-Za-z0-9_-]{8}$/;
-
 /**
  * A key's id: 48 bits of SHA-256 over a label and the key. It names the key (so a stored value says
  * which key opens it) and, being a one-way digest of 256 random bits, tells nothing about the key.
