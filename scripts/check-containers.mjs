@@ -46,7 +46,7 @@ const CONTRACT_FALLBACK = [
   'TRUST_PROXY', 'NODE_ENV',
 ];
 /** Read by the app although not in the contract table. */
-const APP_EXTRA = ['LOG_LEVEL', 'METRICS_PORT', 'METRICS_TOKEN'];
+const APP_EXTRA = ['LOG_LEVEL', 'METRICS_PORT', 'METRICS_TOKEN', 'APP_SECRET_PREVIOUS'];
 /** Read by docker-compose.yml itself (interpolation) for the bundled containers, never by the app. */
 const COMPOSE_ONLY = ['POSTGRES_PASSWORD'];
 /** Must be `${NAME:?message}` in compose: the app refuses to run in production without them. */

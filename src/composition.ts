@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from './app.js';
-import { deriveKey } from './infra/crypto/secrets.js';
 import { Sealer } from './infra/crypto/sealed.js';
 import { createDevOutbox } from './infra/mail/dev-outbox.js';
 import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
@@ -21,7 +20,7 @@ import { AccountsResolver } from './modules/accounts/accounts.resolver.js';
 import { accountsRoutes } from './modules/accounts/accounts.routes.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { PasswordHasher } from './modules/accounts/password.js';
-import { preloadCommonPasswords } from './modules/accounts/password-policy.js';
+import { preloadCommonPasswords, serviceNamesOf } from './modules/accounts/password-policy.js';
 import { EmailVerificationResolver } from './modules/email-verification/verification.resolver.js';
 import { verificationRoutes } from './modules/email-verification/verification.routes.js';
 import { EmailVerificationService } from './modules/email-verification/verification.service.js';
@@ -72,12 +71,12 @@ export function buildServices(infra: Infra) {
     idleTtlSeconds: config.auth.sessionIdleTtl,
     reauthMaxAgeSeconds: config.auth.reauthMaxAge,
   });
-  const hasher = new PasswordHasher({ pepper: deriveKey(infra.appSecret, 'password-pepper'), cost: config.auth.bcryptCost });
+  const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
   const retry = { attempts: config.mail.maxAttempts, backoff: { type: 'exponential', delay: config.mail.retryDelayMs } };
   const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
   const mailRepo = new MailRepository(prisma);
-  const sealer = new Sealer(deriveKey(infra.appSecret, 'data-encryption'));
+  const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const mail = new MailService(mailRepo, sealer, relay);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
@@ -99,7 +98,7 @@ export function buildServices(infra: Infra) {
     accounts: accountsRepo,
     tokens: oneTimeTokens,
     sealer,
-    codeKey: deriveKey(infra.appSecret, 'token-mac'),
+    codeKey: infra.appSecrets.ring('token-mac'),
     limits,
     signIn,
     sessions,
@@ -123,6 +122,7 @@ export function buildServices(infra: Infra) {
     profiles,
     passwordMinLength: config.auth.passwordMinLength,
     limits,
+    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
   });
   const passwordReset = new PasswordResetService({
     prisma,
@@ -134,6 +134,7 @@ export function buildServices(infra: Infra) {
     sealer,
     lockout,
     passwordMinLength: config.auth.passwordMinLength,
+    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
     appUrl: config.http.appUrl,
   });
   const eventsRepo = new SecurityEventsRepository(prisma);

@@ -98,6 +98,20 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads APP_SECRET_PREVIOUS as a list of 32+ byte secrets, none twice and none equal to APP_SECRET', () => {
+    const [a, b] = ['a'.repeat(40), 'b'.repeat(40)];
+    expect(loadConfig({ APP_SECRET: 'x'.repeat(40), APP_SECRET_PREVIOUS: ` ${a} ,${b}` }).secrets.appSecretPrevious).toEqual([a, b]);
+    expect(loadConfig({}).secrets.appSecretPrevious).toEqual([]);
+    for (const previous of ['short', `${a},${a}`, 'x'.repeat(40)]) {
+      try {
+        loadConfig({ APP_SECRET: 'x'.repeat(40), APP_SECRET_PREVIOUS: previous });
+        expect.unreachable();
+      } catch (e) {
+        expect((e as ConfigError).issues.map((i) => i.key), previous).toEqual(['APP_SECRET_PREVIOUS']);
+      }
+    }
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).http.port).toBe(4000);
   });

@@ -99,6 +99,8 @@ const envSchema = z.object({
   SESSION_IDLE_TTL: int(60, 31_536_000).default(1_209_600),
   /** Master secret: 32+ bytes. */
   APP_SECRET: z.string().optional(),
+  /** Earlier master secrets, newest first, comma-separated: they only open and verify what they made (rotation). */
+  APP_SECRET_PREVIOUS: list.optional(),
   /** @default 12 */
   BCRYPT_COST: int(4, 15).default(12),
   /** Sensitive operations need a sign-in or reauthenticate this recent (seconds). @default 600 */
@@ -171,7 +173,7 @@ export interface Config {
     /** Seconds a sign-in or reauthenticate counts as recent for sensitive operations. */
     readonly reauthMaxAge: number;
   };
-  readonly secrets: { readonly jwtPrivateKeys?: string; readonly appSecret?: string };
+  readonly secrets: { readonly jwtPrivateKeys?: string; readonly appSecret?: string; readonly appSecretPrevious: readonly string[] };
   readonly log: { readonly level: Env['LOG_LEVEL'] };
   readonly dataDir: string;
   readonly mfaIssuer: string;
@@ -189,6 +191,7 @@ const HINTS: Record<string, string> = {
   REDIS_URL: 'a redis:// URL, e.g. redis://127.0.0.1:6379',
   JWT_PRIVATE_KEYS: 'a JWK set of ES256 private keys; generate one with `npm run keys:generate`',
   APP_SECRET: 'at least 32 bytes; generate one with `openssl rand -base64 48`',
+  APP_SECRET_PREVIOUS: 'the secrets APP_SECRET replaced, newest first, comma-separated, each at least 32 bytes',
   BCRYPT_COST: 'an integer from 10 to 15 in production (4+ in tests)',
   ACCESS_TOKEN_TTL: 'seconds, 30 to 86400',
   REFRESH_TOKEN_TTL: 'seconds, 60 to 31536000',
@@ -266,6 +269,11 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   if (e.APP_SECRET !== undefined && Buffer.byteLength(e.APP_SECRET) < 32) {
     issues.push({ key: 'APP_SECRET', problem: 'is shorter than 32 bytes' });
   }
+  const previous = e.APP_SECRET_PREVIOUS ?? [];
+  if (previous.some((s) => Buffer.byteLength(s) < 32)) issues.push({ key: 'APP_SECRET_PREVIOUS', problem: 'lists a secret shorter than 32 bytes' });
+  if (new Set(previous).size !== previous.length || (e.APP_SECRET !== undefined && previous.includes(e.APP_SECRET))) {
+    issues.push({ key: 'APP_SECRET_PREVIOUS', problem: 'lists a secret twice, or APP_SECRET itself' });
+  }
   if (e.JWT_PRIVATE_KEYS !== undefined && !isJsonObject(e.JWT_PRIVATE_KEYS)) {
     issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is not valid JSON' });
   }
@@ -337,7 +345,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
       reauthMaxAge: e.REAUTH_MAX_AGE_SECONDS,
     },
-    secrets: { jwtPrivateKeys: e.JWT_PRIVATE_KEYS, appSecret: e.APP_SECRET },
+    secrets: { jwtPrivateKeys: e.JWT_PRIVATE_KEYS, appSecret: e.APP_SECRET, appSecretPrevious: previous },
     log: { level: e.LOG_LEVEL },
     dataDir: e.DATA_DIR,
     mfaIssuer: e.MFA_ISSUER,

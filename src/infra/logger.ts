@@ -18,6 +18,7 @@ const SECRET_KEYS = [
   'cookie',
   'set-cookie',
   'appSecret',
+  'appSecretPrevious',
   'jwtPrivateKeys',
   'privateKey',
 ];

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from './config.js';
 import { ensureDevSecrets } from './crypto/dev-secrets.js';
 import { loadSigningKeys, type SigningKeys } from './crypto/keys.js';
+import { AppSecrets } from './crypto/secrets.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { applyMigrations, createPrismaClient, type PrismaClient } from './db/index.js';
 import type { Logger } from './logger.js';
@@ -22,6 +23,8 @@ export interface Infra {
   readonly metrics: Metrics;
   readonly keys: SigningKeys;
   readonly appSecret: string;
+  /** APP_SECRET and APP_SECRET_PREVIOUS: the key rings every derived key comes from. */
+  readonly appSecrets: AppSecrets;
   /** The PostgreSQL actually in use (DATABASE_URL, or the embedded one). */
   readonly databaseUrl: string;
   close(): Promise<void>;
@@ -79,6 +82,7 @@ export async function startInfra(config: Config, log: Logger, opts: { migrate?: 
       metrics: createMetrics(),
       keys,
       appSecret,
+      appSecrets: new AppSecrets(appSecret, config.secrets.appSecretPrevious),
       databaseUrl,
       close,
     };

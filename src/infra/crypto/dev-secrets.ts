@@ -6,6 +6,8 @@ import { generateSigningJwk } from './keys.js';
 /**
  * Development only: the signing keys and master secret are generated once and kept under the data dir
  * (mode 0600), so tokens survive restarts. Production refuses to start without real ones (config.ts).
+ * To rotate the development secret, pass the file's content as APP_SECRET_PREVIOUS and delete the file:
+ * the next start writes a new one, and what the old one made still opens.
  */
 export async function ensureDevSecrets(dataDir: string): Promise<{ jwtPrivateKeys: string; appSecret: string; created: string[] }> {
   const created: string[] = [];

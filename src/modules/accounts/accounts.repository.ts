@@ -60,6 +60,11 @@ export class AccountsRepository {
     return tx.user.update({ where: { id }, data: { passwordHash, ...(changedAt ? { passwordChangedAt: changedAt } : {}) }, select: { id: true } });
   }
 
+  /** A rehash of the same password: written only if the hash is still the one verified, so it never undoes a concurrent change. */
+  async upgradePasswordHash(id: string, verified: string, passwordHash: string, tx: Prisma.TransactionClient | PrismaClient = this.prisma): Promise<void> {
+    await tx.user.updateMany({ where: { id, passwordHash: verified }, data: { passwordHash } });
+  }
+
   transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
     return this.prisma.$transaction(fn);
   }

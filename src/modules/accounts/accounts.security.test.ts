@@ -1,10 +1,10 @@
 import bcrypt from 'bcrypt';
 import { describe, expect, it, vi } from 'vitest';
-import { codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
-import { useTestServer } from '../../test/harness.js';
+import { bearer, codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
+import { gql, useTestServer } from '../../test/harness.js';
 
 describe('password handling', () => {
-  const fx = useTestServer('pwsec', { env: { PASSWORD_MIN_LENGTH: '10' } });
+  const fx = useTestServer('pwsec', { env: { PASSWORD_MIN_LENGTH: '10', MFA_ISSUER: 'Acme Identity' } });
   const passwords: string[] = [];
 
   it('verifies every byte: passwords equal in their first 72 bytes are different passwords', async () => {
@@ -28,6 +28,26 @@ describe('password handling', () => {
   it('raises the floor with PASSWORD_MIN_LENGTH', async () => {
     const res = await rest(fx.server, 'POST', '/auth/register', { ...newIdentity('floor'), password: 'nine chrs' });
     expect(res.body).toMatchObject({ code: 'WEAK_PASSWORD' });
+  });
+
+  it('refuses passwords leaning on the service name, the username or the email, and trivial patterns', async () => {
+    const id = newIdentity('ctx');
+    const local = id.email.split('@')[0]!;
+    for (const password of ['Latchkey2024!', 'my-latchkey-pw', 'AcmeIdentity99', `${id.username}-2024!`, `${local.toUpperCase()}123`, 'zzzzzzzzzzzz', 'abcabcabcabc', 'abcdefghijkl']) {
+      const res = await rest(fx.server, 'POST', '/auth/register', { ...id, password });
+      expect(res.body, password).toMatchObject({ code: 'WEAK_PASSWORD' });
+      expect(await fx.server.infra.prisma.user.count({ where: { username: id.username } })).toBe(0);
+    }
+    // Naming oneself is fine when the rest is a password on its own.
+    const t = await register(fx.server, { ...id, password: `${id.username} plum otter kayak` });
+    passwords.push(`${id.username} plum otter kayak`);
+
+    const change = (newPassword: string) =>
+      gql(fx.server, 'mutation C($i: ChangePasswordInput!) { changePassword(input: $i) }', { i: { currentPassword: `${id.username} plum otter kayak`, newPassword } }, bearer(t.accessToken));
+    const weak = await change(`${local}!2024`);
+    expect(codeOf(weak.body)).toBe('WEAK_PASSWORD');
+    expect(weak.body.errors?.[0]?.extensions?.fields).toHaveProperty('newPassword');
+    expect(codeOf((await change('latchkeylatchkey')).body)).toBe('WEAK_PASSWORD');
   });
 
   it('stores only a bcrypt hash at the configured cost, never the password', async () => {

@@ -42,6 +42,8 @@ export interface AccountsDeps {
   passwordMinLength: number;
   /** Proofs of the owner (reauthenticate, changePassword): per account and, with login, per IP. */
   limits: Pick<Limits, 'consume'>;
+  /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
+  passwordServiceNames?: readonly string[];
 }
 
 export type { AuthResult };
@@ -69,7 +71,7 @@ export class AccountsService {
    */
   async register(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const data = parseInput(registerSchema, input);
-    checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email] });
+    checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email], serviceNames: this.deps.passwordServiceNames });
     const passwordHash = await this.deps.hasher.hash(data.password);
     try {
       const { user, issue } = await this.deps.repo.transaction(async (tx) => {
@@ -105,7 +107,10 @@ export class AccountsService {
     const signedIn = user && known ? await this.passwordFromKnownDevice(user, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
     // A correct password with MFA on earns a challenge, not tokens (and not a session); the failure counts
     // start again only once the code is right too (MfaService.completeLogin), so wrong codes add up.
-    if (signedIn.mfaEnabledAt) return this.deps.mfa.challenge(signedIn);
+    if (signedIn.mfaEnabledAt) {
+      await this.deps.signIn.upgradeHash(signedIn, password);
+      return this.deps.mfa.challenge(signedIn);
+    }
     return this.deps.signIn.finish(signedIn, meta, { password });
   }
 
@@ -271,6 +276,7 @@ export class AccountsService {
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,
       context: [user.username, user.email],
+      serviceNames: this.deps.passwordServiceNames,
       field: 'newPassword',
     });
     const passwordHash = await this.deps.hasher.hash(newPassword);

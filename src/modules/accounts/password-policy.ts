@@ -12,14 +12,22 @@ export interface PasswordPolicyOptions {
   minLength: number;
   /**
    * Strings the password must not equal, case-insensitively: username, email... For any entry that
-   * contains `@`, its local part is checked too.
+   * contains `@`, its local part is checked too. A password containing one of them (or a part of one
+   * of 4+ characters) must still pass the policy once those words are taken out.
    */
   context?: readonly string[];
+  /** This deployment's names (MFA_ISSUER, EMAIL_FROM's display name), treated like `context`; `latchkey` always is. */
+  serviceNames?: readonly string[];
   /** Field name used in `AppError.fields`, e.g. `newPassword`. @default 'password' */
   field?: string;
 }
 
 type LanguageCommon = typeof import('@zxcvbn-ts/language-common');
+
+/** The service's own name: the first word a guesser tries against any of its users. */
+const SERVICE_NAME = 'latchkey';
+/** Shorter context words are not looked for inside a password: too many innocent passwords contain one. */
+const MIN_CONTEXT_WORD = 4;
 
 let commonPasswords: ReadonlySet<string> | undefined;
 
@@ -47,6 +55,12 @@ export function preloadCommonPasswords(): number {
   return getCommonPasswords().size;
 }
 
+/** The names a deployment shows its users: the authenticator-app issuer and the display name of EMAIL_FROM (`Acme <no-reply@acme.test>`). */
+export function serviceNamesOf(mfaIssuer: string, emailFrom: string): string[] {
+  const display = /^\s*"?([^"<]*?)"?\s*</.exec(emailFrom)?.[1]?.trim();
+  return display ? [mfaIssuer, display] : [mfaIssuer];
+}
+
 /** Length in Unicode code points: "🔐" is one, though it is two UTF-16 units and four UTF-8 bytes. */
 function codePointLength(s: string): number {
   let n = 0;
@@ -59,11 +73,67 @@ function weak(field: string, message: string): AppError {
 }
 
 /**
+ * The context words to look for inside a password, lower-cased, longest first: the service's names,
+ * the username, the email's local part, and their parts of 4+ characters (`alice.wonder` gives
+ * `alice` and `wonder`; an email's domain is no part of it).
+ */
+function contextWords(opts: PasswordPolicyOptions): string[] {
+  const words = new Set<string>();
+  const add = (raw: string) => {
+    const value = raw.normalize('NFKC').toLowerCase().trim();
+    for (const w of [value, ...value.split(/[^\p{L}\p{N}]+/u)]) if (codePointLength(w) >= MIN_CONTEXT_WORD) words.add(w);
+  };
+  for (const name of [SERVICE_NAME, ...(opts.serviceNames ?? [])]) add(name);
+  for (const raw of opts.context ?? []) {
+    const at = raw.lastIndexOf('@');
+    add(at > 0 ? raw.slice(0, at) : raw);
+  }
+  return [...words].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * True for a string made of one or two runs of repeated or consecutive characters (`aaaaaaaa`,
+ * `12345678`, `hgfedcba`, `abcd1234`): each run is one guess, whatever its length.
+ */
+function isRunPattern(s: string): boolean {
+  const cps = Array.from(s, (c) => c.codePointAt(0)!);
+  let runs = 1;
+  let step: number | undefined;
+  for (let i = 1; i < cps.length; i++) {
+    const d = cps[i]! - cps[i - 1]!;
+    if (step === undefined && Math.abs(d) <= 1) step = d;
+    else if (d !== step) {
+      if (++runs > 2) return false;
+      step = undefined;
+    }
+  }
+  return true;
+}
+
+/** The shortest unit the string repeats (`abc` for `abcabcabc`), or null. */
+function repeatedUnit(s: string): string | null {
+  const m = /^(.+?)\1+$/su.exec(s);
+  return m ? m[1]! : null;
+}
+
+/** Why a (lower-cased) string adds no strength of its own, or null: too short, common, or a pattern. */
+function predictable(s: string, minLength: number): 'short' | 'common' | 'pattern' | null {
+  if (codePointLength(s) < minLength) return 'short';
+  if (getCommonPasswords().has(s)) return 'common';
+  if (isRunPattern(s)) return 'pattern';
+  const unit = repeatedUnit(s);
+  return unit !== null && predictable(unit, minLength) ? 'pattern' : null;
+}
+
+/**
  * Throws `AppError('WEAK_PASSWORD', message, { fields: { [field]: message } })` when the password,
  * NFKC-normalised, is shorter than `minLength` (at least 8) or longer than 128 code points, equals
- * (case-insensitively) one of the `context` strings or an email's local part, or is on the shipped
- * list of common passwords. No composition rules (NIST SP 800-63B): they push users to `Password1!`.
- * Messages never contain the password.
+ * (case-insensitively) one of the `context` strings or an email's local part, is on the shipped
+ * list of common passwords, leans on a context word (the service's name, the username, the email's
+ * local part: what is left without them must pass on its own), or is a trivial pattern (one or two
+ * runs such as `aaaaaaaa` or `12345678`, or a weak string repeated, such as `abcabcabc`). No
+ * composition rules (NIST SP 800-63B): they push users to `Password1!`. Messages never contain the
+ * password.
  */
 export function checkPasswordPolicy(password: string, opts: PasswordPolicyOptions): void {
   const field = opts.field ?? 'password';
@@ -88,4 +158,15 @@ export function checkPasswordPolicy(password: string, opts: PasswordPolicyOption
 
   // Online guessing and credential stuffing start with exactly these passwords.
   if (getCommonPasswords().has(lower)) throw weak(field, 'This password is too common, choose a less predictable one');
+
+  // A targeted guesser tries the service's and the account's names with a few characters around them:
+  // a context word counts for nothing, and what remains must be a password on its own.
+  let rest = lower;
+  for (const word of contextWords(opts)) rest = rest.split(word).join('');
+  // The separators that joined a name to the rest (`latchkey-password`) count for nothing either.
+  if (rest !== lower && predictable(rest.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ''), minLength)) {
+    throw weak(field, 'Password must not be built on the service name, your username or your email');
+  }
+
+  if (predictable(lower, minLength)) throw weak(field, 'Password must not be a repetition or a sequence such as aaaaaaaa or 12345678');
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { deriveKey } from '../../infra/crypto/secrets.js';
+import { createHmac } from 'node:crypto';
+import { AppSecrets, deriveKey } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
+import { serviceNamesOf } from './password-policy.js';
 import { checkPasswordPolicy, PasswordHasher, type PasswordPolicyOptions } from './password.js';
 
 const COST = 4;
@@ -155,6 +157,11 @@ describe('PasswordHasher', () => {
   });
 });
 
+/** 128 distinct-looking characters: no repetition, no run. */
+const LONG_128 = Array.from({ length: 128 }, (_, i) => 'xk7#pQ2mZ9!vBt4@'[(i * 7 + Math.floor(i / 16)) % 16]).join('');
+/** 128 emoji, each 2 UTF-16 units, none next to its neighbour in Unicode. */
+const EMOJI_128 = Array.from({ length: 128 }, (_, i) => String.fromCodePoint(0x1f300 + ((i * 37) % 256))).join('');
+
 /** The thrown AppError, or a failure if none was thrown. */
 function policyError(password: string, opts: PasswordPolicyOptions = { minLength: 8 }): AppError {
   try {
@@ -174,15 +181,16 @@ describe('checkPasswordPolicy', () => {
   it('enforces 8 to 128 code points', () => {
     expect(policyError('xk7#pQ2').code).toBe('WEAK_PASSWORD');
     ok('xk7#pQ2m');
-    ok('Zq9!'.repeat(32));
-    expect(policyError(`${'Zq9!'.repeat(32)}x`).code).toBe('WEAK_PASSWORD');
+    // 128 characters that repeat nothing (a repeated filler is now refused as a pattern).
+    ok(LONG_128);
+    expect(policyError(`${LONG_128}x`).code).toBe('WEAK_PASSWORD');
   });
 
   it('counts code points, not UTF-16 units or bytes', () => {
     // Seven emoji are 14 UTF-16 units and 28 UTF-8 bytes, still only 7 characters.
     expect(policyError('🔐🦊🌈🎲🚀🍀🐙').code).toBe('WEAK_PASSWORD');
     ok('🔐🦊🌈🎲🚀🍀🐙🎯');
-    ok('🔐'.repeat(128));
+    ok(EMOJI_128);
     expect(policyError('🔐'.repeat(129)).code).toBe('WEAK_PASSWORD');
   });
 
@@ -212,5 +220,95 @@ describe('checkPasswordPolicy', () => {
     const f = policyError('qwertyuiop', { minLength: 8, field: 'newPassword' });
     expect(f.fields).toEqual({ newPassword: f.message });
     expect(f.message).not.toContain('qwertyuiop');
+  });
+});
+
+describe('checkPasswordPolicy: context words and patterns', () => {
+  const ok = (password: string, opts: PasswordPolicyOptions = { minLength: 8 }): void => {
+    expect(() => checkPasswordPolicy(password, opts)).not.toThrow();
+  };
+  const context = ['Alice_Smith', 'alice.wonder@Example.com'];
+
+  it('refuses the service name, the username or the email local part with a few characters around them', () => {
+    for (const p of ['Latchkey2024!', 'my-latchkey', 'ＬＡＴＣＨＫＥＹ１２３', 'latchkeylatchkey', 'LATCHKEY-password']) {
+      expect(policyError(p).code, p).toBe('WEAK_PASSWORD');
+    }
+    for (const p of ['Alice_Smith!!', 'alice_smith2024', 'wonder1987!', 'xxAlice99', 'alice.wonder.1', 'smithalice12']) {
+      expect(policyError(p, { minLength: 8, context }).code, p).toBe('WEAK_PASSWORD');
+    }
+  });
+
+  it("refuses the deployment's own names (MFA_ISSUER, EMAIL_FROM's display name)", () => {
+    const serviceNames = serviceNamesOf('Acme Identity', '"Acme Corp" <no-reply@acme.test>');
+    expect(serviceNames).toEqual(['Acme Identity', 'Acme Corp']);
+    for (const p of ['AcmeIdentity1', 'acme identity!', 'identity-2024', 'acme corp 42']) {
+      expect(policyError(p, { minLength: 8, serviceNames }).code, p).toBe('WEAK_PASSWORD');
+    }
+    expect(serviceNamesOf('Latchkey', 'no-reply@example.com')).toEqual(['Latchkey']);
+  });
+
+  it('accepts a context word when what is left is a password on its own; short parts are not looked for', () => {
+    ok('alice_smith_2031_tulips', { minLength: 8, context });
+    ok('latchkey: violet kayak sunrise', { minLength: 8 });
+    // "bo" (a 2-letter username) and the email's domain are not context words.
+    ok('bonfire-at-dusk', { minLength: 8, context: ['bo', 'zed@bonfire.example'] });
+  });
+
+  it('judges what is left against the floor, the common list and the patterns', () => {
+    expect(policyError('latchkey-password1').code).toBe('WEAK_PASSWORD'); // common once the name is out
+    expect(policyError('alice_smith12345678', { minLength: 8, context }).code).toBe('WEAK_PASSWORD'); // a sequence
+    expect(policyError('wonder-xk7#pQ2', { minLength: 8, context }).code).toBe('WEAK_PASSWORD'); // 7 left once the dash goes
+    ok('wonder-xk7#pQ2m', { minLength: 8, context });
+  });
+
+  it('refuses trivial repetition and sequences', () => {
+    for (const p of ['aaaaaaaa', 'zzzzzzzzzzzzzzzz', 'abcabcabc', 'xyzxyzxyzxyz', '12345678', '98765432', 'abcdefghij', 'abcd1234', '11112222', 'Zq9!Zq9!Zq9!Zq9!', '🔐🔐🔐🔐🔐🔐🔐🔐']) {
+      expect(policyError(p).code, p).toBe('WEAK_PASSWORD');
+    }
+    // A strong unit repeated is as strong as the unit: accepted.
+    ok('xk7#pQ2mxk7#pQ2m');
+    ok('plum7otter');
+  });
+
+  it('reports which rule under fields, never the password', () => {
+    const e = policyError('mylatchkey1', { minLength: 8, field: 'newPassword' });
+    expect(Object.keys(e.fields ?? {})).toEqual(['newPassword']);
+    expect(e.message).not.toContain('mylatchkey1');
+  });
+});
+
+describe('PasswordHasher across an APP_SECRET rotation', () => {
+  const A = 'password-secret-A'.padEnd(40, 'a');
+  const B = 'password-secret-B'.padEnd(40, 'b');
+  const before = new PasswordHasher({ pepper: new AppSecrets(A).ring('password-pepper'), cost: COST });
+  const after = new PasswordHasher({ pepper: new AppSecrets(B, [A]).ring('password-pepper'), cost: COST });
+
+  it('names the pepper after the bcrypt string', async () => {
+    const hash = await before.hash('rotating password');
+    expect(hash).toMatch(/^\$2b\$04\$[./A-Za-z0-9]{53}\$[A-Za-z0-9_-]{8}$/);
+    expect(hash.slice(-8)).toBe(new AppSecrets(A).ring('password-pepper').current.id);
+  });
+
+  it('verifies a hash made with the previous secret, asks for a rehash, and the rehash names the new pepper', async () => {
+    const old = await before.hash('rotating password');
+    expect(await after.verify('rotating password', old)).toBe(true);
+    expect(await after.verify('wrong password', old)).toBe(false);
+    expect(after.needsRehash(old)).toBe(true);
+    const fresh = await after.hash('rotating password');
+    expect(after.needsRehash(fresh)).toBe(false);
+    expect(fresh.slice(-8)).toBe(new AppSecrets(B).ring('password-pepper').current.id);
+    // The previous secret dropped: its hashes no longer verify (after the same bcrypt work).
+    const dropped = new PasswordHasher({ pepper: new AppSecrets(B).ring('password-pepper'), cost: COST });
+    expect(await dropped.verify('rotating password', old)).toBe(false);
+    expect(await dropped.verify('rotating password', fresh)).toBe(true);
+  });
+
+  it('verifies a hash written before key ids existed with the oldest pepper, and asks for a rehash', async () => {
+    const legacyInput = createHmac('sha384', deriveKey(A, 'password-pepper')).update('rotating password').digest('base64');
+    const legacy = await bcrypt.hash(legacyInput, COST);
+    expect(await before.verify('rotating password', legacy)).toBe(true);
+    expect(before.needsRehash(legacy)).toBe(true);
+    expect(await after.verify('rotating password', legacy)).toBe(true);
+    expect(await after.verify('wrong password', legacy)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import bcrypt from 'bcrypt';
+import { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
 
 export { checkPasswordPolicy, preloadCommonPasswords, PASSWORD_MAX_LENGTH, PASSWORD_MIN_FLOOR } from './password-policy.js';
@@ -8,8 +9,11 @@ export type { PasswordPolicyOptions } from './password-policy.js';
 
 /** Options for {@link PasswordHasher}. */
 export interface PasswordHasherOptions {
-  /** Secret HMAC key (`deriveKey(appSecret, 'password-pepper')`), kept out of the database. */
-  pepper: Buffer;
+  /**
+   * Secret HMAC key kept out of the database: the ring `AppSecrets.ring('password-pepper')` (the first
+   * key peppers new hashes, every key verifies the hashes it made), or a single key.
+   */
+  pepper: KeyRing | Buffer;
   /** bcrypt work factor (4..31; config allows 4 in tests, 10+ in production). */
   cost: number;
   /**
@@ -20,6 +24,15 @@ export interface PasswordHasherOptions {
   maxConcurrent?: number;
   /** Most operations waiting for a slot; past it calls fail fast with `SERVICE_UNAVAILABLE`. Default 256. */
   maxQueue?: number;
+}
+
+/** A bcrypt string with the id of its pepper after it: `$2b$<cost>$<53 chars>$<key id>`. */
+const PEPPERED = /^(\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53})\$([A-Za-z0-9_-]{8})$/;
+
+/** The pepper's key id (undefined for a hash written before ids existed) and the bcrypt string. */
+function parseStored(stored: string): { keyId: string | undefined; bcryptHash: string } {
+  const m = PEPPERED.exec(stored);
+  return m ? { keyId: m[2]!, bcryptHash: m[1]! } : { keyId: undefined, bcryptHash: stored };
 }
 
 /** A snapshot of the hasher's concurrency limiter. */
@@ -85,7 +98,8 @@ class Semaphore {
  * bcrypt password hashing over a keyed pre-hash, with a bounded concurrency limiter.
  *
  * Stored format is a standard `$2b$<cost>$...` bcrypt string of
- * `base64(HMAC-SHA-384(pepper, utf8(NFKC(password))))`:
+ * `base64(HMAC-SHA-384(pepper, utf8(NFKC(password))))` followed by `$<key id>` naming the pepper, so
+ * APP_SECRET can rotate (a hash without an id, written before ids existed, uses the oldest pepper):
  * - the pre-hash is 64 ASCII bytes, under bcrypt's 72-byte limit and free of NUL bytes, so every
  *   byte of a long password counts and an embedded NUL cannot truncate the input;
  * - keying it with a pepper held outside the database means a stolen table alone cannot be attacked
@@ -94,19 +108,20 @@ class Semaphore {
  *   keyboard/OS composed it (precomposed "é" vs "e" + combining accent), matching what the policy counts.
  */
 export class PasswordHasher {
-  readonly #pepper: Buffer;
+  readonly #peppers: KeyRing;
   readonly #cost: number;
   readonly #limiter: Semaphore;
   #dummyHash: Promise<string> | undefined;
 
   constructor(options: PasswordHasherOptions) {
     const { pepper, cost, maxConcurrent = defaultMaxConcurrent(), maxQueue = 256 } = options;
+    const peppers = Buffer.isBuffer(pepper) ? [pepper] : pepper instanceof KeyRing ? pepper.all.map((k) => k.key) : [];
     // A short or empty pepper would silently turn the keyed pre-hash into a guessable one.
-    if (!Buffer.isBuffer(pepper) || pepper.length < 16) throw new Error('PasswordHasher: pepper must be at least 16 bytes');
+    if (peppers.length === 0 || peppers.some((p) => p.length < 16)) throw new Error('PasswordHasher: pepper must be at least 16 bytes');
     if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new Error('PasswordHasher: cost must be an integer from 4 to 31');
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new Error('PasswordHasher: maxConcurrent must be a positive integer');
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new Error('PasswordHasher: maxQueue must be a non-negative integer');
-    this.#pepper = Buffer.from(pepper);
+    this.#peppers = new KeyRing(peppers);
     this.#cost = cost;
     this.#limiter = new Semaphore(maxConcurrent, maxQueue);
   }
@@ -121,17 +136,23 @@ export class PasswordHasher {
    * queue is full. Does not check the policy: call `checkPasswordPolicy` first.
    */
   async hash(password: string): Promise<string> {
-    const input = this.#preHash(password);
-    return this.#limiter.run(() => bcrypt.hash(input, this.#cost));
+    const { id, key } = this.#peppers.current;
+    const input = this.#preHash(key, password);
+    return `${await this.#limiter.run(() => bcrypt.hash(input, this.#cost))}$${id}`;
   }
 
   /**
-   * True when `password` matches `hash` (made by {@link hash} with the same pepper). A malformed
-   * stored hash verifies false. Rejects with `SERVICE_UNAVAILABLE` when the wait queue is full.
+   * True when `password` matches `hash` (made by {@link hash} with a pepper still configured). A
+   * malformed stored hash verifies false, and so does one whose pepper is no longer configured (after
+   * the same bcrypt work, so the timing does not tell). Rejects with `SERVICE_UNAVAILABLE` when the
+   * wait queue is full.
    */
   async verify(password: string, hash: string): Promise<boolean> {
-    const input = this.#preHash(password);
-    return this.#limiter.run(() => bcrypt.compare(input, hash));
+    const { keyId, bcryptHash } = parseStored(hash);
+    const pepper = keyId === undefined ? this.#peppers.legacy : this.#peppers.get(keyId);
+    if (!pepper) return this.verifyDummy(password);
+    const input = this.#preHash(pepper.key, password);
+    return this.#limiter.run(() => bcrypt.compare(input, bcryptHash));
   }
 
   /**
@@ -155,11 +176,14 @@ export class PasswordHasher {
 
   /**
    * True when a verified `hash` should be replaced with a fresh {@link hash} of the same password:
-   * its cost differs from the configured one (raised or lowered), or its cost cannot be read.
+   * it was peppered with another key than the current one (APP_SECRET rotated, or no key id), its
+   * cost differs from the configured one (raised or lowered), or its cost cannot be read.
    */
   needsRehash(hash: string): boolean {
+    const { keyId, bcryptHash } = parseStored(hash);
+    if (keyId !== this.#peppers.current.id) return true;
     try {
-      return bcrypt.getRounds(hash) !== this.#cost;
+      return bcrypt.getRounds(bcryptHash) !== this.#cost;
     } catch {
       return true;
     }
@@ -170,9 +194,9 @@ export class PasswordHasher {
     return this.#limiter.stats();
   }
 
-  #preHash(password: string): string {
+  #preHash(pepper: Buffer, password: string): string {
     if (typeof password !== 'string') throw new TypeError('password must be a string');
-    return createHmac('sha384', this.#pepper).update(password.normalize('NFKC'), 'utf8').digest('base64');
+    return createHmac('sha384', pepper).update(password.normalize('NFKC'), 'utf8').digest('base64');
   }
 
   /** One dummy hash per instance, made lazily; concurrent first callers share one bcrypt run. */

@@ -34,6 +34,16 @@ export class SignIn {
     return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), db);
   }
 
+  /**
+   * The hash upgrade alone, for a correct password that earns an MFA challenge rather than a session:
+   * without it an account with MFA on would keep a retired pepper or cost for ever.
+   */
+  async upgradeHash(user: UserRecord, password: string): Promise<void> {
+    if (!this.deps.hasher.needsRehash(user.passwordHash)) return;
+    const hash = await this.deps.hasher.hash(password);
+    await this.deps.repo.upgradePasswordHash(user.id, user.passwordHash, hash);
+  }
+
   async finish(
     user: UserRecord,
     meta: RequestMeta,
@@ -43,7 +53,7 @@ export class SignIn {
     let queued = false;
     const issue = await this.deps.repo.transaction(async (tx) => {
       await opts.inTransaction?.(tx);
-      if (rehash) await this.deps.repo.updatePasswordHash(tx, user.id, rehash);
+      if (rehash) await this.deps.repo.upgradePasswordHash(user.id, user.passwordHash, rehash, tx);
       // Only a new device or place is news: a session from the same client and address within the
       // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
       const known = await this.isKnownDevice(user.id, meta, tx);

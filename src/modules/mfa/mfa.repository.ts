@@ -1,4 +1,5 @@
 import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+import type { RecoveryCodeHash } from './recovery-codes.js';
 
 export interface MfaState {
   totpSecretEnc: Uint8Array | null;
@@ -26,16 +27,16 @@ export class MfaRepository {
     return n === 1;
   }
 
-  /** Uses a recovery code (one statement: it works once). */
-  async useRecoveryCode(userId: string, codeHash: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    const res = await this.prisma.recoveryCode.updateMany({ where: { userId, codeHash, usedAt: null }, data: { usedAt: new Date() } });
+  /** Uses a recovery code, stored under whichever configured key (one statement: it works once). */
+  async useRecoveryCode(userId: string, code: RecoveryCodeHash): Promise<boolean> {
+    const res = await this.prisma.recoveryCode.updateMany({ where: { userId, codeHash: { in: [...code.candidates] }, usedAt: null }, data: { usedAt: new Date() } });
     return res.count === 1;
   }
 
-  async enable(tx: Prisma.TransactionClient, userId: string, step: number, codeHashes: Uint8Array<ArrayBuffer>[]): Promise<void> {
+  async enable(tx: Prisma.TransactionClient, userId: string, step: number, codes: RecoveryCodeHash[]): Promise<void> {
     await tx.user.update({ where: { id: userId }, data: { mfaEnabledAt: new Date(), totpLastStep: step } });
     await tx.recoveryCode.deleteMany({ where: { userId } });
-    await tx.recoveryCode.createMany({ data: codeHashes.map((codeHash) => ({ userId, codeHash })) });
+    await tx.recoveryCode.createMany({ data: codes.map((c) => ({ userId, codeHash: c.stored })) });
   }
 
   async disable(tx: Prisma.TransactionClient, userId: string): Promise<void> {

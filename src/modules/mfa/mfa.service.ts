@@ -1,6 +1,7 @@
-import { createHash, createHmac, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { RequestMeta } from '../../http/request-meta.js';
 import type { Sealer } from '../../infra/crypto/sealed.js';
+import type { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
@@ -13,13 +14,13 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import type { Principal, SessionsService } from '../sessions/sessions.service.js';
 import type { MfaRepository } from './mfa.repository.js';
 import { codeField, codeSchema, completeMfaSchema, resetMfaSchema } from './mfa.schema.js';
+import { hashRecoveryCode, newRecoveryCode, type RecoveryCodeHash } from './recovery-codes.js';
 import { newTotpSecret, otpauthUrl, qrSvg, verifyTotp } from './totp.js';
 
 export const CHALLENGE_TTL_SECONDS = 5 * 60;
 /** Wrong codes that void a sign-in challenge (Better Auth's default too): the next try needs the password again. */
 export const CHALLENGE_MAX_FAILURES = 5;
 export const RECOVERY_CODE_COUNT = 10;
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 export interface MfaChallengeResult {
   mfaRequired: true;
@@ -45,8 +46,8 @@ export interface MfaDeps {
   accounts: AccountsRepository;
   tokens: OneTimeTokensRepository;
   sealer: Sealer;
-  /** Key for recovery-code hashes (derived from APP_SECRET), so a database dump cannot be brute-forced offline. */
-  codeKey: Buffer;
+  /** Keys for recovery-code hashes (`AppSecrets.ring('token-mac')`), so a database dump alone cannot test a guess. */
+  codeKey: KeyRing;
   limits: Pick<Limits, 'consume' | 'refund'>;
   signIn: SignIn;
   /** Enrolling and disabling a second factor need a recent sign-in or reauthenticate. */
@@ -101,7 +102,7 @@ export class MfaService {
     });
     await this.deps.profiles.invalidate(user.id);
     this.deps.mail.afterCommit();
-    return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
+    return codes;
   }
 
   /**
@@ -239,8 +240,8 @@ export class MfaService {
     return this.deps.sealer.open(Buffer.from(sealed).toString('utf8'), `totp:${userId}`);
   }
 
-  private hashCode(code: string): Uint8Array<ArrayBuffer> {
-    return new Uint8Array(createHmac('sha256', this.deps.codeKey).update(code.replace(/[\s-]/g, '').toLowerCase()).digest());
+  private hashCode(code: string): RecoveryCodeHash {
+    return hashRecoveryCode(this.deps.codeKey, code);
   }
 
   private async user(id: string): Promise<UserRecord> {
@@ -257,11 +258,4 @@ export class MfaService {
       data: { username: user.username, enabled, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, resetLink: `${this.deps.appUrl}/forgot-password` },
     });
   }
-}
-
-/** 10 base32 characters (50 bits) from the CSPRNG. */
-function newRecoveryCode(): string {
-  let s = '';
-  for (let i = 0; i < 10; i++) s += BASE32[randomInt(32)];
-  return s;
 }

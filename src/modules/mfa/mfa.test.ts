@@ -1,4 +1,6 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveKey } from '../../infra/crypto/secrets.js';
 import { bearer, codeOf, me, newIdentity, register, rest } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
@@ -71,11 +73,12 @@ describe('multi-factor authentication', () => {
         const codes = (await gql<{ confirmTotpEnrollment: string[] }>(server, CONFIRM, { code: totpAt(e.secret, stepNow()) }, bearer(t.accessToken))).body.data!.confirmTotpEnrollment;
         expect(codes).toHaveLength(10);
         expect(new Set(codes).size).toBe(10);
-        for (const c of codes) expect(c).toMatch(/^[a-z2-7]{5}-[a-z2-7]{5}$/);
+        // 25 base32 characters (125 bits) in five groups (were two groups of five, 50 bits).
+        for (const c of codes) expect(c).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){4}$/);
         expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(true);
         const stored = await server.infra.prisma.recoveryCode.findMany({ where: { userId: t.user.id } });
         expect(stored).toHaveLength(10);
-        for (const c of codes) expect(JSON.stringify(stored)).not.toContain(c.replace('-', ''));
+        for (const c of codes) expect(JSON.stringify(stored)).not.toContain(c.replaceAll('-', ''));
 
         await sub.next((ev) => ev.type === 'MFA_ENABLED', 2_000);
         await double.waitForDelivery((m) => sentTo(m, t.user.email) && /two-factor/i.test(m.subject), 10_000);
@@ -112,6 +115,26 @@ describe('multi-factor authentication', () => {
       const c2 = await challenge(id.username, id.password);
       expect(codeOf((await complete(c2.mfaToken, codes[3]!)).body)).toBe('INVALID_TOKEN');
       expect(codeOf((await complete(c2.mfaToken, codes[4]!)).body)).toBeUndefined();
+    });
+
+    it('issues recovery codes of at least 112 bits, stored as keyed hashes naming their key', async () => {
+      const { t, codes } = await enrolled();
+      for (const c of codes) expect(c.replaceAll('-', '').length * 5).toBeGreaterThanOrEqual(112);
+      const stored = await server.infra.prisma.recoveryCode.findMany({ where: { userId: t.user.id } });
+      const keyId = server.infra.appSecrets.ring('token-mac').current.id;
+      for (const row of stored) expect(Buffer.from(row.codeHash).subarray(0, 8).toString('ascii')).toBe(keyId);
+    });
+
+    it('still accepts, once, a 10-character recovery code issued before codes grew', async () => {
+      const { id, t } = await enrolled();
+      const old = 'k7m2qw5xzp';
+      // What enrollment stored then: HMAC-SHA-256 under the token-mac key, no key id.
+      const codeHash = new Uint8Array(createHmac('sha256', deriveKey(server.infra.appSecret, 'token-mac')).update(old).digest());
+      await server.infra.prisma.recoveryCode.create({ data: { userId: t.user.id, codeHash } });
+      const c1 = await challenge(id.username, id.password);
+      expect(codeOf((await complete(c1.mfaToken, 'K7M2Q-W5XZP')).body)).toBeUndefined();
+      const c2 = await challenge(id.username, id.password);
+      expect(codeOf((await complete(c2.mfaToken, old)).body)).toBe('INVALID_TOKEN');
     });
 
     it('refuses an expired challenge, and a wrong code', async () => {

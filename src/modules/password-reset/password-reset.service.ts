@@ -29,6 +29,8 @@ export interface PasswordResetDeps {
   sealer: Sealer;
   lockout: Pick<Lockout, 'clear' | 'reset'>;
   passwordMinLength: number;
+  /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
+  passwordServiceNames?: readonly string[];
   appUrl: string;
 }
 
@@ -101,7 +103,12 @@ export class PasswordResetService {
     if (!owner) throw invalidToken();
     const user = await this.deps.accounts.findById(owner);
     if (!user) throw invalidToken();
-    checkPasswordPolicy(newPassword, { minLength: this.deps.passwordMinLength, context: [user.username, user.email], field: 'newPassword' });
+    checkPasswordPolicy(newPassword, {
+      minLength: this.deps.passwordMinLength,
+      context: [user.username, user.email],
+      serviceNames: this.deps.passwordServiceNames,
+      field: 'newPassword',
+    });
     const passwordHash = await this.deps.hasher.hash(newPassword);
     const now = new Date();
     await this.deps.prisma.$transaction(async (tx) => {

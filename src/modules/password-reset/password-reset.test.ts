@@ -50,6 +50,8 @@ describe('PasswordResetService', () => {
 
     const weak = await gql(server, RESET, { i: { token, newPassword: 'password1' } });
     expect(codeOf(weak.body)).toBe('WEAK_PASSWORD');
+    // The account's own name with a few characters around it is no password either.
+    expect(codeOf((await gql(server, RESET, { i: { token, newPassword: `${id.username}!2024` } })).body)).toBe('WEAK_PASSWORD');
     const ok = await rest(server, 'POST', '/auth/reset-password/confirm', { token, newPassword: 'a fresh and long passphrase' });
     expect(ok.status).toBe(204);
 

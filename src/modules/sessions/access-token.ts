@@ -1,8 +1,13 @@
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { isLowS, toLowS } from '../../infra/crypto/ecdsa-low-s.js';
 import { JWT_ALG, type SigningKeys } from '../../infra/crypto/keys.js';
 import { AppError } from '../../infra/errors.js';
 
 export const AUDIENCE = 'latchkey';
+/** JWT profile for OAuth 2.0 access tokens (RFC 9068 §2.1): keeps an ID token or any other JWT of the same key from passing as one. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+/** How far ahead of this instance's clock a token's `iat` (and how far past `exp`) may be: skew between instances. */
+export const CLOCK_SKEW_SECONDS = 5;
 
 export interface AccessClaims {
   readonly sub: string;
@@ -23,7 +28,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const unauthenticated = (why: string) => new AppError('UNAUTHENTICATED', why);
 
 /**
- * ES256 access tokens (CONTRACT.md §3). Verification pins the algorithm, issuer and audience; a
+ * ES256 access tokens, `typ: at+jwt` (RFC 9068). Verification pins the algorithm, type, issuer and
+ * audience, refuses a token issued in the future or older than the TTL, and takes only low-S
+ * signatures (see ecdsa-low-s.ts); a
  * signature is checked once per token per process (a cache hit re-checks `exp`), since the signature
  * check dominated the cost of an authenticated call.
  */
@@ -46,14 +53,17 @@ export class AccessTokens {
 
   async sign(userId: string, sessionId: string): Promise<string> {
     const iat = Math.floor(this.now() / 1000);
-    return new SignJWT({ sid: sessionId })
-      .setProtectedHeader({ alg: JWT_ALG, kid: this.keys.signer.kid, typ: 'JWT' })
+    const jwt = await new SignJWT({ sid: sessionId })
+      .setProtectedHeader({ alg: JWT_ALG, kid: this.keys.signer.kid, typ: ACCESS_TOKEN_TYP })
       .setIssuer(this.opts.issuer)
       .setAudience(AUDIENCE)
       .setSubject(userId)
       .setIssuedAt(iat)
       .setExpirationTime(iat + this.opts.ttlSeconds)
       .sign(this.keys.signer.key);
+    // WebCrypto signs with either S; resource servers that insist on low-S (as verify() does) must accept ours.
+    const dot = jwt.lastIndexOf('.');
+    return `${jwt.slice(0, dot)}.${toLowS(Buffer.from(jwt.slice(dot + 1), 'base64url')).toString('base64url')}`;
   }
 
   /** The token's claims, or `UNAUTHENTICATED` for anything malformed, forged, foreign or expired. */
@@ -65,13 +75,19 @@ export class AccessTokens {
       this.cache.delete(token);
       throw unauthenticated('The access token has expired');
     }
+    // The high-S twin of a valid signature verifies too: refuse it before jose (which would accept it).
+    if (!isLowS(Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url'))) throw unauthenticated('The access token is invalid');
     let payload;
     try {
       ({ payload } = await jwtVerify(token, (header: JWTHeaderParameters) => this.keyFor(header), {
         algorithms: [JWT_ALG],
+        typ: ACCESS_TOKEN_TYP,
         issuer: this.opts.issuer,
         audience: AUDIENCE,
         currentDate: new Date(this.now()),
+        // Also refuses an `iat` in the future (beyond the skew): no token of ours is ever issued ahead of time.
+        maxTokenAge: this.opts.ttlSeconds,
+        clockTolerance: CLOCK_SKEW_SECONDS,
         requiredClaims: ['sub', 'sid', 'iat', 'exp'],
       }));
     } catch (e) {
