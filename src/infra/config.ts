@@ -299,6 +299,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   if (issues.length > 0 || 'problem' in trustProxy) throw new ConfigError(issues); // (the second test narrows the type)
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
+  const host = e.HOST ?? (isProduction ? '0.0.0.0' : '127.0.0.1');
   const config: Config = {
     env: e.NODE_ENV,
     isProduction,
@@ -306,7 +307,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       port: e.PORT,
       // Outside production the server also serves GraphiQL and /dev/mail (every reset link): this
       // machine only, unless HOST says otherwise. Containers set HOST=0.0.0.0 themselves.
-      host: e.HOST ?? (isProduction ? '0.0.0.0' : '127.0.0.1'),
+      host,
       publicUrl,
       appUrl: e.APP_URL ?? publicUrl,
       corsOrigins: e.CORS_ORIGINS ?? (isProduction ? [] : 'localhost'),
@@ -349,7 +350,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     log: { level: e.LOG_LEVEL },
     dataDir: e.DATA_DIR,
     mfaIssuer: e.MFA_ISSUER,
-    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? e.HOST, token: e.METRICS_TOKEN },
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? host, token: e.METRICS_TOKEN },
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
   };
   return deepFreeze(config);
