@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, login, me, newIdentity, refresh, register, type Tokens } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { backupDatabase } from './backup.js';
 import { projectRoot } from './migrate.js';
+import { BackupError } from './pg-tools.js';
 
 /** Runs `npm run <script> -- ...args` as an operator would, against the test's database. */
 async function npmRun(script: string, args: string[], env: Record<string, string>) {
@@ -168,6 +170,30 @@ describe('npm run backup / npm run restore', () => {
     expect(refused.code).toBe(1);
     expect(refused.errorCode).toBe('CHECKSUM_MISMATCH');
     expect(await scalar(db.url, `SELECT count(*)::int AS v FROM users WHERE username = 'dora'`)).toBe(1);
+  });
+
+  it('never replaces an existing backup', async () => {
+    const dir = path.join(work, 'same-second');
+    const now = new Date('2026-11-29T23:15:00Z');
+    const first = await backupDatabase({ databaseUrl: db.url, dir, now });
+    const again = await backupDatabase({ databaseUrl: db.url, dir, now }).catch((err: unknown) => err);
+    expect(again).toBeInstanceOf(BackupError);
+    expect((again as BackupError).code).toBe('FILE_EXISTS');
+    expect((await readdir(dir)).sort()).toEqual([path.basename(first.file), `${path.basename(first.file)}.sha256`]);
+    expect(await readFile(`${first.file}.sha256`, 'utf8')).toContain(first.sha256);
+  });
+
+  it('refuses a dump from a newer PostgreSQL than the server before touching the database', async () => {
+    const dir = path.join(work, 'pg99-bin');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'pg_dump'), `#!/bin/sh\necho 'pg_dump (PostgreSQL) 99.0'\n`);
+    await writeFile(path.join(dir, 'pg_restore'), `#!/bin/sh\nprintf ';\\n;     Dumped from database version: 99.0\\n;     Dumped by pg_dump version: 99.0\\n'\n`);
+    for (const prog of ['pg_dump', 'pg_restore']) await chmod(path.join(dir, prog), 0o755);
+    const users = await scalar<number>(db.url, 'SELECT count(*)::int AS v FROM users');
+
+    const refused = await npmRun('restore', [dump, '--force', '--bin-dir', dir], env());
+    expect(refused.errorCode, refused.stderr).toBe('OLDER_SERVER');
+    expect(await scalar(db.url, 'SELECT count(*)::int AS v FROM users')).toBe(users);
   });
 
   it('says which version it needs when no pg_dump suits the server, and leaves no file', async () => {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -83,6 +83,8 @@ export function parseArchiveList(list: string): ArchiveInfo {
   };
 }
 
+const exists = (file: string) => stat(file).then(() => true, () => false);
+
 async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
@@ -151,8 +153,9 @@ export async function backupDatabase(opts: BackupOptions): Promise<BackupResult>
     try {
       await link(partial, file); // never replaces an existing backup (unlike rename)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BackupError('FILE_EXISTS', `${file} already exists`);
-      throw err;
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (await exists(file))) throw new BackupError('FILE_EXISTS', `${file} already exists`);
+      // A file system without hard links (some network and FUSE mounts): checked above, then renamed.
+      await rename(partial, file);
     }
     const checksumFile = `${file}.sha256`;
     await writeFile(checksumFile, `${sha256}  ${path.basename(file)}\n`, { mode: 0o600 });
