@@ -54,7 +54,7 @@ const REQUIRED_SECRETS = ['APP_SECRET', 'JWT_PRIVATE_KEYS', 'RESEND_API_KEY'];
 /** Names whose value is a secret: .env.example must leave them empty. */
 const SECRET_NAME = /(SECRET|PASSWORD|PRIVATE|TOKEN(?!_TTL)|API_KEY)/;
 /** Entries .dockerignore must have so local state and secrets never reach the build context. */
-const DOCKERIGNORE_REQUIRED = ['node_modules', 'dist', '.data', '.git', '.env', 'coverage'];
+const DOCKERIGNORE_REQUIRED = ['node_modules', 'dist', '.data', 'backups', '.git', '.env', 'coverage'];
 /** dclint rules that only concern key order: style, not correctness. */
 const DCLINT_STYLE_RULES = [
   'service-keys-order', 'services-alphabetical-order', 'top-level-properties-order',
