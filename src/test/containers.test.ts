@@ -130,7 +130,7 @@ describe('containers:check', () => {
     ['.dockerignore: lets .env through', replace('.dockerignore', '\n.env\n', '\n'), /must exclude \.env/],
     ['.dockerignore: excludes what the build copies', append('.dockerignore', 'src\n'), /COPY src: excluded by \.dockerignore/],
     // (c) environment names: compose, .env.example, Dockerfile vs the variables src/infra/config.ts reads
-    ['env: compose lacks a contract variable', replace('docker-compose.yml', '  PASSWORD_MIN_LENGTH: ${PASSWORD_MIN_LENGTH:-}\n', ''), /lacks PASSWORD_MIN_LENGTH/],
+    ['env: compose lacks a CONTAINER_ENV variable', replace('docker-compose.yml', '  PASSWORD_MIN_LENGTH: ${PASSWORD_MIN_LENGTH:-}\n', ''), /lacks PASSWORD_MIN_LENGTH/],
     ['env: compose passes an unknown variable', replace('docker-compose.yml', '  NODE_ENV: production\n', '  NODE_ENV: production\n  FOO_BAR: "1"\n'), /sets FOO_BAR, not a setting of src\/infra\/config\.ts/],
     ['env: compose reads an unknown variable', replace('docker-compose.yml', '${LOG_LEVEL:-info}', '${LOGLEVEL:-info}'), /\$\{LOGLEVEL\} is not a setting of src\/infra\/config\.ts/],
     ['env: required secret made optional', replace('docker-compose.yml', '${APP_SECRET:?', '${APP_SECRET:-'), /APP_SECRET must be required/],
