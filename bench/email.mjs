@@ -1,4 +1,4 @@
-// Issue 4, "Measure": how long a verification email takes to reach the provider after `register`
+// Email delivery under sign-up load: how long a verification email takes to reach the provider after `register`
 // answers, and sign-ups per second with the BullMQ worker in the API process versus in a process of its own.
 //   node --import tsx bench/email.mjs [--count=200] [--rate=20] [--burst=200] [--duration=10] [--connections=16]
 //                                     [--warmup=30] [--modes=all,split] [--drainTimeout=120] [--cpuProf=<dir>]

@@ -1,4 +1,4 @@
-// Issue 5, "Measure": one instance holding 5,000 open `securityEvent` subscriptions.
+// Real-time delivery at scale: one instance holding 5,000 open `securityEvent` subscriptions.
 //   node bench/subscriptions.mjs [--users=250] [--perUser=20] [--logins=200] [--loginRate=10]
 //        [--rates=10000,15000,...,60000] [--stepSeconds=8] [--openConcurrency=50] [--gc=true] [--cpuProf=<dir>]
 //        [--serverNodeArgs=--max-semi-space-size=64,...]

@@ -9,14 +9,16 @@
 //      instruction errors, plus hadolint-style policy checks on the parsed AST (`dockerfile-ast`):
 //      pinned base images, non-root USER, NODE_ENV=production, production-only node_modules, exec-form
 //      CMD, HEALTHCHECK on /readyz without curl, STOPSIGNAL, COPY sources present and not ignored.
-//   3. Environment names: docker-compose.yml, .env.example and the Dockerfile agree with the table in
-//      CONTRACT.md §1 (../shared/CONTRACT.md when present, else the list kept below), plus APP_EXTRA;
-//      required secrets are required; no secret values are committed.
+//   3. Environment names, from one source: the variables the config parser reads (the keys of
+//      `envSchema` in src/infra/config.ts). docs/api.md's Configuration table documents exactly those;
+//      docker-compose.yml, .env.example and the Dockerfile name no others, and compose and
+//      .env.example carry every one of CONTAINER_ENV; required secrets are required; no secret values
+//      are committed.
 //   4. Entry points: every `node dist/X.js` named by the Dockerfile or docker-compose.yml has its
 //      source src/X.ts (what `npm run build` compiles to dist/X.js), and every `npm run S` in the
 //      Dockerfile is a script in package.json.
 //
-// Usage: node scripts/check-containers.mjs [--root DIR] [--contract FILE]
+// Usage: node scripts/check-containers.mjs [--root DIR]
 // Exit status: 0 no problem, 1 one or more problems (each printed on its own line), 2 bad usage.
 
 import { spawnSync } from 'node:child_process';
@@ -38,15 +40,22 @@ const scriptDir = dirname(fileURLToPath(import.meta.url));
 // ---------------------------------------------------------------------------------------------------
 // Configuration
 
-/** CONTRACT.md §1, used when the contract file is not beside the repository. Keep in step with it. */
-const CONTRACT_FALLBACK = [
-  'PORT', 'HOST', 'PUBLIC_URL', 'APP_URL', 'DATABASE_URL', 'REDIS_URL', 'RESEND_API_KEY',
+/** The config parser: the keys of its `envSchema` object are every variable the app reads. */
+const CONFIG_SOURCE = 'src/infra/config.ts';
+/** The reference whose "## Configuration" table documents every one of them, and nothing else. */
+const CONFIG_DOCS = 'docs/api.md';
+/**
+ * What a deployment typically sets, so docker-compose.yml passes each to the app services (set, or
+ * listed commented out as `# NAME: value`) and .env.example lists each (set, or commented out). Every
+ * name must be one the parser reads; the parser's other variables (limits, lockout, tuning) may
+ * appear in those files but need not.
+ */
+const CONTAINER_ENV = [
+  'NODE_ENV', 'PORT', 'HOST', 'PUBLIC_URL', 'APP_URL', 'DATABASE_URL', 'REDIS_URL', 'RESEND_API_KEY',
   'RESEND_BASE_URL', 'EMAIL_FROM', 'JWT_PRIVATE_KEYS', 'ACCESS_TOKEN_TTL', 'REFRESH_TOKEN_TTL',
-  'APP_SECRET', 'BCRYPT_COST', 'PASSWORD_MIN_LENGTH', 'CORS_ORIGINS', 'TLS_CERT_FILE', 'TLS_KEY_FILE',
-  'TRUST_PROXY', 'NODE_ENV',
+  'APP_SECRET', 'APP_SECRET_PREVIOUS', 'BCRYPT_COST', 'PASSWORD_MIN_LENGTH', 'CORS_ORIGINS',
+  'TLS_CERT_FILE', 'TLS_KEY_FILE', 'TRUST_PROXY', 'LOG_LEVEL', 'METRICS_PORT', 'METRICS_TOKEN',
 ];
-/** Read by the app although not in the contract table. */
-const APP_EXTRA = ['LOG_LEVEL', 'METRICS_PORT', 'METRICS_TOKEN', 'APP_SECRET_PREVIOUS'];
 /** Read by docker-compose.yml itself (interpolation) for the bundled containers, never by the app. */
 const COMPOSE_ONLY = ['POSTGRES_PASSWORD'];
 /** Must be `${NAME:?message}` in compose: the app refuses to run in production without them. */
@@ -66,13 +75,12 @@ const APP_PORT = '4000';
 // Arguments
 
 function parseArgs(argv) {
-  const opts = { root: resolve(scriptDir, '..'), contract: undefined };
+  const opts = { root: resolve(scriptDir, '..') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--root' && argv[i + 1]) opts.root = resolve(argv[++i]);
-    else if (arg === '--contract' && argv[i + 1]) opts.contract = resolve(argv[++i]);
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node scripts/check-containers.mjs [--root DIR] [--contract FILE]');
+      console.log('usage: node scripts/check-containers.mjs [--root DIR]');
       process.exit(0);
     } else {
       console.error(`check-containers: unknown argument ${arg}`);
@@ -104,46 +112,93 @@ function lineOf(text, needle) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Contract
+// Settings: what the config parser reads, and what the reference documents
 
-function contractNames() {
-  const candidates = opts.contract ? [opts.contract] : [join(root, '..', 'shared', 'CONTRACT.md')];
-  const file = candidates.find((f) => existsSync(f));
-  if (!file) {
-    if (opts.contract) problem('env', opts.contract, undefined, 'contract file not found');
-    notes.push('CONTRACT.md not found beside the repository: using the list kept in the script');
-    return new Set(CONTRACT_FALLBACK);
+/**
+ * The keys of `const envSchema = z.object({ ... })` in the config parser, read from its source (this
+ * script runs without a TypeScript loader). The object's keys are the lines indented by two spaces
+ * that start `NAME:`; the object ends at the first line that is `});`. Anything else (the schema
+ * renamed, reformatted beyond recognition) is a problem, never an empty list.
+ */
+function configNames() {
+  const text = readText(CONFIG_SOURCE);
+  if (text === undefined) {
+    problem('env', CONFIG_SOURCE, undefined, 'missing: cannot tell which variables the app reads');
+    return undefined;
   }
-  const text = readFileSync(file, 'utf8');
-  // Section 1 runs from "## 1." to the next "## " heading; its env table's first column names the
-  // variables in backticks (`A`, `B` / `C`, `NODE_ENV=production`).
-  const start = text.search(/^## 1\b/m);
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => /^(?:export\s+)?const envSchema = z\.object\(\{\s*$/.test(l));
   if (start < 0) {
-    problem('env', file, undefined, 'no "## 1." section: cannot read the environment table');
-    return new Set(CONTRACT_FALLBACK);
+    problem('env', CONFIG_SOURCE, undefined, 'no line `const envSchema = z.object({`: cannot read the variables the app reads');
+    return undefined;
+  }
+  const names = new Map(); // name -> line
+  let closed = false;
+  for (let i = start + 1; i < lines.length; i++) {
+    if (/^\}\);?\s*$/.test(lines[i])) {
+      closed = true;
+      break;
+    }
+    const m = /^ {2}([A-Z][A-Z0-9_]*)\s*:/.exec(lines[i]);
+    if (m) names.set(m[1], i + 1);
+  }
+  if (!closed || names.size === 0) {
+    problem('env', CONFIG_SOURCE, start + 1, 'could not read the keys of envSchema (expected `  NAME: ...,` lines ending with `});`)');
+    return undefined;
+  }
+  return names;
+}
+
+/** The variables named (in backticks) in the first column of the table under "## Configuration". */
+function documentedNames() {
+  const text = readText(CONFIG_DOCS);
+  if (text === undefined) {
+    problem('env', CONFIG_DOCS, undefined, `missing: every variable ${CONFIG_SOURCE} reads must be documented there`);
+    return undefined;
+  }
+  const start = text.search(/^## Configuration\s*$/m);
+  if (start < 0) {
+    problem('env', CONFIG_DOCS, undefined, 'no "## Configuration" section');
+    return undefined;
   }
   const rest = text.slice(start + 3);
   const end = rest.search(/^## /m);
   const section = end < 0 ? rest : rest.slice(0, end);
-  const names = new Set();
-  for (const row of section.split('\n')) {
-    if (!row.startsWith('|')) continue;
+  const firstLine = text.slice(0, start).split('\n').length;
+  const names = new Map(); // name -> line
+  section.split('\n').forEach((row, idx) => {
+    if (!row.startsWith('|')) return;
     const firstCell = row.split('|')[1] ?? '';
-    for (const m of firstCell.matchAll(/`([A-Z][A-Z0-9_]*)[^`]*`/g)) names.add(m[1]);
-  }
+    for (const m of firstCell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)) if (!names.has(m[1])) names.set(m[1], firstLine + idx);
+  });
   if (names.size === 0) {
-    problem('env', file, undefined, 'no variables found in the §1 table');
-    return new Set(CONTRACT_FALLBACK);
+    problem('env', CONFIG_DOCS, firstLine, 'no variables in the Configuration table');
+    return undefined;
   }
-  const fallback = new Set(CONTRACT_FALLBACK);
-  for (const n of names) {
-    if (!fallback.has(n)) problem('env', 'scripts/check-containers.mjs', undefined, `CONTRACT.md §1 has ${n}: add it to CONTRACT_FALLBACK`);
-  }
-  for (const n of fallback) {
-    if (!names.has(n)) problem('env', 'scripts/check-containers.mjs', undefined, `CONTRACT_FALLBACK has ${n}, which CONTRACT.md §1 no longer lists`);
-  }
-  notes.push(`contract: ${names.size} variables from ${file}`);
   return names;
+}
+
+/**
+ * The one list of variables the app reads (the parser's), after checking that the reference documents
+ * exactly those and that CONTAINER_ENV names only those. Undefined when the parser cannot be read.
+ */
+function settings() {
+  const read = configNames();
+  const documented = documentedNames();
+  if (read && documented) {
+    for (const [n, line] of read) {
+      if (!documented.has(n)) problem('env', CONFIG_DOCS, undefined, `lacks ${n}, which ${CONFIG_SOURCE}:${line} reads: add a row to the Configuration table`);
+    }
+    for (const [n, line] of documented) {
+      if (!read.has(n)) problem('env', CONFIG_DOCS, line, `lists ${n}, which ${CONFIG_SOURCE} does not read: remove the row (or add the variable to envSchema)`);
+    }
+  }
+  if (!read) return undefined;
+  for (const n of CONTAINER_ENV) {
+    if (!read.has(n)) problem('env', 'scripts/check-containers.mjs', undefined, `CONTAINER_ENV names ${n}, which ${CONFIG_SOURCE} does not read`);
+  }
+  notes.push(`settings: ${read.size} variables read by ${CONFIG_SOURCE}, ${CONTAINER_ENV.length} of them required in ${COMPOSE} and .env.example`);
+  return new Set(read.keys());
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -589,11 +644,12 @@ function parseEnvExample() {
   return entries;
 }
 
-function checkEnv(ctx, contract, composeResult) {
-  const known = new Set([...contract, ...APP_EXTRA]);
-  const describe = (n) => (COMPOSE_ONLY.includes(n) ? 'compose-only' : 'outside CONTRACT.md §1');
+function checkEnv(ctx, known, composeResult) {
+  // Without the parser's list (already a problem) names are not judged, so one problem is not a hundred.
+  const isKnown = (n) => known === undefined || known.has(n);
+  const describe = (n) => (COMPOSE_ONLY.includes(n) ? 'compose-only' : `not a setting of ${CONFIG_SOURCE}`);
 
-  // docker-compose.yml: each app service passes every contract variable (set, or commented in the
+  // docker-compose.yml: each app service passes every CONTAINER_ENV variable (set, or commented in the
   // file as `# NAME: value`), and nothing the app does not know.
   if (composeResult) {
     const { text } = composeResult;
@@ -603,10 +659,10 @@ function checkEnv(ctx, contract, composeResult) {
         ? Object.fromEntries(svc.environment.map((e) => [e.split('=')[0], e.includes('=') ? e.slice(e.indexOf('=') + 1) : undefined]))
         : svc.environment ?? {};
       for (const key of Object.keys(env)) {
-        if (!known.has(key)) problem('env', COMPOSE, lineOf(text, `${key}:`), `service "${name}" sets ${key}, ${describe(key)}: the app does not read it`);
+        if (!isKnown(key)) problem('env', COMPOSE, lineOf(text, `${key}:`), `service "${name}" sets ${key}, ${describe(key)}: the app does not read it`);
       }
-      for (const key of contract) {
-        if (!(key in env) && !commented.has(key)) problem('env', COMPOSE, undefined, `service "${name}" lacks ${key} (CONTRACT.md §1): set it, or list it commented out`);
+      for (const key of CONTAINER_ENV) {
+        if (!(key in env) && !commented.has(key)) problem('env', COMPOSE, undefined, `service "${name}" lacks ${key} (CONTAINER_ENV): set it, or list it commented out`);
       }
       for (const key of REQUIRED_SECRETS) {
         const v = env[key];
@@ -618,17 +674,16 @@ function checkEnv(ctx, contract, composeResult) {
       }
     }
     for (const n of ctx.composeInterpolated?.keys() ?? []) {
-      if (!known.has(n) && !COMPOSE_ONLY.includes(n)) problem('env', COMPOSE, lineOf(text, n), `\${${n}} is not a CONTRACT.md §1 variable (nor ${APP_EXTRA.join(', ')}, nor compose-only ${COMPOSE_ONLY.join(', ')})`);
+      if (!isKnown(n) && !COMPOSE_ONLY.includes(n)) problem('env', COMPOSE, lineOf(text, n), `\${${n}} is not a setting of ${CONFIG_SOURCE} (nor compose-only: ${COMPOSE_ONLY.join(', ')})`);
     }
   }
 
-  // .env.example: every contract variable (set or commented), nothing unknown, no secret values.
+  // .env.example: every CONTAINER_ENV variable (set or commented), nothing unknown, no secret values.
   const example = parseEnvExample();
   if (example) {
-    for (const key of contract) if (!example.has(key)) problem('env', '.env.example', undefined, `lacks ${key} (CONTRACT.md §1): add it, commented out if optional`);
-    for (const key of APP_EXTRA) if (!example.has(key)) problem('env', '.env.example', undefined, `lacks ${key}: add it, commented out`);
+    for (const key of CONTAINER_ENV) if (!example.has(key)) problem('env', '.env.example', undefined, `lacks ${key} (CONTAINER_ENV): add it, commented out if optional`);
     for (const [key, e] of example) {
-      if (!known.has(key) && !COMPOSE_ONLY.includes(key)) problem('env', '.env.example', e.line, `${key} is ${describe(key)}: neither the app nor docker-compose.yml reads it`);
+      if (!isKnown(key) && !COMPOSE_ONLY.includes(key)) problem('env', '.env.example', e.line, `${key} is ${describe(key)}: neither the app nor docker-compose.yml reads it`);
       if (e.active && e.value && SECRET_NAME.test(key)) problem('env', '.env.example', e.line, `${key} has a value: leave secrets empty in committed files`);
     }
     for (const n of ctx.composeInterpolated?.keys() ?? []) {
@@ -641,7 +696,7 @@ function checkEnv(ctx, contract, composeResult) {
 
   // Dockerfile: runtime ENV names the app knows.
   for (const [key, e] of ctx.dockerfileEnv ?? []) {
-    if (!known.has(key)) problem('env', DOCKERFILE, e.line, `final image sets ENV ${key}, ${describe(key)}`);
+    if (!isKnown(key)) problem('env', DOCKERFILE, e.line, `final image sets ENV ${key}, ${describe(key)}`);
     if (SECRET_NAME.test(key) && e.value) problem('env', DOCKERFILE, e.line, `ENV ${key} bakes a secret into the image`);
   }
 
@@ -692,10 +747,10 @@ function checkEntryPoints(ctx) {
 // ---------------------------------------------------------------------------------------------------
 
 const ctx = {};
-const contract = contractNames();
+const known = settings();
 checkDockerfile(ctx); // first: compose healthcheck logic uses the Dockerfile's HEALTHCHECK
 const composeResult = checkCompose(ctx);
-checkEnv(ctx, contract, composeResult);
+checkEnv(ctx, known, composeResult);
 checkEntryPoints(ctx);
 
 for (const n of notes) console.log(`  note: ${n}`);
@@ -706,6 +761,6 @@ if (problems.length) {
 }
 console.log(`✔ ${COMPOSE}: ${ctx.schemaId}, interpolation, references, dclint rules, policy`);
 console.log(`✔ ${DOCKERFILE}: dockerfile-utils lint, policy checks, .dockerignore`);
-console.log(`✔ environment: ${COMPOSE}, .env.example and Dockerfile agree with CONTRACT.md §1 (+ ${APP_EXTRA.join(', ')})`);
+console.log(`✔ environment: ${CONFIG_SOURCE}'s ${known.size} variables, all documented in ${CONFIG_DOCS}; ${COMPOSE}, .env.example and Dockerfile name no others`);
 console.log(`✔ entry points: ${(ctx.appServices ?? []).map(([n]) => n).join(', ')} and CMD map to src/*.ts`);
 console.log('containers:check: OK');

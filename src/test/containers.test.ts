@@ -3,7 +3,7 @@
 // one way each, and assert the exit status and the message that names the problem, so every check
 // is shown to fail when it should.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const script = join(repo, 'scripts', 'check-containers.mjs');
-const sharedContract = resolve(repo, '..', 'shared', 'CONTRACT.md');
-const hasContract = existsSync(sharedContract);
 
 const CONTAINER_FILES = ['Dockerfile', '.dockerignore', 'docker-compose.yml', '.env.example'];
+/** The one source of the variables the app reads (the config parser), and the reference that documents them. */
+const SETTINGS_FILES = ['src/infra/config.ts', 'docs/api.md'];
 
 /** Minimal stand-ins for what the Dockerfile copies, so a fixture is independent of the app's code. */
 const STUBS: Record<string, string> = {
@@ -40,12 +40,14 @@ type Edit = (dir: string) => void;
 function fixture(edit?: Edit): string {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-containers-'));
   made.push(dir);
-  for (const f of CONTAINER_FILES) writeFileSync(join(dir, f), readFileSync(join(repo, f)));
+  for (const f of [...CONTAINER_FILES, ...SETTINGS_FILES]) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    writeFileSync(join(dir, f), readFileSync(join(repo, f)));
+  }
   for (const [f, content] of Object.entries(STUBS)) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     writeFileSync(join(dir, f), content);
   }
-  if (hasContract) writeFileSync(join(dir, 'CONTRACT.md'), readFileSync(sharedContract));
   edit?.(dir);
   return dir;
 }
@@ -59,6 +61,16 @@ const replace =
     if (!text.includes(from)) throw new Error(`fixture edit: ${JSON.stringify(from)} not found in ${file}`);
     writeFileSync(path, text.replace(from, to));
   };
+/** Removes from `file` of the fixture every line that starts with `prefix` (at least one must). */
+const dropLines =
+  (file: string, prefix: string): Edit =>
+  (dir) => {
+    const path = join(dir, file);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    const kept = lines.filter((l) => !l.startsWith(prefix));
+    if (kept.length === lines.length) throw new Error(`fixture edit: no line of ${file} starts with ${JSON.stringify(prefix)}`);
+    writeFileSync(path, kept.join('\n'));
+  };
 const append =
   (file: string, text: string): Edit =>
   (dir) => {
@@ -70,9 +82,8 @@ interface Run {
   output: string;
 }
 
-function run(root: string, withContract = hasContract): Promise<Run> {
+function run(root: string): Promise<Run> {
   const args = [script, '--root', root];
-  if (withContract) args.push('--contract', join(root, 'CONTRACT.md'));
   return new Promise((done) => {
     execFile(process.execPath, args, { timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
@@ -83,7 +94,7 @@ function run(root: string, withContract = hasContract): Promise<Run> {
 
 describe('containers:check', () => {
   it('passes on the repository itself', async () => {
-    const r = await run(repo, false);
+    const r = await run(repo);
     expect(r.output).toContain('containers:check: OK');
     expect(r.code).toBe(0);
   });
@@ -118,16 +129,16 @@ describe('containers:check', () => {
     ['Dockerfile: npm script that does not exist', (dir) => writeFileSync(join(dir, 'package.json'), JSON.stringify({ scripts: { build: 'tsc' } })), /no script "postinstall"/],
     ['.dockerignore: lets .env through', replace('.dockerignore', '\n.env\n', '\n'), /must exclude \.env/],
     ['.dockerignore: excludes what the build copies', append('.dockerignore', 'src\n'), /COPY src: excluded by \.dockerignore/],
-    // (c) environment names: compose, .env.example, Dockerfile vs CONTRACT.md §1
-    ['env: compose lacks a contract variable', replace('docker-compose.yml', '  PASSWORD_MIN_LENGTH: ${PASSWORD_MIN_LENGTH:-}\n', ''), /lacks PASSWORD_MIN_LENGTH/],
-    ['env: compose passes an unknown variable', replace('docker-compose.yml', '  NODE_ENV: production\n', '  NODE_ENV: production\n  FOO_BAR: "1"\n'), /sets FOO_BAR, outside CONTRACT/],
-    ['env: compose reads an unknown variable', replace('docker-compose.yml', '${LOG_LEVEL:-info}', '${LOGLEVEL:-info}'), /\$\{LOGLEVEL\} is not a CONTRACT/],
+    // (c) environment names: compose, .env.example, Dockerfile vs the variables src/infra/config.ts reads
+    ['env: compose lacks a CONTAINER_ENV variable', replace('docker-compose.yml', '  PASSWORD_MIN_LENGTH: ${PASSWORD_MIN_LENGTH:-}\n', ''), /lacks PASSWORD_MIN_LENGTH/],
+    ['env: compose passes an unknown variable', replace('docker-compose.yml', '  NODE_ENV: production\n', '  NODE_ENV: production\n  FOO_BAR: "1"\n'), /sets FOO_BAR, not a setting of src\/infra\/config\.ts/],
+    ['env: compose reads an unknown variable', replace('docker-compose.yml', '${LOG_LEVEL:-info}', '${LOGLEVEL:-info}'), /\$\{LOGLEVEL\} is not a setting of src\/infra\/config\.ts/],
     ['env: required secret made optional', replace('docker-compose.yml', '${APP_SECRET:?', '${APP_SECRET:-'), /APP_SECRET must be required/],
     ['env: .env.example lacks a variable', replace('.env.example', '# BCRYPT_COST=12\n', ''), /\.env\.example: lacks BCRYPT_COST/],
-    ['env: .env.example has an unknown variable', append('.env.example', 'SOMETHING_ELSE=1\n'), /SOMETHING_ELSE is outside CONTRACT/],
+    ['env: .env.example has an unknown variable', append('.env.example', 'SOMETHING_ELSE=1\n'), /SOMETHING_ELSE is not a setting of src\/infra\/config\.ts/],
     ['env: .env.example commits a secret', replace('.env.example', 'APP_SECRET=\n', 'APP_SECRET=not-so-secret\n'), /leave secrets empty/],
     ['env: JWK private key committed', replace('.env.example', 'JWT_PRIVATE_KEYS=\n', `JWT_PRIVATE_KEYS='{"keys":[{"kty":"EC","d":"abcdefghijklmnopqrstuvwxyz0123"}]}'\n`), /JWK private key/],
-    ['env: Dockerfile sets an unknown variable', replace('Dockerfile', '    PORT=4000', '    PORT=4000 \\\n    FOO_BAR=1'), /ENV FOO_BAR, outside CONTRACT/],
+    ['env: Dockerfile sets an unknown variable', replace('Dockerfile', '    PORT=4000', '    PORT=4000 \\\n    FOO_BAR=1'), /ENV FOO_BAR, not a setting of src\/infra\/config\.ts/],
     // (d) entry points exist for what the Dockerfile and compose run
     ['entry: source of dist/worker.js missing', (dir) => unlinkSync(join(dir, 'src', 'worker.ts')), /src\/worker\.ts .*does not exist/],
     ['entry: compose runs a file nothing builds', replace('docker-compose.yml', 'dist/worker.js', 'dist/wrker.js'), /src\/wrker\.ts .*does not exist/],
@@ -140,18 +151,34 @@ describe('containers:check', () => {
     expect(r.code).toBe(1);
   });
 
-  it.skipIf(!hasContract)('fails when CONTRACT.md §1 gains a variable the files lack', async () => {
-    const dir = fixture(replace('CONTRACT.md', '| `TRUST_PROXY` |', '| `NEW_SETTING` | a new knob | unset |\n| `TRUST_PROXY` |'));
-    const r = await run(dir);
-    expect(r.output).toMatch(/lacks NEW_SETTING/);
-    expect(r.output).toMatch(/\.env\.example: lacks NEW_SETTING/);
-    expect(r.output).toMatch(/add it to CONTRACT_FALLBACK/);
+  // (e) the variables the app reads are one list, the parser's: the reference and the container files follow it
+  it('fails when the config parser reads a variable docs/api.md does not document', async () => {
+    const r = await run(fixture(replace('src/infra/config.ts', "  NODE_ENV: z.enum(", "  NEW_SETTING: z.string().optional(),\n  NODE_ENV: z.enum(")));
+    expect(r.output).toMatch(/docs\/api\.md: lacks NEW_SETTING, which src\/infra\/config\.ts:\d+ reads/);
     expect(r.code).toBe(1);
   });
 
-  it('falls back to its own list without CONTRACT.md', async () => {
-    const r = await run(fixture(), false);
-    expect(r.output).toMatch(/using the list kept in the script|contract: 20 variables/);
-    expect(r.code).toBe(0);
+  it('fails when docs/api.md documents a variable the config parser does not read', async () => {
+    const r = await run(fixture(replace('docs/api.md', '| `PORT` |', '| `OLD_SETTING` | gone | | |\n| `PORT` |')));
+    expect(r.output).toMatch(/docs\/api\.md:\d+: lists OLD_SETTING, which src\/infra\/config\.ts does not read/);
+    expect(r.code).toBe(1);
+  });
+
+  it('fails when the config parser stops reading a variable the container files pass', async () => {
+    const r = await run(fixture(dropLines('src/infra/config.ts', '  PASSWORD_MIN_LENGTH:')));
+    expect(r.output).toMatch(/sets PASSWORD_MIN_LENGTH, not a setting of src\/infra\/config\.ts/);
+    expect(r.output).toMatch(/\.env\.example:\d+: PASSWORD_MIN_LENGTH is not a setting/);
+    expect(r.output).toMatch(/CONTAINER_ENV names PASSWORD_MIN_LENGTH, which src\/infra\/config\.ts does not read/);
+    expect(r.output).toMatch(/docs\/api\.md:\d+: lists PASSWORD_MIN_LENGTH/);
+    expect(r.code).toBe(1);
+  });
+
+  it('fails loudly when the variables cannot be read from the config parser', async () => {
+    const renamed = await run(fixture(replace('src/infra/config.ts', 'const envSchema = z.object({', 'const schema = z.object({')));
+    expect(renamed.output).toMatch(/src\/infra\/config\.ts: no line `const envSchema = z\.object\(\{`/);
+    expect(renamed.code).toBe(1);
+    const missing = await run(fixture((dir) => unlinkSync(join(dir, 'src', 'infra', 'config.ts'))));
+    expect(missing.output).toMatch(/src\/infra\/config\.ts: missing/);
+    expect(missing.code).toBe(1);
   });
 });
