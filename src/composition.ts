@@ -8,19 +8,22 @@ import { OutboxRelay } from './infra/outbox/outbox.js';
 import { Limits } from './infra/rate-limit.js';
 import { Lockout } from './modules/accounts/lockout.js';
 import { SignIn } from './modules/accounts/sign-in.js';
-import { ProfileCache, profileKey } from './modules/accounts/profile-cache.js';
+import { ProfileCache, profileKey } from './modules/identity/profile-cache.js';
+import { IdentityResolver } from './modules/identity/identity.resolver.js';
+import { IdentityService } from './modules/identity/identity.service.js';
+import { AccountLock } from './modules/accounts/account-lock.js';
 import { MfaRepository } from './modules/mfa/mfa.repository.js';
 import { MfaResolver } from './modules/mfa/mfa.resolver.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
-import { MfaService, type AccountFailures } from './modules/mfa/mfa.service.js';
+import { MfaService } from './modules/mfa/mfa.service.js';
 import type { Infra } from './infra/runtime.js';
 import { pingRedis } from './infra/redis.js';
-import { AccountsRepository } from './modules/accounts/accounts.repository.js';
+import { UsersRepository } from './modules/identity/users.repository.js';
 import { AccountsResolver } from './modules/accounts/accounts.resolver.js';
 import { accountsRoutes } from './modules/accounts/accounts.routes.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
-import { PasswordHasher } from './modules/accounts/password.js';
-import { preloadCommonPasswords, serviceNamesOf } from './modules/accounts/password-policy.js';
+import { PasswordHasher } from './modules/identity/password.js';
+import { preloadCommonPasswords, serviceNamesOf } from './modules/identity/password-policy.js';
 import { EmailVerificationResolver } from './modules/email-verification/verification.resolver.js';
 import { verificationRoutes } from './modules/email-verification/verification.routes.js';
 import { EmailVerificationService } from './modules/email-verification/verification.service.js';
@@ -81,52 +84,48 @@ export function buildServices(infra: Infra) {
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
-  const accountsRepo = new AccountsRepository(prisma);
+  const users = new UsersRepository(prisma);
+  const identity = new IdentityService({ users, profiles });
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
+  const verification = new EmailVerificationService({ prisma, users, identity, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
-  const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
-  // Wrong codes feed the same failure ceiling as wrong passwords; the lock belongs to accounts (built below).
-  const failures: AccountFailures = {
-    check: (u, m) => accounts.failures.check(u, m),
-    record: (u, m) => accounts.failures.record(u, m),
-    clear: (u, m) => accounts.failures.clear(u, m),
-  };
+  const signIn = new SignIn({ repo: users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
+  // Wrong codes feed the same failure ceiling as wrong passwords.
+  const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, signIn, publicUrl: config.http.publicUrl });
   const mfa = new MfaService({
     repo: new MfaRepository(prisma),
-    accounts: accountsRepo,
+    users,
+    identity,
     tokens: oneTimeTokens,
     sealer,
     codeKey: infra.appSecrets.ring('token-mac'),
     limits,
     signIn,
     sessions,
-    failures,
+    failures: lock.failures,
     mail,
     profiles,
     issuer: config.mfaIssuer,
     appUrl: config.http.appUrl,
   });
   const accounts = new AccountsService({
+    users,
+    identity,
     lockout,
-    tokens: oneTimeTokens,
-    publicUrl: config.http.publicUrl,
-    repo: accountsRepo,
+    lock,
     verification,
     sessions,
     hasher,
-    mail,
     signIn,
     mfa,
-    profiles,
     passwordMinLength: config.auth.passwordMinLength,
     limits,
     passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
   });
   const passwordReset = new PasswordResetService({
     prisma,
-    accounts: accountsRepo,
+    users,
     tokens: oneTimeTokens,
     sessions,
     hasher,
@@ -145,7 +144,9 @@ export function buildServices(infra: Infra) {
     tokens,
     sessions,
     hasher,
+    identity,
     accounts,
+    lock,
     verification,
     passwordReset,
     securityEvents,
@@ -183,7 +184,8 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     limits: s.limits,
     resolvers: [
       new HealthResolver(s.health),
-      new AccountsResolver(s.accounts, s.auth),
+      new IdentityResolver(s.identity, s.auth),
+      new AccountsResolver(s.accounts, s.lock, s.auth),
       new SessionsResolver(s.sessions, s.auth),
       new EmailVerificationResolver(s.verification, s.auth),
       new PasswordResetResolver(s.passwordReset),
@@ -191,7 +193,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       new MfaResolver(s.mfa, s.auth),
     ],
     restRoutes: [
-      accountsRoutes(s.accounts, s.limits, infra.config.http.appUrl),
+      accountsRoutes(s.accounts, s.lock, s.limits, infra.config.http.appUrl),
       sessionsRoutes(s.sessions, s.limits),
       verificationRoutes(s.verification, infra.config.http.appUrl),
       passwordResetRoutes(s.passwordReset, s.limits),

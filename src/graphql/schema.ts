@@ -6,6 +6,7 @@ import { buildSchema, type ContainerType, type NonEmptyArray, type PubSub } from
 import { AccountsResolver } from '../modules/accounts/accounts.resolver.js';
 import { EmailVerificationResolver } from '../modules/email-verification/verification.resolver.js';
 import { HealthResolver } from '../modules/health/health.resolver.js';
+import { IdentityResolver } from '../modules/identity/identity.resolver.js';
 import { PasswordResetResolver } from '../modules/password-reset/password-reset.resolver.js';
 import { SecurityEventsResolver } from '../modules/security-events/security-events.resolver.js';
 import { MfaResolver } from '../modules/mfa/mfa.resolver.js';
@@ -14,7 +15,7 @@ import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 /** Every resolver class of the API; the composition root supplies their instances through the container. */
 // type-graphql types resolver classes as bare Function.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver, SecurityEventsResolver, MfaResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, IdentityResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver, SecurityEventsResolver, MfaResolver];
 
 /** Printing the schema needs no live pub/sub; subscribing through this one is a wiring bug. */
 const NO_PUBSUB: PubSub = {

@@ -1,5 +1,6 @@
 import { byAddress, type LimitSpec } from '../../infra/limit-spec.js';
-import { loginBodyToInput, normalizeIdentifier } from './accounts.schema.js';
+import { normalizeIdentifier } from '../identity/identifiers.js';
+import { loginBodyToInput } from './accounts.schema.js';
 
 /** The limiter key of a submitted identifier: the same normalisation as the account lookup (REST bodies are unchecked here). */
 const identifierKey = (v: unknown): string => (typeof v === 'string' ? normalizeIdentifier(v.slice(0, 1024)).slice(0, 320) : '');

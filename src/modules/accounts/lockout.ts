@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../infra/config.js';
 import { AppError } from '../../infra/errors.js';
 import type { RequestMeta } from '../../http/request-meta.js';
-import { normalizeIdentifier } from './accounts.schema.js';
+import { normalizeIdentifier } from '../identity/identifiers.js';
 
 export interface FailureOutcome {
   /** This failure locked the subject (it was not locked before). */

@@ -1,8 +1,8 @@
 import type { RequestMeta } from '../../http/request-meta.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IssuedTokens, SessionsService } from '../sessions/sessions.service.js';
-import type { AccountsRepository, UserRecord } from './accounts.repository.js';
-import type { PasswordHasher } from './password.js';
+import type { PasswordHasher } from '../identity/password.js';
+import type { UsersRepository, UserRecord } from '../identity/users.repository.js';
 
 const KNOWN_DEVICE_MS = 30 * 86_400_000;
 
@@ -18,7 +18,7 @@ export interface AuthResult extends IssuedTokens {
 export class SignIn {
   constructor(
     private readonly deps: {
-      repo: AccountsRepository;
+      repo: UsersRepository;
       sessions: SessionsService;
       hasher: PasswordHasher;
       mail: Pick<MailService, 'queue' | 'afterCommit'>;
@@ -30,7 +30,7 @@ export class SignIn {
    * A known device: this address and client (IP + user agent) held a session of the account within 30
    * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
    */
-  isKnownDevice(userId: string | null, meta: RequestMeta, db?: Parameters<AccountsRepository['hasRecentSession']>[3]): Promise<boolean> {
+  isKnownDevice(userId: string | null, meta: RequestMeta, db?: Parameters<UsersRepository['hasRecentSession']>[3]): Promise<boolean> {
     return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), db);
   }
 
@@ -47,7 +47,7 @@ export class SignIn {
   async finish(
     user: UserRecord,
     meta: RequestMeta,
-    opts: { password?: string; inTransaction?: (tx: Parameters<Parameters<AccountsRepository['transaction']>[0]>[0]) => Promise<void> } = {},
+    opts: { password?: string; inTransaction?: (tx: Parameters<Parameters<UsersRepository['transaction']>[0]>[0]) => Promise<void> } = {},
   ): Promise<AuthResult> {
     const rehash = opts.password && this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(opts.password) : undefined;
     let queued = false;

@@ -1,6 +1,6 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { User } from '../accounts/accounts.inputs.js';
+import { User } from '../identity/identity.inputs.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import type { EmailVerificationService } from './verification.service.js';
 

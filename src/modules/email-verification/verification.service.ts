@@ -2,9 +2,10 @@ import { AppError } from '../../infra/errors.js';
 import type { Prisma, PrismaClient } from '../../infra/db/index.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
-import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
 import type { MailService } from '../mail/mail.service.js';
-import type { ProfileCache } from '../accounts/profile-cache.js';
+import type { IdentityService } from '../identity/identity.service.js';
+import type { ProfileCache } from '../identity/profile-cache.js';
+import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Principal } from '../sessions/sessions.service.js';
@@ -14,7 +15,8 @@ export const VERIFICATION_TTL_SECONDS = 24 * 3600;
 
 export interface VerificationDeps {
   prisma: PrismaClient;
-  accounts: AccountsRepository;
+  users: UsersRepository;
+  identity: Pick<IdentityService, 'account'>;
   tokens: OneTimeTokensRepository;
   mail: MailService;
   profiles: Pick<ProfileCache, 'invalidate'>;
@@ -60,15 +62,14 @@ export class EmailVerificationService {
       return owner;
     });
     await this.deps.profiles.invalidate(userId);
-    const user = await this.deps.accounts.findById(userId);
+    const user = await this.deps.users.findById(userId);
     if (!user) throw invalidToken();
     return user;
   }
 
   /** A fresh link (older ones die); false when the address is already verified, and nothing is sent. */
   async resend(principal: Principal): Promise<boolean> {
-    const user = await this.deps.accounts.findById(principal.userId);
-    if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
+    const user = await this.deps.identity.account(principal.userId);
     if (user.emailVerifiedAt) return false;
     await this.deps.prisma.$transaction((tx) => this.issue(tx, user, { voidOlder: true }));
     this.afterCommit();

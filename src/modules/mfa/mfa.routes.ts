@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { requestMeta } from '../../http/request-meta.js';
-import { authPayloadJson } from '../accounts/accounts.routes.js';
+import { authPayloadJson } from '../sessions/sessions.inputs.js';
 import type { MfaService } from './mfa.service.js';
 
 /** REST door of the login's second step (CONTRACT.md §5): POST /auth/login/mfa. */

@@ -5,10 +5,11 @@ import type { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
-import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
 import type { MailService } from '../mail/mail.service.js';
-import type { ProfileCache } from '../accounts/profile-cache.js';
+import type { IdentityService } from '../identity/identity.service.js';
+import type { ProfileCache } from '../identity/profile-cache.js';
+import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Principal, SessionsService } from '../sessions/sessions.service.js';
@@ -43,7 +44,8 @@ export interface AccountFailures {
 
 export interface MfaDeps {
   repo: MfaRepository;
-  accounts: AccountsRepository;
+  users: UsersRepository;
+  identity: Pick<IdentityService, 'account'>;
   tokens: OneTimeTokensRepository;
   sealer: Sealer;
   /** Keys for recovery-code hashes (`AppSecrets.ring('token-mac')`), so a database dump alone cannot test a guess. */
@@ -181,7 +183,7 @@ export class MfaService {
    */
   async resetMfa(userId: string, actor: string): Promise<boolean> {
     const input = parseInput(resetMfaSchema, { userId, actor });
-    const user = await this.deps.accounts.findById(input.userId);
+    const user = await this.deps.users.findById(input.userId);
     if (!user) throw new AppError('NOT_FOUND', 'No such account');
     const state = await this.deps.repo.state(user.id);
     if (!state?.mfaEnabledAt && !state?.totpSecretEnc) return false;
@@ -244,10 +246,8 @@ export class MfaService {
     return hashRecoveryCode(this.deps.codeKey, code);
   }
 
-  private async user(id: string): Promise<UserRecord> {
-    const user = await this.deps.accounts.findById(id);
-    if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
-    return user;
+  private user(id: string): Promise<UserRecord> {
+    return this.deps.identity.account(id);
   }
 
   private notify(tx: Parameters<Parameters<MfaRepository['transaction']>[0]>[0], user: UserRecord, enabled: boolean, meta: { ip: string | null; userAgent: string | null }) {

@@ -6,10 +6,10 @@ import { addToOutbox, claimOutboxRow } from '../../infra/outbox/outbox.js';
 import type { JobMap } from '../../infra/queue.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../http/request-meta.js';
-import type { AccountsRepository } from '../accounts/accounts.repository.js';
 import { lockSubjects, type Lockout } from '../accounts/lockout.js';
-import type { PasswordHasher } from '../accounts/password.js';
-import { checkPasswordPolicy } from '../accounts/password-policy.js';
+import type { PasswordHasher } from '../identity/password.js';
+import { checkPasswordPolicy } from '../identity/password-policy.js';
+import type { UsersRepository } from '../identity/users.repository.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
@@ -20,7 +20,7 @@ export const RESET_TTL_SECONDS = 30 * 60;
 
 export interface PasswordResetDeps {
   prisma: PrismaClient;
-  accounts: AccountsRepository;
+  users: UsersRepository;
   tokens: OneTimeTokensRepository;
   sessions: SessionsService;
   hasher: PasswordHasher;
@@ -73,7 +73,7 @@ export class PasswordResetService {
     } catch {
       throw new UnreadableRequestError(`password-reset request ${requestId} cannot be opened`);
     }
-    const user = await this.deps.accounts.findByIdentifier(email);
+    const user = await this.deps.users.findByIdentifier(email);
     if (!user) return (await claimOutboxRow(this.deps.prisma, 'password-reset', requestId)) ? 'unknown' : 'handled';
     const sent = await this.deps.prisma.$transaction(async (tx) => {
       if (!(await claimOutboxRow(tx, 'password-reset', requestId))) return false;
@@ -101,7 +101,7 @@ export class PasswordResetService {
     const { token, newPassword } = parseInput(resetConfirmSchema, input);
     const owner = await this.deps.tokens.peek(token, 'PASSWORD_RESET');
     if (!owner) throw invalidToken();
-    const user = await this.deps.accounts.findById(owner);
+    const user = await this.deps.users.findById(owner);
     if (!user) throw invalidToken();
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,

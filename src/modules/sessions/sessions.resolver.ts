@@ -3,10 +3,8 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
 import { byAddress } from '../../infra/limit-spec.js';
 import { parseInput } from '../../infra/validation.js';
-import { AuthPayload } from '../accounts/accounts.inputs.js';
-import { toAuthPayload } from '../accounts/accounts.resolver.js';
 import type { AuthGuard } from './auth.guard.js';
-import { Session } from './sessions.inputs.js';
+import { AuthPayload, Session, toAuthPayload } from './sessions.inputs.js';
 import { logoutSchema, refreshSchema, sessionIdSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 

@@ -4,7 +4,7 @@ import { requestMeta } from '../../http/request-meta.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { byAddress } from '../../infra/limit-spec.js';
 import { parseInput } from '../../infra/validation.js';
-import { authPayloadJson } from '../accounts/accounts.routes.js';
+import { authPayloadJson } from './sessions.inputs.js';
 import { logoutSchema, refreshSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 

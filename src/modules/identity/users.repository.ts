@@ -18,8 +18,8 @@ const USER_FIELDS = {
 
 const NO_USER = '00000000-0000-0000-0000-000000000000';
 
-/** The only file of the accounts feature that touches PostgreSQL. */
-export class AccountsRepository {
+/** The users table: the only file of the identity feature that touches PostgreSQL. */
+export class UsersRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** Inserts a user; a duplicate email or username surfaces as Prisma's P2002 from the citext unique index. */
