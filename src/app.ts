@@ -12,7 +12,7 @@ import { createApollo } from './graphql/apollo.js';
 import { documentRules } from './graphql/limits.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql-paths.js';
-import { buildGraphQLSchema, instanceContainer } from './graphql/schema.js';
+import { buildGraphQLSchema, instanceContainer, type ResolverClasses } from './graphql/schema.js';
 import { attachGraphQLWs, type GraphQLWsServer, type WsOptions } from './graphql/ws.js';
 import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
@@ -44,7 +44,9 @@ export interface AppDeps {
   keys: SigningKeys;
   health: HealthService;
   limits: Limits;
-  /** Resolver instances, one per class in `RESOLVERS`. */
+  /** Every resolver class of the API. */
+  resolverClasses: ResolverClasses;
+  /** Resolver instances, one per class. */
   resolvers: object[];
   /** Feature REST doors, each mounted under both `/auth` and `/v1/auth`. */
   restRoutes: FastifyPluginAsync[];
@@ -189,7 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     prepaid.add(req);
   });
 
-  const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]), deps.realtime.pubSub);
+  const schema = await buildGraphQLSchema(deps.resolverClasses, instanceContainer([...deps.resolvers]), deps.realtime.pubSub);
   const rules = documentRules();
   const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql, validationRules: rules });
   await apollo.start();

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { ResolverClasses } from './graphql/schema.js';
 import type { AppDeps } from './app.js';
 import { Sealer } from './infra/crypto/sealed.js';
 import { createDevOutbox } from './infra/mail/dev-outbox.js';
 import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
 import { createResendSender, type MailSender } from './infra/mail/sender.js';
-import { OutboxRelay } from './infra/outbox/outbox.js';
+import { Outbox, OutboxRelay } from './infra/outbox/outbox.js';
 import { Limits } from './infra/rate-limit.js';
 import { Lockout } from './modules/accounts/lockout.js';
 import { SignIn } from './modules/accounts/sign-in.js';
@@ -18,6 +19,7 @@ import { mfaRoutes } from './modules/mfa/mfa.routes.js';
 import { MfaService } from './modules/mfa/mfa.service.js';
 import type { Infra } from './infra/runtime.js';
 import { pingRedis } from './infra/redis.js';
+import { pingPostgres } from './infra/db/index.js';
 import { UsersRepository } from './modules/identity/users.repository.js';
 import { AccountsResolver } from './modules/accounts/accounts.resolver.js';
 import { accountsRoutes } from './modules/accounts/accounts.routes.js';
@@ -51,6 +53,9 @@ import { SecurityEventsRepository } from './modules/security-events/security-eve
 import { SecurityEventsResolver } from './modules/security-events/security-events.resolver.js';
 import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 
+/** Every resolver class of the API; `appDeps` supplies their instances. */
+export const RESOLVERS: ResolverClasses = [HealthResolver, IdentityResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver, SecurityEventsResolver, MfaResolver];
+
 /**
  * The one place that wires services to infrastructure and to their doors (kratos' registry idea,
  * without a container): each service gets the narrow dependencies it declares.
@@ -58,7 +63,7 @@ import { SecurityEventsService } from './modules/security-events/security-events
 export function buildServices(infra: Infra) {
   const { config, prisma, redis, log } = infra;
   const health = new HealthService({
-    postgres: () => prisma.$queryRaw`SELECT 1`,
+    postgres: () => pingPostgres(prisma),
     redis: () => pingRedis(redis),
   });
   const tokens = new AccessTokens(infra.keys, { issuer: config.http.publicUrl, ttlSeconds: config.auth.accessTokenTtl });
@@ -80,19 +85,20 @@ export function buildServices(infra: Infra) {
   const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
   const mailRepo = new MailRepository(prisma);
   const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
-  const mail = new MailService(mailRepo, sealer, relay);
+  const outbox = new Outbox(prisma);
+  const mail = new MailService(mailRepo, sealer, relay, outbox);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
   const users = new UsersRepository(prisma);
   const identity = new IdentityService({ users, profiles });
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ prisma, users, identity, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
+  const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
-  const signIn = new SignIn({ repo: users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
+  const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords.
-  const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, signIn, publicUrl: config.http.publicUrl });
+  const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, sessions, publicUrl: config.http.publicUrl });
   const mfa = new MfaService({
     repo: new MfaRepository(prisma),
     users,
@@ -124,7 +130,7 @@ export function buildServices(infra: Infra) {
     passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
   });
   const passwordReset = new PasswordResetService({
-    prisma,
+    outbox,
     users,
     tokens: oneTimeTokens,
     sessions,
@@ -182,6 +188,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     keys: infra.keys,
     health: s.health,
     limits: s.limits,
+    resolverClasses: RESOLVERS,
     resolvers: [
       new HealthResolver(s.health),
       new IdentityResolver(s.identity, s.auth),

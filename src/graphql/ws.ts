@@ -7,7 +7,7 @@ import { AppError, isAppError } from '../infra/errors.js';
 import type { Logger } from '../infra/logger.js';
 import type { Limits } from '../infra/rate-limit.js';
 import { byAddress } from '../infra/limit-spec.js';
-import type { Authenticated, TokenAuthenticated } from '../modules/sessions/sessions.service.js';
+import type { Authenticated, TokenAuthenticated } from '../core/request.js';
 import type { GraphQLContext } from './context.js';
 import { formatGraphQLError } from './errors.js';
 import { DOCUMENT_LIMITS } from './limits.js';

@@ -13,3 +13,4 @@ export type {
 export { OneTimeTokenPurpose, SecurityEventType, EmailStatus } from '../../generated/prisma/enums.js';
 export { createPrismaClient, type PrismaClientOptions } from './prisma.js';
 export { applyMigrations, readMigrations, defaultMigrationsDir, projectRoot, type DbLog } from './migrate.js';
+export { clientOf, transaction, pingPostgres } from './tx.js';

@@ -1,6 +1,6 @@
 import { AppError } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { RequestMeta } from '../../core/request.js';
 import { tokenSchema } from '../email-verification/verification.schema.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -8,7 +8,7 @@ import type { AccountFailures } from '../mfa/mfa.service.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { accountSubject, lockSubjects, sourceOf, type FailureOutcome, type Lockout } from './lockout.js';
-import type { SignIn } from './sign-in.js';
+import type { SessionsService } from '../sessions/sessions.service.js';
 
 export interface AccountLockDeps {
   users: UsersRepository;
@@ -16,7 +16,7 @@ export interface AccountLockDeps {
   tokens: OneTimeTokensRepository;
   /** Lock notices go through the email pipeline, in the transaction that records the lock. */
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
-  signIn: Pick<SignIn, 'isKnownDevice'>;
+  sessions: Pick<SessionsService, 'isKnownDevice'>;
   /** Base of the unlock link in the account-locked email (PUBLIC_URL). */
   publicUrl: string;
 }
@@ -41,7 +41,7 @@ export class AccountLock {
   async lock(user: UserRecord, until: Date | null, meta: RequestMeta, accountLock?: FailureOutcome): Promise<void> {
     const shownUntil = until ?? new Date(Date.now() + FOREVER_MS);
     await this.deps.users.transaction(async (tx) => {
-      if (accountLock) await tx.user.update({ where: { id: user.id }, data: { lockedUntil: accountLock.until ?? new Date(Date.now() + FOREVER_MS) } });
+      if (accountLock) await this.deps.users.setLockedUntil(tx, user.id, accountLock.until ?? new Date(Date.now() + FOREVER_MS));
       await recordSecurityEvents(tx, [{ userId: user.id, type: 'ACCOUNT_LOCKED', ip: meta.ip, userAgent: meta.userAgent, data: { until: until?.toISOString() ?? null } }]);
       const token = await this.deps.tokens.issue(tx, user.id, 'ACCOUNT_UNLOCK', UNLOCK_TTL_SECONDS, { voidOlder: true });
       await this.deps.mail.queue(tx, {
@@ -71,7 +71,7 @@ export class AccountLock {
     const user = await this.deps.users.transaction(async (tx) => {
       const owner = await this.deps.tokens.consume(tx, token, 'ACCOUNT_UNLOCK');
       if (!owner) throw invalidUnlockToken();
-      return tx.user.update({ where: { id: owner }, data: { lockedUntil: null }, select: { id: true, username: true, email: true } });
+      return this.deps.users.unlock(tx, owner);
     });
     const { account, identifiers } = lockSubjects(user);
     await Promise.all([account, ...identifiers].map((s) => this.deps.lockout.lift(s)));
@@ -103,7 +103,7 @@ export class AccountLock {
   };
 
   private async failureScope(user: UserRecord, meta: RequestMeta) {
-    const known = await this.deps.signIn.isKnownDevice(user.id, meta);
+    const known = await this.deps.sessions.isKnownDevice(user.id, meta);
     return { subject: accountSubject(user.id), opts: known ? { source: sourceOf(meta) } : {} };
   }
 }

@@ -1,17 +1,16 @@
 import { AppError } from '../../infra/errors.js';
-import type { Prisma } from '../../infra/db/index.js';
-import { uniqueViolation } from '../../infra/db/errors.js';
 import { parseInput } from '../../infra/validation.js';
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { Principal, RequestMeta } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { byAddress } from '../../infra/limit-spec.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { PasswordHasher } from '../identity/password.js';
 import { checkPasswordPolicy } from '../identity/password-policy.js';
-import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
+import { IdentifierTaken, type UserRecord, type UsersRepository } from '../identity/users.repository.js';
 import type { MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
-import type { Principal, SessionsService } from '../sessions/sessions.service.js';
+import type { SessionsService } from '../sessions/sessions.service.js';
 import type { AccountLock } from './account-lock.js';
 import type { AuthResult, SignIn } from './sign-in.js';
 import { changePasswordSchema, loginSchema, reauthenticateSchema, registerSchema } from './accounts.schema.js';
@@ -19,7 +18,7 @@ import { accountSubject, identifierSubject, sourceOf, type FailureOutcome, type 
 
 /** What sign-up needs from email verification: a token and its email inside the sign-up transaction. */
 export interface SignUpVerification {
-  issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void>;
+  issue(tx: Tx, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void>;
   afterCommit(): void;
 }
 
@@ -70,10 +69,9 @@ export class AccountsService {
       this.deps.verification.afterCommit();
       return { ...(await issue()), user };
     } catch (e) {
-      const index = uniqueViolation(e);
-      if (index?.includes('email')) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists', { fields: { email: 'is already registered' } });
-      if (index?.includes('username')) throw new AppError('USERNAME_TAKEN', 'This username is taken', { fields: { username: 'is already taken' } });
-      throw e;
+      if (!(e instanceof IdentifierTaken)) throw e;
+      if (e.field === 'email') throw new AppError('EMAIL_TAKEN', 'An account with this email already exists', { fields: { email: 'is already registered' } });
+      throw new AppError('USERNAME_TAKEN', 'This username is taken', { fields: { username: 'is already taken' } });
     }
   }
 
@@ -91,7 +89,7 @@ export class AccountsService {
     const { identifier, password } = parseInput(loginSchema, input);
     const user = await this.deps.users.findByIdentifier(identifier);
     // The same query runs for an unknown identifier (no account: never known).
-    const known = await this.deps.signIn.isKnownDevice(user?.id ?? null, meta);
+    const known = await this.deps.sessions.isKnownDevice(user?.id ?? null, meta);
     const signedIn = user && known ? await this.passwordFromKnownDevice(user, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
     // A correct password with MFA on earns a challenge, not tokens (and not a session); the failure counts
     // start again only once the code is right too (MfaService.completeLogin), so wrong codes add up.

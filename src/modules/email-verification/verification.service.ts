@@ -1,20 +1,18 @@
 import { AppError } from '../../infra/errors.js';
-import type { Prisma, PrismaClient } from '../../infra/db/index.js';
 import { parseInput } from '../../infra/validation.js';
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { Principal, RequestMeta } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { ProfileCache } from '../identity/profile-cache.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { Principal } from '../sessions/sessions.service.js';
 import { tokenSchema } from './verification.schema.js';
 
 export const VERIFICATION_TTL_SECONDS = 24 * 3600;
 
 export interface VerificationDeps {
-  prisma: PrismaClient;
   users: UsersRepository;
   identity: Pick<IdentityService, 'account'>;
   tokens: OneTimeTokensRepository;
@@ -33,7 +31,7 @@ export class EmailVerificationService {
    * Inside the sign-up transaction: the token and its email commit with the user. A new account has no
    * older link to void; a resend (`voidOlder`) kills the earlier ones.
    */
-  async issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>, opts: { voidOlder?: boolean } = {}): Promise<void> {
+  async issue(tx: Tx, user: Pick<UserRecord, 'id' | 'username' | 'email'>, opts: { voidOlder?: boolean } = {}): Promise<void> {
     const token = await this.deps.tokens.issue(tx, user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS, { voidOlder: opts.voidOlder ?? false });
     const link = `${this.deps.publicUrl}/auth/verify-email?token=${encodeURIComponent(token)}`;
     await this.deps.mail.queue(tx, {
@@ -52,11 +50,10 @@ export class EmailVerificationService {
   /** Consumes the token in one statement (two clicks cannot both win) and marks the address verified. */
   async verify(input: unknown, meta: RequestMeta): Promise<UserRecord> {
     const { token } = parseInput(tokenSchema, input);
-    const userId = await this.deps.prisma.$transaction(async (tx) => {
+    const userId = await this.deps.users.transaction(async (tx) => {
       const owner = await this.deps.tokens.consume(tx, token, 'EMAIL_VERIFICATION');
       if (!owner) throw invalidToken();
-      const updated = await tx.user.updateMany({ where: { id: owner, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date() } });
-      if (updated.count > 0) {
+      if (await this.deps.users.markEmailVerified(tx, owner, new Date())) {
         await recordSecurityEvents(tx, [{ userId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
       }
       return owner;
@@ -71,7 +68,7 @@ export class EmailVerificationService {
   async resend(principal: Principal): Promise<boolean> {
     const user = await this.deps.identity.account(principal.userId);
     if (user.emailVerifiedAt) return false;
-    await this.deps.prisma.$transaction((tx) => this.issue(tx, user, { voidOlder: true }));
+    await this.deps.users.transaction((tx) => this.issue(tx, user, { voidOlder: true }));
     this.afterCommit();
     return true;
   }

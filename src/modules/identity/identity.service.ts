@@ -1,5 +1,5 @@
 import { AppError } from '../../infra/errors.js';
-import type { Principal } from '../sessions/sessions.service.js';
+import type { Principal } from '../../core/request.js';
 import { parseProfile, type ProfileCache } from './profile-cache.js';
 import type { UserProfile, UserRecord, UsersRepository } from './users.repository.js';
 

@@ -5,7 +5,7 @@ import { renderEmail, type TemplateData, type TemplateName } from '../../infra/m
 import type { Metrics } from '../../infra/metrics.js';
 import type { JobMap } from '../../infra/queue.js';
 import type { MailRepository } from './mail.repository.js';
-import type { MailService, StoredTemplateData } from './mail.service.js';
+import type { MailService } from './mail.service.js';
 
 export interface MailWorkerDeps {
   repo: MailRepository;
@@ -25,7 +25,7 @@ export function emailProcessor(deps: MailWorkerDeps) {
   return async (job: Job<JobMap['email']>) => {
     const row = await deps.repo.find(job.data.emailMessageId);
     if (!row || row.status !== 'QUEUED') return { skipped: row?.status ?? 'missing' };
-    const data = deps.mail.open(row.id, row.data as unknown as StoredTemplateData);
+    const data = deps.mail.open(row.id, row.data);
     const rendered = renderEmail(row.template as TemplateName, data as unknown as TemplateData[TemplateName]);
     try {
       const { providerId } = await deps.sender.send({

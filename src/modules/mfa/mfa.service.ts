@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { Principal, RequestMeta } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import type { Sealer } from '../../infra/crypto/sealed.js';
 import type { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
@@ -12,7 +13,7 @@ import type { ProfileCache } from '../identity/profile-cache.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { Principal, SessionsService } from '../sessions/sessions.service.js';
+import type { SessionsService } from '../sessions/sessions.service.js';
 import type { MfaRepository } from './mfa.repository.js';
 import { codeField, codeSchema, completeMfaSchema, resetMfaSchema } from './mfa.schema.js';
 import { hashRecoveryCode, newRecoveryCode, type RecoveryCodeHash } from './recovery-codes.js';
@@ -250,7 +251,7 @@ export class MfaService {
     return this.deps.identity.account(id);
   }
 
-  private notify(tx: Parameters<Parameters<MfaRepository['transaction']>[0]>[0], user: UserRecord, enabled: boolean, meta: { ip: string | null; userAgent: string | null }) {
+  private notify(tx: Tx, user: UserRecord, enabled: boolean, meta: { ip: string | null; userAgent: string | null }) {
     return this.deps.mail.queue(tx, {
       userId: user.id,
       to: user.email,
