@@ -1,60 +1,81 @@
+import type { Worker } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
-import type { ResolverClasses } from './graphql/schema.js';
 import type { AppDeps } from './app.js';
+import type { ResolverClasses } from './graphql/schema.js';
 import { Sealer } from './infra/crypto/sealed.js';
-import { createDevOutbox } from './infra/mail/dev-outbox.js';
+import { pingPostgres } from './infra/db/index.js';
 import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
+import { createDevOutbox } from './infra/mail/dev-outbox.js';
+import { createMailRenderer } from './infra/mail/render.js';
 import { createResendSender, type MailSender } from './infra/mail/sender.js';
-import { Outbox, OutboxRelay } from './infra/outbox/outbox.js';
+import { Outbox, OutboxRelay, type RelayOptions } from './infra/outbox/outbox.js';
+import type { QueueName } from './infra/queue.js';
 import { Limits } from './infra/rate-limit.js';
+import { pingRedis } from './infra/redis.js';
+import type { Infra } from './infra/runtime.js';
+import { AccountLock } from './modules/accounts/account-lock.js';
+import { accountsModule } from './modules/accounts/accounts.module.js';
+import { AccountsService } from './modules/accounts/accounts.service.js';
 import { Lockout } from './modules/accounts/lockout.js';
 import { SignIn } from './modules/accounts/sign-in.js';
-import { ProfileCache, profileKey } from './modules/identity/profile-cache.js';
-import { IdentityResolver } from './modules/identity/identity.resolver.js';
+import { emailVerificationModule } from './modules/email-verification/verification.module.js';
+import { EmailVerificationService } from './modules/email-verification/verification.service.js';
+import type { Feature } from './modules/feature.js';
+import { healthModule } from './modules/health/health.module.js';
+import { HealthService } from './modules/health/health.service.js';
+import { identityModule } from './modules/identity/identity.module.js';
 import { IdentityService } from './modules/identity/identity.service.js';
-import { AccountLock } from './modules/accounts/account-lock.js';
-import { MfaRepository } from './modules/mfa/mfa.repository.js';
-import { MfaResolver } from './modules/mfa/mfa.resolver.js';
-import { mfaRoutes } from './modules/mfa/mfa.routes.js';
-import { MfaService } from './modules/mfa/mfa.service.js';
-import type { Infra } from './infra/runtime.js';
-import { pingRedis } from './infra/redis.js';
-import { pingPostgres } from './infra/db/index.js';
-import { UsersRepository } from './modules/identity/users.repository.js';
-import { AccountsResolver } from './modules/accounts/accounts.resolver.js';
-import { accountsRoutes } from './modules/accounts/accounts.routes.js';
-import { AccountsService } from './modules/accounts/accounts.service.js';
 import { PasswordHasher } from './modules/identity/password.js';
 import { preloadCommonPasswords, serviceNamesOf } from './modules/identity/password-policy.js';
-import { EmailVerificationResolver } from './modules/email-verification/verification.resolver.js';
-import { verificationRoutes } from './modules/email-verification/verification.routes.js';
-import { EmailVerificationService } from './modules/email-verification/verification.service.js';
-import { HealthResolver } from './modules/health/health.resolver.js';
-import { HealthService } from './modules/health/health.service.js';
+import { ProfileCache, profileKey } from './modules/identity/profile-cache.js';
+import { UsersRepository } from './modules/identity/users.repository.js';
+import { mailModule } from './modules/mail/mail.module.js';
 import { MailRepository } from './modules/mail/mail.repository.js';
 import { MailService } from './modules/mail/mail.service.js';
-import { emailProcessor } from './modules/mail/mail.worker.js';
+import { maintenanceModule } from './modules/maintenance/maintenance.module.js';
 import { MaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
-import { startMaintenanceWorker } from './modules/maintenance/maintenance.worker.js';
+import { mfaModule } from './modules/mfa/mfa.module.js';
+import { MfaRepository } from './modules/mfa/mfa.repository.js';
+import { MfaService } from './modules/mfa/mfa.service.js';
 import { OneTimeTokensRepository } from './modules/one-time-tokens/one-time-tokens.repository.js';
-import { PasswordResetResolver } from './modules/password-reset/password-reset.resolver.js';
-import { passwordResetRoutes } from './modules/password-reset/password-reset.routes.js';
+import { passwordResetModule } from './modules/password-reset/password-reset.module.js';
 import { PasswordResetService } from './modules/password-reset/password-reset.service.js';
-import { startPasswordResetWorker } from './modules/password-reset/password-reset.worker.js';
+import { securityEventsModule } from './modules/security-events/security-events.module.js';
+import { SecurityEventPublisher } from './modules/security-events/security-events.publisher.js';
+import { SecurityEventsRepository } from './modules/security-events/security-events.repository.js';
+import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 import { AccessTokens } from './modules/sessions/access-token.js';
 import { AuthGuard } from './modules/sessions/auth.guard.js';
 import { SessionCache } from './modules/sessions/session-cache.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
-import { SessionsResolver } from './modules/sessions/sessions.resolver.js';
-import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { sessionsModule } from './modules/sessions/sessions.module.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
-import { SecurityEventPublisher } from './modules/security-events/security-events.publisher.js';
-import { SecurityEventsRepository } from './modules/security-events/security-events.repository.js';
-import { SecurityEventsResolver } from './modules/security-events/security-events.resolver.js';
-import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 
-/** Every resolver class of the API; `appDeps` supplies their instances. */
-export const RESOLVERS: ResolverClasses = [HealthResolver, IdentityResolver, AccountsResolver, SessionsResolver, EmailVerificationResolver, PasswordResetResolver, SecurityEventsResolver, MfaResolver];
+/**
+ * Every feature of the app, each listed once: its manifest brings its resolvers, REST routes, workers,
+ * queues, topics, limits and emails. The compiler checks that `buildServices` provides what each needs.
+ */
+export const MODULES = [
+  healthModule,
+  identityModule,
+  sessionsModule,
+  emailVerificationModule,
+  passwordResetModule,
+  accountsModule,
+  mfaModule,
+  securityEventsModule,
+  mailModule,
+  maintenanceModule,
+] as const satisfies readonly Feature<Services>[];
+
+const FEATURES: readonly Feature<Services>[] = MODULES;
+const RESOLVER_BINDINGS = FEATURES.flatMap((m) => m.resolvers ?? []);
+
+/** Every resolver class of the API, from the manifests (`appDeps` builds their instances). */
+export const RESOLVERS = RESOLVER_BINDINGS.map((b) => b.type) as unknown as ResolverClasses;
+
+/** Every email of every module, compiled now: a template that cannot render fails the start, not a job. */
+export const mailRenderer = createMailRenderer(FEATURES.flatMap((m) => m.templates ?? []));
 
 /**
  * The one place that wires services to infrastructure and to their doors (kratos' registry idea,
@@ -81,8 +102,7 @@ export function buildServices(infra: Infra) {
   });
   const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
-  const retry = { attempts: config.mail.maxAttempts, backoff: { type: 'exponential', delay: config.mail.retryDelayMs } };
-  const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
+  const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: outboxJobOptions(infra) });
   const mailRepo = new MailRepository(prisma);
   const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const outbox = new Outbox(prisma);
@@ -90,11 +110,11 @@ export function buildServices(infra: Infra) {
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
+  const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
   const users = new UsersRepository(prisma);
   const identity = new IdentityService({ users, profiles });
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
-  const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
+  const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords.
@@ -115,6 +135,7 @@ export function buildServices(infra: Infra) {
     issuer: config.mfaIssuer,
     appUrl: config.http.appUrl,
   });
+  const passwordServiceNames = serviceNamesOf(config.mfaIssuer, config.mail.from);
   const accounts = new AccountsService({
     users,
     identity,
@@ -127,7 +148,7 @@ export function buildServices(infra: Infra) {
     mfa,
     passwordMinLength: config.auth.passwordMinLength,
     limits,
-    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
+    passwordServiceNames,
   });
   const passwordReset = new PasswordResetService({
     outbox,
@@ -139,13 +160,17 @@ export function buildServices(infra: Infra) {
     sealer,
     lockout,
     passwordMinLength: config.auth.passwordMinLength,
-    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
+    passwordServiceNames,
     appUrl: config.http.appUrl,
   });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
   return {
+    config,
+    log,
+    metrics: infra.metrics,
+    queues: infra.queues,
     health,
     tokens,
     sessions,
@@ -165,11 +190,23 @@ export function buildServices(infra: Infra) {
     mail,
     mailRepo,
     sender,
+    renderer: mailRenderer,
     devOutbox,
+    maintenance: new MaintenanceRepository(prisma),
   };
 }
 
 export type Services = ReturnType<typeof buildServices>;
+
+/**
+ * Job options of the queues fed by the outbox: each of those jobs ends in an email, so they retry on
+ * the mail policy (EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_DELAY_MS).
+ */
+function outboxJobOptions(infra: Infra): RelayOptions['jobOptions'] {
+  const retry = { attempts: infra.config.mail.maxAttempts, backoff: { type: 'exponential', delay: infra.config.mail.retryDelayMs } };
+  const queues = FEATURES.flatMap((m) => Object.entries(m.jobs ?? {}).filter(([, job]) => job.viaOutbox).map(([queue]) => queue as QueueName));
+  return Object.fromEntries(queues.map((queue) => [queue, retry]));
+}
 
 /** Loads what the first request would otherwise pay for (the dummy hash: its timing must match a real one). */
 export async function warmUp(services: Services): Promise<void> {
@@ -189,23 +226,8 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     health: s.health,
     limits: s.limits,
     resolverClasses: RESOLVERS,
-    resolvers: [
-      new HealthResolver(s.health),
-      new IdentityResolver(s.identity, s.auth),
-      new AccountsResolver(s.accounts, s.lock, s.auth),
-      new SessionsResolver(s.sessions, s.auth),
-      new EmailVerificationResolver(s.verification, s.auth),
-      new PasswordResetResolver(s.passwordReset),
-      new SecurityEventsResolver(s.securityEvents, s.auth),
-      new MfaResolver(s.mfa, s.auth),
-    ],
-    restRoutes: [
-      accountsRoutes(s.accounts, s.lock, s.limits, infra.config.http.appUrl),
-      sessionsRoutes(s.sessions, s.limits),
-      verificationRoutes(s.verification, infra.config.http.appUrl),
-      passwordResetRoutes(s.passwordReset, s.limits),
-      mfaRoutes(s.mfa),
-    ],
+    resolvers: RESOLVER_BINDINGS.map((b) => b.make(s)),
+    restRoutes: FEATURES.flatMap((m) => m.routes?.(s) ?? []),
     rootRoutes,
     realtime: {
       pubSub: infra.pubsub,
@@ -231,13 +253,10 @@ export async function startRelay(s: Services): Promise<{ stop(): Promise<void> }
   };
 }
 
-/** Every BullMQ worker of the process; `close()` lets running jobs finish. */
+/** Every BullMQ worker of the process, from the manifests; `close()` lets running jobs finish. */
 export async function startWorkers(infra: Infra, s: Services) {
-  const workers = [
-    await startMaintenanceWorker(infra.queues, new MaintenanceRepository(infra.prisma), infra.log),
-    infra.queues.worker('email', emailProcessor({ repo: s.mailRepo, mail: s.mail, sender: s.sender, from: infra.config.mail.from, log: infra.log, metrics: infra.metrics }), { concurrency: 8 }),
-    startPasswordResetWorker(infra.queues, s.passwordReset, infra.log),
-  ];
+  const workers: Worker[] = [];
+  for (const start of FEATURES.flatMap((m) => m.workers ?? [])) workers.push(await start(s));
   for (const w of workers) {
     w.on('failed', (job, err) => {
       infra.metrics.jobs.inc({ queue: w.name, outcome: 'failed' });

@@ -26,7 +26,7 @@ export function buildGraphQLSchema(resolvers: ResolverClasses, container?: Conta
     resolvers,
     container,
     pubSub,
-    // CONTRACT.md names the scalar `DateTime`; type-graphql's default would be `DateTimeISO`.
+    // The API's scalar is `DateTime` (docs/api.md, "Operations"); type-graphql's default would be `DateTimeISO`.
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     // Every root field of every query and mutation draws on the caller's general budget.
     globalMiddlewares: [GeneralBudget],
@@ -34,14 +34,29 @@ export function buildGraphQLSchema(resolvers: ResolverClasses, container?: Conta
   });
 }
 
-/** A container over instances built by hand in the composition root (no DI framework). */
-export function instanceContainer(instances: object[]): ContainerType {
-  const byClass = new Map<unknown, object>(instances.map((i) => [i.constructor, i]));
+/**
+ * A container over instances built by hand in the composition root (no DI framework), checked at start:
+ * every resolver class has exactly one instance and every instance a class, or the start fails naming
+ * them (type-graphql would otherwise fail only on the first call of the field).
+ */
+export function instanceContainer(classes: ResolverClasses, instances: readonly object[]): ContainerType {
+  const byClass = new Map<unknown, object>();
+  const problems: string[] = [];
+  for (const instance of instances) {
+    const cls = instance.constructor;
+    if (!classes.includes(cls)) problems.push(`${nameOf(cls)} is built but is not a resolver class of the schema`);
+    else if (byClass.has(cls)) problems.push(`${nameOf(cls)} is built twice`);
+    byClass.set(cls, instance);
+  }
+  for (const cls of classes) if (!byClass.has(cls)) problems.push(`${nameOf(cls)} has no instance`);
+  if (problems.length > 0) throw new Error(`GraphQL resolvers are miswired (each module's manifest binds a class to its factory): ${problems.join('; ')}`);
   return {
     get(cls) {
       const found = byClass.get(cls);
-      if (!found) throw new Error(`no instance wired for resolver ${(cls as { name?: string }).name ?? '?'}`);
+      if (!found) throw new Error(`no instance wired for resolver ${nameOf(cls)}`);
       return found;
     },
   };
 }
+
+const nameOf = (cls: unknown) => (cls as { name?: string } | undefined)?.name || '(anonymous class)';

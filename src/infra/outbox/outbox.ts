@@ -7,7 +7,7 @@ import { withTimeout } from '../redis.js';
 import { BackgroundPass } from '../background-pass.js';
 
 /** Outbox kinds are queue names: a row becomes one job of that queue, with the row id as job id. */
-export type OutboxKind = Exclude<QueueName, 'maintenance'>;
+export type OutboxKind = QueueName;
 
 /** The outbox table: jobs written with the change that needs them, and claimed by the job that handles them. */
 export class Outbox {

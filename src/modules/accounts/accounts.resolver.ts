@@ -1,7 +1,7 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
-import { loginLimits, registerLimits } from './accounts.limits.js';
+import { loginLimit, registerLimit } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
 import type { AccountLock } from './account-lock.js';
@@ -17,13 +17,13 @@ export class AccountsResolver {
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Create an account and sign in' })
-  @RateLimited((_args, ctx) => registerLimits(ctx.meta.ip))
+  @RateLimited<{ input: RegisterInput }>(registerLimit, (args) => args.input)
   async register(@Arg('input', () => RegisterInput) input: RegisterInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
     return toAuthPayload(await this.accounts.register({ ...input }, ctx.meta));
   }
 
   @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
-  @RateLimited<{ input: LoginInput }>((args, ctx) => loginLimits(args.input.identifier, ctx.meta.ip))
+  @RateLimited<{ input: LoginInput }>(loginLimit, (args) => args.input)
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
     const result = await this.accounts.login({ ...input }, ctx.meta);
     if ('mfaRequired' in result) return Object.assign(new MfaChallenge(), { mfaToken: result.mfaToken, methods: result.methods });

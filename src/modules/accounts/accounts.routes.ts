@@ -4,7 +4,7 @@ import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
 import { isAppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
-import { loginLimits, registerLimits, restLoginIdentifier } from './accounts.limits.js';
+import { loginLimit, registerLimit } from './accounts.limits.js';
 import { loginBodyToInput } from './accounts.schema.js';
 import { authPayloadJson } from '../sessions/sessions.inputs.js';
 import type { AccountLock } from './account-lock.js';
@@ -13,10 +13,10 @@ import type { AccountsService } from './accounts.service.js';
 /** REST door of accounts: a line or two per route over the same service as GraphQL. */
 export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock, 'checkUnlockToken' | 'unlock'>, limits: Limits, appUrl: string): FastifyPluginAsync {
   return async (app) => {
-    app.post('/register', { preHandler: rateLimited(limits, (req) => registerLimits(req.ip)) }, async (req, reply) =>
+    app.post('/register', { preHandler: rateLimited(limits, registerLimit) }, async (req, reply) =>
       reply.code(201).send(authPayloadJson(await accounts.register(req.body, requestMeta(req)))),
     );
-    app.post('/login', { preHandler: rateLimited(limits, (req) => loginLimits(restLoginIdentifier(req.body), req.ip)) }, async (req) => {
+    app.post('/login', { preHandler: rateLimited(limits, loginLimit, (req) => loginBodyToInput(req.body)) }, async (req) => {
       const result = await accounts.login(loginBodyToInput(req.body), requestMeta(req));
       return 'mfaRequired' in result ? result : authPayloadJson(result);
     });

@@ -5,6 +5,7 @@ import type { Tx } from '../../core/tx.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { byAddress } from '../../infra/limit-spec.js';
+import { ownerProofLimit } from './accounts.limits.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { PasswordHasher } from '../identity/password.js';
 import { checkPasswordPolicy } from '../identity/password-policy.js';
@@ -34,7 +35,7 @@ export interface AccountsDeps {
   hasher: PasswordHasher;
   passwordMinLength: number;
   /** Proofs of the owner (reauthenticate, changePassword): per account and, with login, per IP. */
-  limits: Pick<Limits, 'consume'>;
+  limits: Pick<Limits, 'consumeAll'>;
   /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
   passwordServiceNames?: readonly string[];
 }
@@ -146,8 +147,7 @@ export class AccountsService {
    * INVALID_CREDENTIALS, so it tells a token thief nothing about which part was right.
    */
   private async proveOwner(user: UserRecord, password: string, code: string | null | undefined, meta: RequestMeta): Promise<void> {
-    await this.deps.limits.consume('reauth', [user.id]);
-    await this.deps.limits.consume('loginIp', [byAddress(meta.ip)]);
+    await this.deps.limits.consumeAll(ownerProofLimit({ userId: user.id }, byAddress(meta.ip)));
     const { failures } = this.deps.lock;
     await failures.check(user, meta);
     const ok = (await this.deps.hasher.verify(password, user.passwordHash)) && (await this.deps.mfa.stepUp(user, code));

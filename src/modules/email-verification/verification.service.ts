@@ -8,7 +8,9 @@ import type { ProfileCache } from '../identity/profile-cache.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import { resendLimit } from './verification.limits.js';
 import { tokenSchema } from './verification.schema.js';
+import type { Limits } from '../../infra/rate-limit.js';
 
 export const VERIFICATION_TTL_SECONDS = 24 * 3600;
 
@@ -18,6 +20,8 @@ export interface VerificationDeps {
   tokens: OneTimeTokensRepository;
   mail: MailService;
   profiles: Pick<ProfileCache, 'invalidate'>;
+  /** Resends per account. */
+  limits: Pick<Limits, 'consumeAll'>;
   publicUrl: string;
 }
 
@@ -66,6 +70,7 @@ export class EmailVerificationService {
 
   /** A fresh link (older ones die); false when the address is already verified, and nothing is sent. */
   async resend(principal: Principal): Promise<boolean> {
+    await this.deps.limits.consumeAll(resendLimit(principal.userId));
     const user = await this.deps.identity.account(principal.userId);
     if (user.emailVerifiedAt) return false;
     await this.deps.users.transaction((tx) => this.issue(tx, user, { voidOlder: true }));

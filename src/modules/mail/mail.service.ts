@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Sealer } from '../../infra/crypto/sealed.js';
-import type { TemplateData, TemplateName } from '../../infra/mail/templates.js';
+import type { TemplateData, TemplateName } from '../../infra/mail/render.js';
 import type { Tx } from '../../core/tx.js';
 import type { Outbox, OutboxRelay } from '../../infra/outbox/outbox.js';
 import type { MailRepository, StoredTemplateData } from './mail.repository.js';

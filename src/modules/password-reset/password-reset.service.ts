@@ -43,7 +43,7 @@ export class UnreadableRequestError extends Error {
 /** Binds a sealed address to its request (the outbox row id, which is also the job id). */
 const requestContext = (requestId: string) => `password-reset:${requestId}`;
 
-/** Password reset by email (CONTRACT.md §3, the Copenhagen Book's password-reset page). */
+/** Password reset by email (docs/api.md, "Operations"; the Copenhagen Book's password-reset page). */
 export class PasswordResetService {
   constructor(private readonly deps: PasswordResetDeps) {}
 

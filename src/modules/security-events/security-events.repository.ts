@@ -11,7 +11,7 @@ export interface NewSecurityEvent {
 }
 
 /**
- * Security events are written inside the transaction of the change they report (CONTRACT.md §4),
+ * Security events are written inside the transaction of the change they report (docs/api.md, "Real-time events"),
  * so an event exists exactly when its change does. Publishing to live subscriptions follows the commit.
  */
 export async function recordSecurityEvents(tx: Tx, events: readonly NewSecurityEvent[]): Promise<void> {

@@ -39,7 +39,7 @@ export type RevokeReason = 'logout' | 'revoked' | 'password_changed' | 'password
 const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
 
 /**
- * Sessions and their tokens (CONTRACT.md §3): issuing, refresh rotation with reuse detection, the
+ * Sessions and their tokens (docs/api.md, "Access tokens"): issuing, refresh rotation with reuse detection, the
  * liveness check behind every authenticated call, and revocation that takes effect at once.
  */
 export class SessionsService {
