@@ -1,4 +1,5 @@
 import { AppError } from '../../infra/errors.js';
+import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { Principal, RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
@@ -10,7 +11,6 @@ import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { resendLimit } from './verification.limits.js';
 import { tokenSchema } from './verification.schema.js';
-import type { Limits } from '../../infra/rate-limit.js';
 
 export const VERIFICATION_TTL_SECONDS = 24 * 3600;
 
@@ -27,7 +27,7 @@ export interface VerificationDeps {
 
 const invalidToken = () => new AppError('INVALID_TOKEN', 'This verification link is invalid, used or expired');
 
-/** Email verification (the seed's User Service): a link sent at sign-up that activates the address once. */
+/** Email verification: a link sent at sign-up (or on request) that activates the address once. */
 export class EmailVerificationService {
   constructor(private readonly deps: VerificationDeps) {}
 
