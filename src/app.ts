@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server } from 'node:http';
-import proxyAddr from '@fastify/proxy-addr';
+import type { Server } from 'node:http';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
@@ -12,10 +11,11 @@ import { createApollo } from './graphql/apollo.js';
 import { documentRules } from './graphql/limits.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql-paths.js';
-import { buildGraphQLSchema, instanceContainer } from './graphql/schema.js';
+import { buildGraphQLSchema, instanceContainer, type ResolverClasses } from './graphql/schema.js';
 import { attachGraphQLWs, type GraphQLWsServer, type WsOptions } from './graphql/ws.js';
 import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
+import { clientIpOf, originChecker } from './http/client.js';
 import { requestMeta } from './http/request-meta.js';
 import type { Config } from './infra/config.js';
 import { byAddress } from './infra/limit-spec.js';
@@ -44,7 +44,9 @@ export interface AppDeps {
   keys: SigningKeys;
   health: HealthService;
   limits: Limits;
-  /** Resolver instances, one per class in `RESOLVERS`. */
+  /** Every resolver class of the API. */
+  resolverClasses: ResolverClasses;
+  /** Resolver instances, one per class. */
   resolvers: object[];
   /** Feature REST doors, each mounted under both `/auth` and `/v1/auth`. */
   restRoutes: FastifyPluginAsync[];
@@ -77,6 +79,8 @@ const ALLOW_CANDIDATES: readonly HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', '
 /** The whole server without `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, log, metrics } = deps;
+  // First, before anything listens: a resolver class without its instance (or the reverse) stops the start.
+  const resolvers = instanceContainer(deps.resolverClasses, deps.resolvers);
   // https.Server serves the same API as http.Server for all we use (upgrade, closeAllConnections), so
   // the instance is typed as the plain HTTP one whether or not TLS is on.
   const fastify = Fastify({
@@ -189,7 +193,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     prepaid.add(req);
   });
 
-  const schema = await buildGraphQLSchema(instanceContainer([...deps.resolvers]), deps.realtime.pubSub);
+  const schema = await buildGraphQLSchema(deps.resolverClasses, resolvers, deps.realtime.pubSub);
   const rules = documentRules();
   const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql, validationRules: rules });
   await apollo.start();
@@ -275,24 +279,4 @@ async function loadGraphiql(log: Logger) {
   }
 }
 
-/** The client address of a raw request (the WebSocket upgrade) by the rules Fastify applies to HTTP requests. */
-function clientIpOf(trust: Config['http']['trustProxy']): (req: IncomingMessage) => string {
-  if (trust === false) return (req) => req.socket.remoteAddress ?? 'unknown';
-  const trusted = trust === true ? () => true : proxyAddr.compile([...trust]);
-  return (req) => proxyAddr(req, trusted);
-}
-
 const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.url.startsWith('/graphql?');
-
-const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
-
-/**
- * CORS_ORIGINS as a predicate (development default: any localhost origin). The server's own origin
- * (PUBLIC_URL's) is always allowed: GraphiQL's subscriptions open a WebSocket from it.
- */
-export function originChecker(allowed: Config['http']['corsOrigins'], publicUrl?: string): (origin: string) => boolean {
-  const own = publicUrl === undefined ? undefined : new URL(publicUrl).origin;
-  if (allowed === 'localhost') return (origin) => origin === own || LOCALHOST_ORIGIN.test(origin);
-  const set = new Set(allowed);
-  return (origin) => origin === own || set.has(origin);
-}

@@ -1,52 +1,81 @@
+import type { Worker } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from './app.js';
+import type { ResolverClasses } from './graphql/schema.js';
 import { Sealer } from './infra/crypto/sealed.js';
-import { createDevOutbox } from './infra/mail/dev-outbox.js';
+import { pingPostgres } from './infra/db/index.js';
 import { devMailRoutes } from './infra/mail/dev-mail.routes.js';
+import { createDevOutbox } from './infra/mail/dev-outbox.js';
+import { createMailRenderer } from './infra/mail/render.js';
 import { createResendSender, type MailSender } from './infra/mail/sender.js';
-import { OutboxRelay } from './infra/outbox/outbox.js';
+import { Outbox, OutboxRelay, type RelayOptions } from './infra/outbox/outbox.js';
+import type { QueueName } from './infra/queue.js';
 import { Limits } from './infra/rate-limit.js';
+import { pingRedis } from './infra/redis.js';
+import type { Infra } from './infra/runtime.js';
+import { AccountLock } from './modules/accounts/account-lock.js';
+import { accountsModule } from './modules/accounts/accounts.module.js';
+import { AccountsService } from './modules/accounts/accounts.service.js';
 import { Lockout } from './modules/accounts/lockout.js';
 import { SignIn } from './modules/accounts/sign-in.js';
-import { ProfileCache, profileKey } from './modules/accounts/profile-cache.js';
-import { MfaRepository } from './modules/mfa/mfa.repository.js';
-import { MfaResolver } from './modules/mfa/mfa.resolver.js';
-import { mfaRoutes } from './modules/mfa/mfa.routes.js';
-import { MfaService, type AccountFailures } from './modules/mfa/mfa.service.js';
-import type { Infra } from './infra/runtime.js';
-import { pingRedis } from './infra/redis.js';
-import { AccountsRepository } from './modules/accounts/accounts.repository.js';
-import { AccountsResolver } from './modules/accounts/accounts.resolver.js';
-import { accountsRoutes } from './modules/accounts/accounts.routes.js';
-import { AccountsService } from './modules/accounts/accounts.service.js';
-import { PasswordHasher } from './modules/accounts/password.js';
-import { preloadCommonPasswords, serviceNamesOf } from './modules/accounts/password-policy.js';
-import { EmailVerificationResolver } from './modules/email-verification/verification.resolver.js';
-import { verificationRoutes } from './modules/email-verification/verification.routes.js';
+import { emailVerificationModule } from './modules/email-verification/verification.module.js';
 import { EmailVerificationService } from './modules/email-verification/verification.service.js';
-import { HealthResolver } from './modules/health/health.resolver.js';
+import type { Feature } from './modules/feature.js';
+import { healthModule } from './modules/health/health.module.js';
 import { HealthService } from './modules/health/health.service.js';
+import { identityModule } from './modules/identity/identity.module.js';
+import { IdentityService } from './modules/identity/identity.service.js';
+import { PasswordHasher } from './modules/identity/password.js';
+import { preloadCommonPasswords, serviceNamesOf } from './modules/identity/password-policy.js';
+import { ProfileCache, profileKey } from './modules/identity/profile-cache.js';
+import { UsersRepository } from './modules/identity/users.repository.js';
+import { mailModule } from './modules/mail/mail.module.js';
 import { MailRepository } from './modules/mail/mail.repository.js';
 import { MailService } from './modules/mail/mail.service.js';
-import { emailProcessor } from './modules/mail/mail.worker.js';
+import { maintenanceModule } from './modules/maintenance/maintenance.module.js';
 import { MaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
-import { startMaintenanceWorker } from './modules/maintenance/maintenance.worker.js';
+import { mfaModule } from './modules/mfa/mfa.module.js';
+import { MfaRepository } from './modules/mfa/mfa.repository.js';
+import { MfaService } from './modules/mfa/mfa.service.js';
 import { OneTimeTokensRepository } from './modules/one-time-tokens/one-time-tokens.repository.js';
-import { PasswordResetResolver } from './modules/password-reset/password-reset.resolver.js';
-import { passwordResetRoutes } from './modules/password-reset/password-reset.routes.js';
+import { passwordResetModule } from './modules/password-reset/password-reset.module.js';
 import { PasswordResetService } from './modules/password-reset/password-reset.service.js';
-import { startPasswordResetWorker } from './modules/password-reset/password-reset.worker.js';
+import { securityEventsModule } from './modules/security-events/security-events.module.js';
+import { SecurityEventPublisher } from './modules/security-events/security-events.publisher.js';
+import { SecurityEventsRepository } from './modules/security-events/security-events.repository.js';
+import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 import { AccessTokens } from './modules/sessions/access-token.js';
 import { AuthGuard } from './modules/sessions/auth.guard.js';
 import { SessionCache } from './modules/sessions/session-cache.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
-import { SessionsResolver } from './modules/sessions/sessions.resolver.js';
-import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { sessionsModule } from './modules/sessions/sessions.module.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
-import { SecurityEventPublisher } from './modules/security-events/security-events.publisher.js';
-import { SecurityEventsRepository } from './modules/security-events/security-events.repository.js';
-import { SecurityEventsResolver } from './modules/security-events/security-events.resolver.js';
-import { SecurityEventsService } from './modules/security-events/security-events.service.js';
+
+/**
+ * Every feature of the app, each listed once: its manifest brings its resolvers, REST routes, workers,
+ * queues, topics, limits and emails. The compiler checks that `buildServices` provides what each needs.
+ */
+export const MODULES = [
+  healthModule,
+  identityModule,
+  sessionsModule,
+  emailVerificationModule,
+  passwordResetModule,
+  accountsModule,
+  mfaModule,
+  securityEventsModule,
+  mailModule,
+  maintenanceModule,
+] as const satisfies readonly Feature<Services>[];
+
+const FEATURES: readonly Feature<Services>[] = MODULES;
+const RESOLVER_BINDINGS = FEATURES.flatMap((m) => m.resolvers ?? []);
+
+/** Every resolver class of the API, from the manifests (`appDeps` builds their instances). */
+export const RESOLVERS = RESOLVER_BINDINGS.map((b) => b.type) as unknown as ResolverClasses;
+
+/** Every email of every module, compiled now: a template that cannot render fails the start, not a job. */
+export const mailRenderer = createMailRenderer(FEATURES.flatMap((m) => m.templates ?? []));
 
 /**
  * The one place that wires services to infrastructure and to their doors (kratos' registry idea,
@@ -55,7 +84,7 @@ import { SecurityEventsService } from './modules/security-events/security-events
 export function buildServices(infra: Infra) {
   const { config, prisma, redis, log } = infra;
   const health = new HealthService({
-    postgres: () => prisma.$queryRaw`SELECT 1`,
+    postgres: () => pingPostgres(prisma),
     redis: () => pingRedis(redis),
   });
   const tokens = new AccessTokens(infra.keys, { issuer: config.http.publicUrl, ttlSeconds: config.auth.accessTokenTtl });
@@ -73,60 +102,57 @@ export function buildServices(infra: Infra) {
   });
   const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
-  const retry = { attempts: config.mail.maxAttempts, backoff: { type: 'exponential', delay: config.mail.retryDelayMs } };
-  const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: { email: retry, 'password-reset': retry } });
+  const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: outboxJobOptions(infra) });
   const mailRepo = new MailRepository(prisma);
   const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
-  const mail = new MailService(mailRepo, sealer, relay);
+  const outbox = new Outbox(prisma);
+  const mail = new MailService(mailRepo, sealer, relay, outbox);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
-  const accountsRepo = new AccountsRepository(prisma);
-  const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ prisma, accounts: accountsRepo, tokens: oneTimeTokens, mail, profiles, publicUrl: config.http.publicUrl });
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
+  const users = new UsersRepository(prisma);
+  const identity = new IdentityService({ users, profiles });
+  const oneTimeTokens = new OneTimeTokensRepository(prisma);
+  const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
-  const signIn = new SignIn({ repo: accountsRepo, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
-  // Wrong codes feed the same failure ceiling as wrong passwords; the lock belongs to accounts (built below).
-  const failures: AccountFailures = {
-    check: (u, m) => accounts.failures.check(u, m),
-    record: (u, m) => accounts.failures.record(u, m),
-    clear: (u, m) => accounts.failures.clear(u, m),
-  };
+  const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
+  // Wrong codes feed the same failure ceiling as wrong passwords.
+  const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, sessions, publicUrl: config.http.publicUrl });
   const mfa = new MfaService({
     repo: new MfaRepository(prisma),
-    accounts: accountsRepo,
+    users,
+    identity,
     tokens: oneTimeTokens,
     sealer,
     codeKey: infra.appSecrets.ring('token-mac'),
     limits,
     signIn,
     sessions,
-    failures,
+    failures: lock.failures,
     mail,
     profiles,
     issuer: config.mfaIssuer,
     appUrl: config.http.appUrl,
   });
+  const passwordServiceNames = serviceNamesOf(config.mfaIssuer, config.mail.from);
   const accounts = new AccountsService({
+    users,
+    identity,
     lockout,
-    tokens: oneTimeTokens,
-    publicUrl: config.http.publicUrl,
-    repo: accountsRepo,
+    lock,
     verification,
     sessions,
     hasher,
-    mail,
     signIn,
     mfa,
-    profiles,
     passwordMinLength: config.auth.passwordMinLength,
     limits,
-    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
+    passwordServiceNames,
   });
   const passwordReset = new PasswordResetService({
-    prisma,
-    accounts: accountsRepo,
+    outbox,
+    users,
     tokens: oneTimeTokens,
     sessions,
     hasher,
@@ -134,18 +160,24 @@ export function buildServices(infra: Infra) {
     sealer,
     lockout,
     passwordMinLength: config.auth.passwordMinLength,
-    passwordServiceNames: serviceNamesOf(config.mfaIssuer, config.mail.from),
+    passwordServiceNames,
     appUrl: config.http.appUrl,
   });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
   return {
+    config,
+    log,
+    metrics: infra.metrics,
+    queues: infra.queues,
     health,
     tokens,
     sessions,
     hasher,
+    identity,
     accounts,
+    lock,
     verification,
     passwordReset,
     securityEvents,
@@ -158,11 +190,23 @@ export function buildServices(infra: Infra) {
     mail,
     mailRepo,
     sender,
+    renderer: mailRenderer,
     devOutbox,
+    maintenance: new MaintenanceRepository(prisma),
   };
 }
 
 export type Services = ReturnType<typeof buildServices>;
+
+/**
+ * Job options of the queues fed by the outbox: each of those jobs ends in an email, so they retry on
+ * the mail policy (EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_DELAY_MS).
+ */
+function outboxJobOptions(infra: Infra): RelayOptions['jobOptions'] {
+  const retry = { attempts: infra.config.mail.maxAttempts, backoff: { type: 'exponential', delay: infra.config.mail.retryDelayMs } };
+  const queues = FEATURES.flatMap((m) => Object.entries(m.jobs ?? {}).filter(([, job]) => job.viaOutbox).map(([queue]) => queue as QueueName));
+  return Object.fromEntries(queues.map((queue) => [queue, retry]));
+}
 
 /** Loads what the first request would otherwise pay for (the dummy hash: its timing must match a real one). */
 export async function warmUp(services: Services): Promise<void> {
@@ -181,22 +225,9 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     keys: infra.keys,
     health: s.health,
     limits: s.limits,
-    resolvers: [
-      new HealthResolver(s.health),
-      new AccountsResolver(s.accounts, s.auth),
-      new SessionsResolver(s.sessions, s.auth),
-      new EmailVerificationResolver(s.verification, s.auth),
-      new PasswordResetResolver(s.passwordReset),
-      new SecurityEventsResolver(s.securityEvents, s.auth),
-      new MfaResolver(s.mfa, s.auth),
-    ],
-    restRoutes: [
-      accountsRoutes(s.accounts, s.limits, infra.config.http.appUrl),
-      sessionsRoutes(s.sessions, s.limits),
-      verificationRoutes(s.verification, infra.config.http.appUrl),
-      passwordResetRoutes(s.passwordReset, s.limits),
-      mfaRoutes(s.mfa),
-    ],
+    resolverClasses: RESOLVERS,
+    resolvers: RESOLVER_BINDINGS.map((b) => b.make(s)),
+    restRoutes: FEATURES.flatMap((m) => m.routes?.(s) ?? []),
     rootRoutes,
     realtime: {
       pubSub: infra.pubsub,
@@ -222,13 +253,10 @@ export async function startRelay(s: Services): Promise<{ stop(): Promise<void> }
   };
 }
 
-/** Every BullMQ worker of the process; `close()` lets running jobs finish. */
+/** Every BullMQ worker of the process, from the manifests; `close()` lets running jobs finish. */
 export async function startWorkers(infra: Infra, s: Services) {
-  const workers = [
-    await startMaintenanceWorker(infra.queues, new MaintenanceRepository(infra.prisma), infra.log),
-    infra.queues.worker('email', emailProcessor({ repo: s.mailRepo, mail: s.mail, sender: s.sender, from: infra.config.mail.from, log: infra.log, metrics: infra.metrics }), { concurrency: 8 }),
-    startPasswordResetWorker(infra.queues, s.passwordReset, infra.log),
-  ];
+  const workers: Worker[] = [];
+  for (const start of FEATURES.flatMap((m) => m.workers ?? [])) workers.push(await start(s));
   for (const w of workers) {
     w.on('failed', (job, err) => {
       infra.metrics.jobs.inc({ queue: w.name, outcome: 'failed' });

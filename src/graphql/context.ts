@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Limits } from '../infra/rate-limit.js';
-import type { Principal } from '../modules/sessions/sessions.service.js';
-import type { RequestMeta } from '../http/request-meta.js';
+import type { Principal, RequestMeta } from '../core/request.js';
 
 /** What every resolver receives, over HTTP and WebSocket alike. */
 export interface GraphQLContext {

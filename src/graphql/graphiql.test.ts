@@ -11,7 +11,7 @@ const FOREIGN_URL = /(?:https?:)?\/\/(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z
 /**
  * chevrotain's `createSyntaxDiagramsCode` (a grammar-diagram generator bundled into one chunk, never called
  * by GraphiQL) has a default parameter naming unpkg. It is dead code, not a load: the headless-browser
- * check in the foundation issue's note saw no request leave the origin.
+ * check saw no request leave the origin.
  */
 const DEAD_REFERENCES = ['https://unpkg.com/chevrotain@${r}/diagrams/diagrams.css'];
 const foreignUrls = (text: string) => (text.match(FOREIGN_URL) ?? []).filter((u) => !DEAD_REFERENCES.includes(u));

@@ -1,15 +1,16 @@
 import { createMethodMiddlewareDecorator, type MiddlewareFn } from 'type-graphql';
-import { byAddress, type LimitSpec } from '../infra/limit-spec.js';
+import { byAddress, type LimitDeclaration } from '../infra/limit-spec.js';
 import type { GraphQLContext } from './context.js';
 
 /**
- * Per-field rate limits in the spirit of graphql-rate-limit's `@rateLimit`: enforced where the field
- * resolves, so every alias and every operation of a request counts, and before the resolver does any
- * work (a password check never runs past the limit).
+ * Per-field rate limits in the spirit of graphql-rate-limit's `@rateLimit`: a limit declared once in the
+ * feature's `*.limits.ts` (the REST route counts the same one), enforced where the field resolves, so
+ * every alias and every operation of a request counts, and before the resolver does any work (a password
+ * check never runs past the limit). `input` picks what the service will receive (the arguments by default).
  */
-export function RateLimited<Args = Record<string, unknown>>(spec: (args: Args, ctx: GraphQLContext) => LimitSpec) {
+export function RateLimited<Args = Record<string, unknown>>(limit: LimitDeclaration, input: (args: Args) => unknown = (args) => args) {
   return createMethodMiddlewareDecorator<GraphQLContext>(async ({ args, context }, next) => {
-    for (const [name, parts] of spec(args as Args, context)) await context.limits.consume(name, parts);
+    for (const [name, parts] of limit(input(args as Args), byAddress(context.meta.ip))) await context.limits.consume(name, parts);
     return next();
   });
 }

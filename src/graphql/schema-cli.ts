@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { readFile, writeFile } from 'node:fs/promises';
 import { lexicographicSortSchema, printSchema } from 'graphql';
+import { RESOLVERS } from '../composition.js';
 import { buildGraphQLSchema } from './schema.js';
 
 /** `write` regenerates schema.graphql from the code; `check` fails when the committed file differs. */
 const mode = process.argv[2];
 const file = new URL('../../schema.graphql', import.meta.url);
-const generated = `${printSchema(lexicographicSortSchema(await buildGraphQLSchema()))}\n`;
+const generated = `${printSchema(lexicographicSortSchema(await buildGraphQLSchema(RESOLVERS)))}\n`;
 
 if (mode === 'write') {
   await writeFile(file, generated);

@@ -1,8 +1,13 @@
 import type { FastifyRequest } from 'fastify';
-import type { LimitSpec } from '../infra/limit-spec.js';
+import { byAddress, type LimitDeclaration } from '../infra/limit-spec.js';
 import type { Limits } from '../infra/rate-limit.js';
 
-/** The REST door's half of a field limit: the same spec, the same counters, before the handler runs. */
-export const rateLimited = (limits: Limits, spec: (req: FastifyRequest) => LimitSpec) => async (req: FastifyRequest) => {
-  for (const [name, parts] of spec(req)) await limits.consume(name, parts);
-};
+/**
+ * The REST door's half of a declared limit: the same declaration as the GraphQL field's, the same
+ * counters, before the handler runs. `input` picks what the service will receive (the body by default).
+ */
+export const rateLimited =
+  (limits: Limits, limit: LimitDeclaration, input: (req: FastifyRequest) => unknown = (req) => req.body) =>
+  async (req: FastifyRequest) => {
+    for (const [name, parts] of limit(input(req), byAddress(req.ip))) await limits.consume(name, parts);
+  };

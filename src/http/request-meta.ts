@@ -1,15 +1,9 @@
 import type { FastifyRequest } from 'fastify';
-
-/** Who is asking, as the services see it: never the raw request. */
-export interface RequestMeta {
-  readonly requestId: string;
-  /** Socket address, or the X-Forwarded-For client only when TRUST_PROXY names the proxy (Fastify's trustProxy). */
-  readonly ip: string;
-  readonly userAgent: string | null;
-}
+import type { RequestMeta } from '../core/request.js';
 
 const MAX_USER_AGENT = 512;
 
+/** What the services see of an HTTP request: its id, the client's address and a bounded User-Agent. */
 export function requestMeta(req: FastifyRequest): RequestMeta {
   const ua = req.headers['user-agent'];
   return {

@@ -1,5 +1,5 @@
 /**
- * The one error family. Codes are public API (CONTRACT.md §6): do not rename them.
+ * The one error family. Codes are public API (docs/api.md, "Error codes"): do not rename them.
  * Services throw only `AppError`; the GraphQL formatter and the REST problem+json writer both read
  * this table, so a new code fails the build until it has a status and a title.
  */

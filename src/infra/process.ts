@@ -6,7 +6,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** The exit deadline after SIGTERM (CONTRACT: drain and exit within 10 s). */
+/** The exit deadline after SIGTERM: drain and exit within 10 s (README "Architecture", shutdown). */
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
 /**

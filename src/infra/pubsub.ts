@@ -1,20 +1,17 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { createPubSub } from '@graphql-yoga/subscription';
+import { createPubSub, type PubSubEvent } from '@graphql-yoga/subscription';
 import type { TypedEventTarget } from '@graphql-yoga/typed-event-target';
 import type { Redis } from 'ioredis';
 
 /**
- * Topics carried across instances by Redis pub/sub, each scoped by an id (a user or a session).
- * Features add their topic here so publishers and subscribers share one typed map.
+ * Topics carried across instances by Redis pub/sub, each scoped by an id (a user or a session), and their
+ * payloads. Empty here: each feature adds its topics in its manifest (`declare module
+ * '.../infra/pubsub.js' { interface Topics { ... } }`), so publishers and subscribers share one typed map.
  */
-export interface Topics {
-  /** A stored security event, pushed to the user's live subscriptions. Payload: the event row as JSON. */
-  securityEvent: { id: string; type: string; occurredAt: string; sessionId: string | null; ip: string | null; userAgent: string | null; readAt: string | null };
-  /** A session ended (logout, revocation, reuse): every instance closes that session's sockets. */
-  sessionEnded: { sessionId: string; reason: string };
-}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging, per feature
+export interface Topics {}
 
-export type Topic = keyof Topics;
+export type Topic = keyof Topics & string;
 
 export interface PubSub {
   /** Resolves once Redis accepted the message; rejects on an outage so the caller can retry from storage. */
@@ -22,7 +19,9 @@ export interface PubSub {
   subscribe<T extends Topic>(topic: T, id: string): AsyncIterableIterator<Topics[T]>;
 }
 
-type AnyEvent = CustomEvent<unknown>;
+/** Each topic as yoga's pub/sub takes it: published with the id it is scoped by, then the payload. */
+type ScopedTopics = { [T in Topic]: [id: string, payload: Topics[T]] };
+type TopicEvent = PubSubEvent<ScopedTopics, Topic>;
 
 /**
  * Redis-backed pub/sub as type-graphql's redis-subscriptions example does it (graphql-yoga's
@@ -42,18 +41,18 @@ export function createRedisPubSub(publishClient: Redis, subscribeClient: Redis, 
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const target = createRedisEventTarget<AnyEvent>({ publishClient, subscribeClient: quietSubscriber });
+  const target = createRedisEventTarget<TopicEvent>({ publishClient, subscribeClient: quietSubscriber });
   const channel = (name: string) => `${prefix}pubsub:${name}`;
-  const prefixed: TypedEventTarget<AnyEvent> = {
+  const prefixed: TypedEventTarget<TopicEvent> = {
     addEventListener: (type, cb) => target.addEventListener(channel(type), cb),
     removeEventListener: (type, cb) => target.removeEventListener(channel(type), cb),
     dispatchEvent: () => {
       throw new Error('publish through PubSub.publish, which awaits Redis');
     },
   };
-  // Any: yoga's PubSub generic wants a literal topic map; ours is checked by the `PubSub` interface above.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const yoga = createPubSub<any>({ eventTarget: prefixed as any });
+  // yoga types `subscribe`'s arguments by a conditional on the payload, which a generic topic cannot
+  // settle; every payload here is an object, so each subscription is (topic, id), as this view says.
+  const yoga: { subscribe(topic: Topic, id: string): AsyncIterableIterator<unknown> } = createPubSub<ScopedTopics>({ eventTarget: prefixed });
   return {
     async publish(topic, id, payload) {
       await publishClient.publish(channel(`${topic}:${id}`), JSON.stringify(payload));

@@ -1,23 +1,14 @@
 import { Queue, Worker, type ConnectionOptions, type Job, type JobsOptions, type Processor } from 'bullmq';
 
 /**
- * Queues and their job payloads, as one typed map. Payloads never carry a raw token or password:
- * a job names a stored row, and the worker reads what it needs.
+ * Queues and their job payloads, as one typed map. Empty here: each feature adds its queues in its
+ * manifest (`declare module '.../infra/queue.js' { interface JobMap { ... } }`). Payloads never carry a
+ * raw token or password: a job names a stored row, and the worker reads what it needs.
  */
-export interface JobMap {
-  /** Deletes expired sessions, refresh tokens and one-time tokens. */
-  maintenance: { task: 'purge-expired' };
-  /** Renders and sends one stored email (the row holds everything, secrets sealed). */
-  email: { emailMessageId: string };
-  /**
-   * A password-reset request for a submitted address, known or not: the worker decides whether to mail.
-   * The address is sealed (AES-GCM, bound to the job id, which is its outbox row's id): neither Redis
-   * nor the outbox row holds it in clear.
-   */
-  'password-reset': { sealedEmail: string };
-}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging, per feature
+export interface JobMap {}
 
-export type QueueName = keyof JobMap;
+export type QueueName = keyof JobMap & string;
 
 export interface QueueFactory {
   queue<N extends QueueName>(name: N): Queue<JobMap[N]>;

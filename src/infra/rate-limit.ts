@@ -4,7 +4,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import { clientNetwork } from './client-network.js';
 import type { Config, LimitName } from './config.js';
 import { AppError } from './errors.js';
-import type { KeyPart } from './limit-spec.js';
+import type { KeyPart, KeyText, LimitSpec } from './limit-spec.js';
 
 export type { LimitName };
 
@@ -17,7 +17,8 @@ export interface LimitRule {
 /**
  * Named limits, counted atomically in Redis by rate-limiter-flexible (a Lua script per consume, so
  * every instance shares one count). With Redis down each falls back to a per-instance memory limiter:
- * never to no limit. RECIPES.md says why not graphql-rate-limit's own store (a non-atomic read-then-write).
+ * never to no limit. Not graphql-rate-limit's own store: it reads then writes, so concurrent attempts
+ * could all pass (README "Abuse protection").
  */
 export class Limits {
   private readonly limiters = new Map<LimitName, RateLimiterRedis>();
@@ -65,12 +66,17 @@ export class Limits {
     }
   }
 
+  /** Every limit of a declared spec, in order: the first one spent answers RATE_LIMITED. */
+  async consumeAll(spec: LimitSpec): Promise<void> {
+    for (const [name, parts] of spec) await this.consume(name, parts);
+  }
+
   /**
-   * Gives back the attempt a success just consumed (a right MFA code must not use up the budget meant for
+   * Gives back the attempts a success just consumed (a right MFA code must not use up the budget meant for
    * wrong ones). Best effort: with Redis down the count simply stays, erring on the strict side.
    */
-  async refund(name: LimitName, parts: readonly (string | null | undefined)[]): Promise<void> {
-    await this.limiters.get(name)?.reward(keyOf(parts), 1).catch(() => undefined);
+  async refund(spec: readonly (readonly [LimitName, readonly (KeyText | null | undefined)[]])[]): Promise<void> {
+    for (const [name, parts] of spec) await this.limiters.get(name)?.reward(keyOf(parts), 1).catch(() => undefined);
   }
 }
 

@@ -40,7 +40,7 @@ export function createRedis({ url, name, maxRetriesPerRequest = 1, failFast = tr
   return client;
 }
 
-/** Connects, or throws the one-line instruction of how to get a Redis (README contract). */
+/** Connects, or throws the one-line instruction of how to get a Redis (README "Set-up: two commands"). */
 export async function connectRedisOrExplain(client: Redis, url: string): Promise<void> {
   try {
     await client.connect();

@@ -49,8 +49,8 @@ export const GENEROUS_LIMITS = Object.fromEntries(
   ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
 );
 
-/** The contract's defaults (CONTRACT.md §6), for the tests that assert them. */
-export const CONTRACT_LIMITS: Record<string, string> = {
+/** The documented default limits (README "Abuse protection"), for the tests that assert them. */
+export const DEFAULT_LIMITS: Record<string, string> = {
   RATE_LIMIT_LOGIN: '10/900',
   RATE_LIMIT_LOGIN_IP: '100/900',
   RATE_LIMIT_REGISTER: '30/300',
@@ -84,7 +84,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     DATA_DIR: dataDir,
     LOG_LEVEL: 'debug',
     // Functional tests sign up and in far more than one person would from one IP; the security tests
-    // (which assert the limits) pass the contract defaults back in through `env`.
+    // (which assert the limits) pass the documented defaults back in through `env`.
     ...GENEROUS_LIMITS,
     ...opts.env,
   });

@@ -7,7 +7,10 @@ import { createLogger } from '../logger.js';
 import { createRedis, type Redis } from '../redis.js';
 import { createDevOutbox, extractLinks } from './dev-outbox.js';
 import type { OutgoingEmail } from './sender.js';
-import { renderEmail } from './templates.js';
+import { verifyEmailTemplate } from '../../modules/email-verification/verify-email.template.js';
+import { createMailRenderer } from './render.js';
+
+const { render: renderEmail } = createMailRenderer([verifyEmailTemplate]);
 
 const prefix = uniquePrefix('devmail');
 const logs: string[] = [];

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startResendDouble, type ResendDouble } from '../../test/resend-double.js';
 import { createResendSender, PermanentMailError, RetriableMailError, type OutgoingEmail } from './sender.js';
-import { renderEmail } from './templates.js';
+import { verifyEmailTemplate } from '../../modules/email-verification/verify-email.template.js';
+import { createMailRenderer } from './render.js';
+
+const { render: renderEmail } = createMailRenderer([verifyEmailTemplate]);
 
 const API_KEY = 're_test_0123456789abcdef';
 const TOKEN = 'tok_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';

@@ -1,31 +1,38 @@
 import type { JobsOptions } from 'bullmq';
-import type { Prisma, PrismaClient } from '../db/index.js';
+import type { Tx } from '../../core/tx.js';
+import { clientOf, type Prisma, type PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { JobMap, QueueFactory, QueueName } from '../queue.js';
 import { withTimeout } from '../redis.js';
 import { BackgroundPass } from '../background-pass.js';
 
 /** Outbox kinds are queue names: a row becomes one job of that queue, with the row id as job id. */
-export type OutboxKind = Exclude<QueueName, 'maintenance'>;
+export type OutboxKind = QueueName;
 
-/**
- * Writes a job inside the caller's transaction: it exists exactly when the change that needs it commits,
- * so a crash between commit and enqueue loses nothing (the relay hands it to BullMQ later).
- */
-export async function addToOutbox<K extends OutboxKind>(tx: Prisma.TransactionClient, kind: K, payload: JobMap[K], id?: string): Promise<string> {
-  // `id` (a UUID) lets the caller bind a sealed payload to its row, and so to its job (same id).
-  const row = await tx.outboxMessage.create({ data: { ...(id ? { id } : {}), kind, payload: payload as Prisma.InputJsonObject }, select: { id: true } });
-  return row.id;
-}
+/** The outbox table: jobs written with the change that needs them, and claimed by the job that handles them. */
+export class Outbox {
+  constructor(private readonly prisma: PrismaClient) {}
 
-/**
- * For jobs whose handling is not naturally idempotent: deletes the row behind job `id` inside the
- * handler's transaction. True for the first handling; false when it was handled already (a row the
- * relay re-offered after a crash becomes a new job once the first one is removed on completion).
- */
-export async function claimOutboxRow(tx: Prisma.TransactionClient, kind: OutboxKind, id: string): Promise<boolean> {
-  const { count } = await tx.outboxMessage.deleteMany({ where: { id, kind } });
-  return count === 1;
+  /**
+   * Writes a job inside the caller's transaction (`tx`), or alone: it exists exactly when the change that
+   * needs it commits, so a crash between commit and enqueue loses nothing (the relay hands it to BullMQ later).
+   * `id` (a UUID) lets the caller bind a sealed payload to its row, and so to its job (same id).
+   */
+  async add<K extends OutboxKind>(kind: K, payload: JobMap[K], opts: { tx?: Tx; id?: string } = {}): Promise<string> {
+    const db = opts.tx ? clientOf(opts.tx) : this.prisma;
+    const row = await db.outboxMessage.create({ data: { ...(opts.id ? { id: opts.id } : {}), kind, payload: payload as Prisma.InputJsonObject }, select: { id: true } });
+    return row.id;
+  }
+
+  /**
+   * For jobs whose handling is not naturally idempotent: deletes the row behind job `id` (inside the
+   * handler's transaction when given). True for the first handling; false when it was handled already (a
+   * row the relay re-offered after a crash becomes a new job once the first one is removed on completion).
+   */
+  async claim(kind: OutboxKind, id: string, tx?: Tx): Promise<boolean> {
+    const { count } = await (tx ? clientOf(tx) : this.prisma).outboxMessage.deleteMany({ where: { id, kind } });
+    return count === 1;
+  }
 }
 
 export interface RelayOptions {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, CONTRACT_LIMITS, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { clearRedisPrefix, DEFAULT_LIMITS, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
 import { startMailServer, sentTo, tokenIn, type ResendDouble } from '../../test/mail-server.js';
 import { startResendDouble } from '../../test/resend-double.js';
 import { subscribe } from '../../test/subscriber.js';
@@ -19,10 +19,10 @@ describe('rate limits (contract defaults)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: CONTRACT_LIMITS });
-    trusting = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { ...CONTRACT_LIMITS, TRUST_PROXY: '127.0.0.1' } });
+    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: DEFAULT_LIMITS });
+    trusting = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { ...DEFAULT_LIMITS, TRUST_PROXY: '127.0.0.1' } });
     redisProxy = await startTcpProxy('127.0.0.1', 6379);
-    viaProxy = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { ...CONTRACT_LIMITS, REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` } });
+    viaProxy = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { ...DEFAULT_LIMITS, REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` } });
   });
   afterAll(async () => {
     for (const s of [server, trusting, viaProxy]) await s?.close();
@@ -121,7 +121,7 @@ describe('rate limits (contract defaults)', () => {
 
   it('limits sign-ups per IP (30 per 5 minutes)', async () => {
     const regPrefix = uniquePrefix('reg');
-    const fresh = await startTestServer({ databaseUrl: db.url, redisPrefix: regPrefix, env: CONTRACT_LIMITS });
+    const fresh = await startTestServer({ databaseUrl: db.url, redisPrefix: regPrefix, env: DEFAULT_LIMITS });
     try {
       const codes = [];
       for (let i = 0; i < 31; i++) codes.push(codeOf((await gql(fresh, 'mutation R($i: RegisterInput!) { register(input: $i) { tokenType } }', { i: newIdentity('burst') })).body) ?? 'OK');

@@ -1,19 +1,26 @@
-import { byAddress, type LimitSpec } from '../../infra/limit-spec.js';
-import { loginBodyToInput, normalizeIdentifier } from './accounts.schema.js';
+import { fieldOf, keyed, type LimitDeclaration } from '../../infra/limit-spec.js';
+import { normalizeIdentifier } from '../identity/identifiers.js';
 
 /** The limiter key of a submitted identifier: the same normalisation as the account lookup (REST bodies are unchecked here). */
-const identifierKey = (v: unknown): string => (typeof v === 'string' ? normalizeIdentifier(v.slice(0, 1024)).slice(0, 320) : '');
+const identifierKey = (v: unknown) => keyed(typeof v === 'string' ? normalizeIdentifier(v.slice(0, 1024)).slice(0, 320) : '');
 
 /**
- * Login: per (IP, submitted identifier) and per IP. The identifier is counted known or not, in the form the
- * lookup uses, so `ALICE`, `ａｌｉｃｅ` and `alice` draw from one budget.
+ * Login (input: `{ identifier }`): per (IP, submitted identifier) and per IP. The identifier is counted
+ * known or not, in the form the lookup uses, so `ALICE`, `ａｌｉｃｅ` and `alice` draw from one budget.
  */
-export const loginLimits = (identifier: unknown, ip: string): LimitSpec => [
-  ['login', [byAddress(ip), identifierKey(identifier)]],
-  ['loginIp', [byAddress(ip)]],
+export const loginLimit: LimitDeclaration = (input, client) => [
+  ['login', [client, identifierKey(fieldOf(input, 'identifier'))]],
+  ['loginIp', [client]],
 ];
 
-export const registerLimits = (ip: string): LimitSpec => [['register', [byAddress(ip)]]];
+/** Sign-up: per IP. */
+export const registerLimit: LimitDeclaration = (_input, client) => [['register', [client]]];
 
-/** REST accepts `username`, `email` or `identifier`; the limit counts whichever was sent (the same mapping as the door). */
-export const restLoginIdentifier = (body: unknown): unknown => (loginBodyToInput(body) as { identifier?: unknown } | null)?.identifier;
+/**
+ * The owner's proofs (reauthenticate, changePassword) for an account: per account, and per IP together
+ * with login, so an address gets one budget of password checks whichever door it uses.
+ */
+export const ownerProofLimit: LimitDeclaration<{ userId: string }> = (input, client) => [
+  ['reauth', [keyed(input.userId)]],
+  ['loginIp', [client]],
+];

@@ -1,31 +1,29 @@
-import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
-import { loginLimits, registerLimits } from './accounts.limits.js';
+import { loginLimit, registerLimit } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
-import type { IssuedTokens } from '../sessions/sessions.service.js';
-import type { UserProfile } from './accounts.repository.js';
+import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
+import type { AccountLock } from './account-lock.js';
 import type { AccountsService } from './accounts.service.js';
-import { AuthPayload, ChangePasswordInput, LoginInput, LoginResult, MfaChallenge, RegisterInput, User } from './accounts.inputs.js';
-
-export const toAuthPayload = (r: IssuedTokens & { user: UserProfile }): AuthPayload =>
-  Object.assign(new AuthPayload(), { accessToken: r.accessToken, refreshToken: r.refreshToken, tokenType: r.tokenType, expiresIn: r.expiresIn, user: User.from(r.user) });
+import { ChangePasswordInput, LoginInput, LoginResult, MfaChallenge, RegisterInput } from './accounts.inputs.js';
 
 @Resolver()
 export class AccountsResolver {
   constructor(
     private readonly accounts: AccountsService,
+    private readonly lock: Pick<AccountLock, 'unlock'>,
     private readonly auth: AuthGuard,
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Create an account and sign in' })
-  @RateLimited((_args, ctx) => registerLimits(ctx.meta.ip))
+  @RateLimited<{ input: RegisterInput }>(registerLimit, (args) => args.input)
   async register(@Arg('input', () => RegisterInput) input: RegisterInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
     return toAuthPayload(await this.accounts.register({ ...input }, ctx.meta));
   }
 
   @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
-  @RateLimited<{ input: LoginInput }>((args, ctx) => loginLimits(args.input.identifier, ctx.meta.ip))
+  @RateLimited<{ input: LoginInput }>(loginLimit, (args) => args.input)
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
     const result = await this.accounts.login({ ...input }, ctx.meta);
     if ('mfaRequired' in result) return Object.assign(new MfaChallenge(), { mfaToken: result.mfaToken, methods: result.methods });
@@ -34,13 +32,8 @@ export class AccountsResolver {
 
   @Mutation(() => Boolean, { description: 'Lift a lockout with the token from the account-locked email' })
   async unlockAccount(@Arg('token', () => String) token: string): Promise<boolean> {
-    await this.accounts.unlock({ token });
+    await this.lock.unlock({ token });
     return true;
-  }
-
-  @Query(() => User, { description: 'The signed-in user' })
-  async me(@Ctx() ctx: GraphQLContext): Promise<User> {
-    return User.from(await this.accounts.me(await this.auth.principal(ctx)));
   }
 
   @Mutation(() => Boolean, {

@@ -4,29 +4,19 @@ import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
 import { isAppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
-import { loginLimits, registerLimits, restLoginIdentifier } from './accounts.limits.js';
+import { loginLimit, registerLimit } from './accounts.limits.js';
 import { loginBodyToInput } from './accounts.schema.js';
-import type { IssuedTokens } from '../sessions/sessions.service.js';
-import type { UserProfile } from './accounts.repository.js';
+import { authPayloadJson } from '../sessions/sessions.inputs.js';
+import type { AccountLock } from './account-lock.js';
 import type { AccountsService } from './accounts.service.js';
-import { User } from './accounts.inputs.js';
-
-/** The AuthPayload JSON both doors promise (CONTRACT.md §5). */
-export const authPayloadJson = (r: IssuedTokens & { user: UserProfile }) => ({
-  accessToken: r.accessToken,
-  refreshToken: r.refreshToken,
-  tokenType: r.tokenType,
-  expiresIn: r.expiresIn,
-  user: User.from(r.user),
-});
 
 /** REST door of accounts: a line or two per route over the same service as GraphQL. */
-export function accountsRoutes(accounts: AccountsService, limits: Limits, appUrl: string): FastifyPluginAsync {
+export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock, 'checkUnlockToken' | 'unlock'>, limits: Limits, appUrl: string): FastifyPluginAsync {
   return async (app) => {
-    app.post('/register', { preHandler: rateLimited(limits, (req) => registerLimits(req.ip)) }, async (req, reply) =>
+    app.post('/register', { preHandler: rateLimited(limits, registerLimit) }, async (req, reply) =>
       reply.code(201).send(authPayloadJson(await accounts.register(req.body, requestMeta(req)))),
     );
-    app.post('/login', { preHandler: rateLimited(limits, (req) => loginLimits(restLoginIdentifier(req.body), req.ip)) }, async (req) => {
+    app.post('/login', { preHandler: rateLimited(limits, loginLimit, (req) => loginBodyToInput(req.body)) }, async (req) => {
       const result = await accounts.login(loginBodyToInput(req.body), requestMeta(req));
       return 'mfaRequired' in result ? result : authPayloadJson(result);
     });
@@ -36,10 +26,10 @@ export function accountsRoutes(accounts: AccountsService, limits: Limits, appUrl
     app.get('/unlock-account', async (req, reply) => {
       const token = (req.query as Record<string, unknown>).token;
       if (!wantsHtml(req.headers.accept)) {
-        await accounts.checkUnlockToken({ token });
+        await lock.checkUnlockToken({ token });
         return { valid: true, method: 'POST' };
       }
-      const valid = await accounts.checkUnlockToken({ token }).then(() => true, ifInvalidToken(false));
+      const valid = await lock.checkUnlockToken({ token }).then(() => true, ifInvalidToken(false));
       return valid && typeof token === 'string' ? sendPage(reply, 200, unlockFormPage(token)) : sendPage(reply, 400, invalidLinkPage(appUrl));
     });
     await app.register(async (scope) => {
@@ -50,10 +40,10 @@ export function accountsRoutes(accounts: AccountsService, limits: Limits, appUrl
       });
       scope.post('/unlock-account', async (req, reply) => {
         if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-          await accounts.unlock(req.body);
+          await lock.unlock(req.body);
           return { unlocked: true };
         }
-        const done = await accounts.unlock(req.body).then(() => true, ifInvalidToken(false));
+        const done = await lock.unlock(req.body).then(() => true, ifInvalidToken(false));
         return done ? sendPage(reply, 200, unlockedPage(appUrl)) : sendPage(reply, 400, invalidLinkPage(appUrl));
       });
     });

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../infra/config.js';
 import { AppError } from '../../infra/errors.js';
-import type { RequestMeta } from '../../http/request-meta.js';
-import { normalizeIdentifier } from './accounts.schema.js';
+import type { RequestMeta } from '../../core/request.js';
+import { normalizeIdentifier } from '../identity/identifiers.js';
 
 export interface FailureOutcome {
   /** This failure locked the subject (it was not locked before). */

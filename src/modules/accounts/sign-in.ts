@@ -1,10 +1,9 @@
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { RequestMeta } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IssuedTokens, SessionsService } from '../sessions/sessions.service.js';
-import type { AccountsRepository, UserRecord } from './accounts.repository.js';
-import type { PasswordHasher } from './password.js';
-
-const KNOWN_DEVICE_MS = 30 * 86_400_000;
+import type { PasswordHasher } from '../identity/password.js';
+import type { UsersRepository, UserRecord } from '../identity/users.repository.js';
 
 export interface AuthResult extends IssuedTokens {
   user: UserRecord;
@@ -18,7 +17,7 @@ export interface AuthResult extends IssuedTokens {
 export class SignIn {
   constructor(
     private readonly deps: {
-      repo: AccountsRepository;
+      users: UsersRepository;
       sessions: SessionsService;
       hasher: PasswordHasher;
       mail: Pick<MailService, 'queue' | 'afterCommit'>;
@@ -27,36 +26,28 @@ export class SignIn {
   ) {}
 
   /**
-   * A known device: this address and client (IP + user agent) held a session of the account within 30
-   * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
-   */
-  isKnownDevice(userId: string | null, meta: RequestMeta, db?: Parameters<AccountsRepository['hasRecentSession']>[3]): Promise<boolean> {
-    return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), db);
-  }
-
-  /**
    * The hash upgrade alone, for a correct password that earns an MFA challenge rather than a session:
    * without it an account with MFA on would keep a retired pepper or cost for ever.
    */
   async upgradeHash(user: UserRecord, password: string): Promise<void> {
     if (!this.deps.hasher.needsRehash(user.passwordHash)) return;
     const hash = await this.deps.hasher.hash(password);
-    await this.deps.repo.upgradePasswordHash(user.id, user.passwordHash, hash);
+    await this.deps.users.upgradePasswordHash(user.id, user.passwordHash, hash);
   }
 
   async finish(
     user: UserRecord,
     meta: RequestMeta,
-    opts: { password?: string; inTransaction?: (tx: Parameters<Parameters<AccountsRepository['transaction']>[0]>[0]) => Promise<void> } = {},
+    opts: { password?: string; inTransaction?: (tx: Tx) => Promise<void> } = {},
   ): Promise<AuthResult> {
     const rehash = opts.password && this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(opts.password) : undefined;
     let queued = false;
-    const issue = await this.deps.repo.transaction(async (tx) => {
+    const issue = await this.deps.users.transaction(async (tx) => {
       await opts.inTransaction?.(tx);
-      if (rehash) await this.deps.repo.upgradePasswordHash(user.id, user.passwordHash, rehash, tx);
+      if (rehash) await this.deps.users.upgradePasswordHash(user.id, user.passwordHash, rehash, tx);
       // Only a new device or place is news: a session from the same client and address within the
       // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
-      const known = await this.isKnownDevice(user.id, meta, tx);
+      const known = await this.deps.sessions.isKnownDevice(user.id, meta, tx);
       const open = await this.deps.sessions.open(tx, user.id, meta);
       if (known) return open;
       queued = true;

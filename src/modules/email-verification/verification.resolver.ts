@@ -1,6 +1,6 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { User } from '../accounts/accounts.inputs.js';
+import { User } from '../identity/identity.inputs.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import type { EmailVerificationService } from './verification.service.js';
 
@@ -18,9 +18,6 @@ export class EmailVerificationResolver {
 
   @Mutation(() => Boolean, { description: 'Send a fresh verification link; false when the address is already verified' })
   async resendVerificationEmail(@Ctx() ctx: GraphQLContext): Promise<boolean> {
-    const principal = await this.auth.principal(ctx);
-    // Keyed by the user, so it can only run once the caller is known.
-    await ctx.limits.consume('verifyResend', [principal.userId]);
-    return this.verification.resend(principal);
+    return this.verification.resend(await this.auth.principal(ctx));
   }
 }

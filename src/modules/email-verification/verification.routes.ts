@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { requestMeta } from '../../http/request-meta.js';
 import { isAppError } from '../../infra/errors.js';
-import { User } from '../accounts/accounts.inputs.js';
+import { User } from '../identity/identity.inputs.js';
 import type { EmailVerificationService } from './verification.service.js';
 
 /**

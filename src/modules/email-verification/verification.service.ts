@@ -1,29 +1,33 @@
 import { AppError } from '../../infra/errors.js';
-import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
-import type { RequestMeta } from '../../http/request-meta.js';
-import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
+import type { Principal, RequestMeta } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import type { MailService } from '../mail/mail.service.js';
-import type { ProfileCache } from '../accounts/profile-cache.js';
+import type { IdentityService } from '../identity/identity.service.js';
+import type { ProfileCache } from '../identity/profile-cache.js';
+import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { Principal } from '../sessions/sessions.service.js';
+import { resendLimit } from './verification.limits.js';
 import { tokenSchema } from './verification.schema.js';
 
 export const VERIFICATION_TTL_SECONDS = 24 * 3600;
 
 export interface VerificationDeps {
-  prisma: PrismaClient;
-  accounts: AccountsRepository;
+  users: UsersRepository;
+  identity: Pick<IdentityService, 'account'>;
   tokens: OneTimeTokensRepository;
   mail: MailService;
   profiles: Pick<ProfileCache, 'invalidate'>;
+  /** Resends per account. */
+  limits: Pick<Limits, 'consumeAll'>;
   publicUrl: string;
 }
 
 const invalidToken = () => new AppError('INVALID_TOKEN', 'This verification link is invalid, used or expired');
 
-/** Email verification (the seed's User Service): a link sent at sign-up that activates the address once. */
+/** Email verification: a link sent at sign-up (or on request) that activates the address once. */
 export class EmailVerificationService {
   constructor(private readonly deps: VerificationDeps) {}
 
@@ -31,7 +35,7 @@ export class EmailVerificationService {
    * Inside the sign-up transaction: the token and its email commit with the user. A new account has no
    * older link to void; a resend (`voidOlder`) kills the earlier ones.
    */
-  async issue(tx: Prisma.TransactionClient, user: Pick<UserRecord, 'id' | 'username' | 'email'>, opts: { voidOlder?: boolean } = {}): Promise<void> {
+  async issue(tx: Tx, user: Pick<UserRecord, 'id' | 'username' | 'email'>, opts: { voidOlder?: boolean } = {}): Promise<void> {
     const token = await this.deps.tokens.issue(tx, user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS, { voidOlder: opts.voidOlder ?? false });
     const link = `${this.deps.publicUrl}/auth/verify-email?token=${encodeURIComponent(token)}`;
     await this.deps.mail.queue(tx, {
@@ -50,27 +54,26 @@ export class EmailVerificationService {
   /** Consumes the token in one statement (two clicks cannot both win) and marks the address verified. */
   async verify(input: unknown, meta: RequestMeta): Promise<UserRecord> {
     const { token } = parseInput(tokenSchema, input);
-    const userId = await this.deps.prisma.$transaction(async (tx) => {
+    const userId = await this.deps.users.transaction(async (tx) => {
       const owner = await this.deps.tokens.consume(tx, token, 'EMAIL_VERIFICATION');
       if (!owner) throw invalidToken();
-      const updated = await tx.user.updateMany({ where: { id: owner, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date() } });
-      if (updated.count > 0) {
+      if (await this.deps.users.markEmailVerified(tx, owner, new Date())) {
         await recordSecurityEvents(tx, [{ userId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
       }
       return owner;
     });
     await this.deps.profiles.invalidate(userId);
-    const user = await this.deps.accounts.findById(userId);
+    const user = await this.deps.users.findById(userId);
     if (!user) throw invalidToken();
     return user;
   }
 
   /** A fresh link (older ones die); false when the address is already verified, and nothing is sent. */
   async resend(principal: Principal): Promise<boolean> {
-    const user = await this.deps.accounts.findById(principal.userId);
-    if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
+    await this.deps.limits.consumeAll(resendLimit(principal.userId));
+    const user = await this.deps.identity.account(principal.userId);
     if (user.emailVerifiedAt) return false;
-    await this.deps.prisma.$transaction((tx) => this.issue(tx, user, { voidOlder: true }));
+    await this.deps.users.transaction((tx) => this.issue(tx, user, { voidOlder: true }));
     this.afterCommit();
     return true;
   }

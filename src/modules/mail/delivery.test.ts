@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeEmail } from '../accounts/accounts.schema.js';
+import { normalizeEmail } from '../identity/identifiers.js';
 import { login, newIdentity, register, REGISTER } from '../../test/auth-client.js';
 import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';

@@ -1,15 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Sealer } from '../../infra/crypto/sealed.js';
-import type { Prisma } from '../../infra/db/index.js';
-import type { TemplateData, TemplateName } from '../../infra/mail/templates.js';
-import { addToOutbox, type OutboxRelay } from '../../infra/outbox/outbox.js';
-import type { MailRepository } from './mail.repository.js';
-
-/** What an email row stores: plain variables, and the ones carrying a token sealed (AES-GCM, bound to the row). */
-export interface StoredTemplateData {
-  plain: Record<string, unknown>;
-  sealed: Record<string, string>;
-}
+import type { TemplateData, TemplateName } from '../../infra/mail/render.js';
+import type { Tx } from '../../core/tx.js';
+import type { Outbox, OutboxRelay } from '../../infra/outbox/outbox.js';
+import type { MailRepository, StoredTemplateData } from './mail.repository.js';
 
 /**
  * Queues emails through the transactional outbox: the row and its job commit with the change that
@@ -21,10 +15,11 @@ export class MailService {
     private readonly repo: MailRepository,
     private readonly sealer: Sealer,
     private readonly relay: OutboxRelay,
+    private readonly outbox: Outbox,
   ) {}
 
   async queue<T extends TemplateName>(
-    tx: Prisma.TransactionClient,
+    tx: Tx,
     mail: { userId: string | null; to: string; template: T; data: TemplateData[T]; secret?: (keyof TemplateData[T] & string)[] },
   ): Promise<string> {
     const id = randomUUID();
@@ -33,8 +28,8 @@ export class MailService {
       if (mail.secret?.includes(key as keyof TemplateData[T] & string)) stored.sealed[key] = this.sealer.seal(String(value), id);
       else stored.plain[key] = value;
     }
-    await this.repo.create(tx, { id, userId: mail.userId, template: mail.template, toAddress: mail.to, data: stored as unknown as Prisma.InputJsonObject });
-    await addToOutbox(tx, 'email', { emailMessageId: id });
+    await this.repo.create(tx, { id, userId: mail.userId, template: mail.template, toAddress: mail.to, data: stored });
+    await this.outbox.add('email', { emailMessageId: id }, { tx });
     return id;
   }
 

@@ -1,16 +1,18 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../../infra/logger.js';
 import { PermanentMailError, type MailSender } from '../../infra/mail/sender.js';
-import { renderEmail, type TemplateData, type TemplateName } from '../../infra/mail/templates.js';
+import type { MailRenderer, TemplateData, TemplateName } from '../../infra/mail/render.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { JobMap } from '../../infra/queue.js';
 import type { MailRepository } from './mail.repository.js';
-import type { MailService, StoredTemplateData } from './mail.service.js';
+import type { MailService } from './mail.service.js';
 
 export interface MailWorkerDeps {
   repo: MailRepository;
   mail: MailService;
   sender: MailSender;
+  /** Every template of every module (the composition root gathers them). */
+  renderer: MailRenderer;
   from: string;
   log: Logger;
   metrics: Metrics;
@@ -25,8 +27,8 @@ export function emailProcessor(deps: MailWorkerDeps) {
   return async (job: Job<JobMap['email']>) => {
     const row = await deps.repo.find(job.data.emailMessageId);
     if (!row || row.status !== 'QUEUED') return { skipped: row?.status ?? 'missing' };
-    const data = deps.mail.open(row.id, row.data as unknown as StoredTemplateData);
-    const rendered = renderEmail(row.template as TemplateName, data as unknown as TemplateData[TemplateName]);
+    const data = deps.mail.open(row.id, row.data);
+    const rendered = deps.renderer.render(row.template as TemplateName, data as unknown as TemplateData[TemplateName]);
     try {
       const { providerId } = await deps.sender.send({
         to: row.toAddress,

@@ -1,4 +1,5 @@
-import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+import type { Tx } from '../../core/tx.js';
+import { clientOf, transaction, type PrismaClient } from '../../infra/db/index.js';
 import type { RecoveryCodeHash } from './recovery-codes.js';
 
 export interface MfaState {
@@ -33,18 +34,20 @@ export class MfaRepository {
     return res.count === 1;
   }
 
-  async enable(tx: Prisma.TransactionClient, userId: string, step: number, codes: RecoveryCodeHash[]): Promise<void> {
-    await tx.user.update({ where: { id: userId }, data: { mfaEnabledAt: new Date(), totpLastStep: step } });
-    await tx.recoveryCode.deleteMany({ where: { userId } });
-    await tx.recoveryCode.createMany({ data: codes.map((c) => ({ userId, codeHash: c.stored })) });
+  async enable(tx: Tx, userId: string, step: number, codes: RecoveryCodeHash[]): Promise<void> {
+    const db = clientOf(tx);
+    await db.user.update({ where: { id: userId }, data: { mfaEnabledAt: new Date(), totpLastStep: step } });
+    await db.recoveryCode.deleteMany({ where: { userId } });
+    await db.recoveryCode.createMany({ data: codes.map((c) => ({ userId, codeHash: c.stored })) });
   }
 
-  async disable(tx: Prisma.TransactionClient, userId: string): Promise<void> {
-    await tx.user.update({ where: { id: userId }, data: { mfaEnabledAt: null, totpSecretEnc: null, totpLastStep: null } });
-    await tx.recoveryCode.deleteMany({ where: { userId } });
+  async disable(tx: Tx, userId: string): Promise<void> {
+    const db = clientOf(tx);
+    await db.user.update({ where: { id: userId }, data: { mfaEnabledAt: null, totpSecretEnc: null, totpLastStep: null } });
+    await db.recoveryCode.deleteMany({ where: { userId } });
   }
 
-  transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-    return this.prisma.$transaction(fn);
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return transaction(this.prisma, fn);
   }
 }

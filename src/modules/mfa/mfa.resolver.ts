@@ -1,8 +1,7 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { AuthPayload } from '../accounts/accounts.inputs.js';
-import { toAuthPayload } from '../accounts/accounts.resolver.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
+import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
 import { CompleteMfaLoginInput, TotpEnrollment } from './mfa.inputs.js';
 import type { MfaService } from './mfa.service.js';
 

@@ -1,18 +1,20 @@
-import { createHash } from 'node:crypto';
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { Principal, RequestMeta } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import type { Sealer } from '../../infra/crypto/sealed.js';
 import type { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
-import type { AccountsRepository, UserRecord } from '../accounts/accounts.repository.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
 import type { MailService } from '../mail/mail.service.js';
-import type { ProfileCache } from '../accounts/profile-cache.js';
+import type { IdentityService } from '../identity/identity.service.js';
+import type { ProfileCache } from '../identity/profile-cache.js';
+import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { Principal, SessionsService } from '../sessions/sessions.service.js';
+import type { SessionsService } from '../sessions/sessions.service.js';
 import type { MfaRepository } from './mfa.repository.js';
+import { accountCodeLimit, challengeLimit } from './mfa.limits.js';
 import { codeField, codeSchema, completeMfaSchema, resetMfaSchema } from './mfa.schema.js';
 import { hashRecoveryCode, newRecoveryCode, type RecoveryCodeHash } from './recovery-codes.js';
 import { newTotpSecret, otpauthUrl, qrSvg, verifyTotp } from './totp.js';
@@ -43,12 +45,13 @@ export interface AccountFailures {
 
 export interface MfaDeps {
   repo: MfaRepository;
-  accounts: AccountsRepository;
+  users: UsersRepository;
+  identity: Pick<IdentityService, 'account'>;
   tokens: OneTimeTokensRepository;
   sealer: Sealer;
   /** Keys for recovery-code hashes (`AppSecrets.ring('token-mac')`), so a database dump alone cannot test a guess. */
   codeKey: KeyRing;
-  limits: Pick<Limits, 'consume' | 'refund'>;
+  limits: Pick<Limits, 'consumeAll' | 'refund'>;
   signIn: SignIn;
   /** Enrolling and disabling a second factor need a recent sign-in or reauthenticate. */
   sessions: Pick<SessionsService, 'requireRecentAuth'>;
@@ -90,10 +93,10 @@ export class MfaService {
     requireVerifiedEmail(user);
     const state = await this.deps.repo.state(user.id);
     if (!state?.totpSecretEnc || state.mfaEnabledAt) throw new AppError('BAD_USER_INPUT', 'Start an enrollment first', { fields: { code: 'no enrollment in progress' } });
-    await this.deps.limits.consume('mfa', ['user', user.id]);
+    await this.deps.limits.consumeAll(accountCodeLimit(user.id));
     const step = await verifyTotp(this.secretOf(user.id, state.totpSecretEnc), code, null);
     if (step === null) throw invalidCode();
-    await this.deps.limits.refund('mfa', ['user', user.id]);
+    await this.deps.limits.refund(accountCodeLimit(user.id));
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.enable(tx, user.id, step, codes.map((c) => this.hashCode(c)));
@@ -144,7 +147,7 @@ export class MfaService {
     const userId = await this.deps.tokens.peek(mfaToken, 'MFA_CHALLENGE');
     if (!userId) throw new AppError('INVALID_TOKEN', 'This sign-in challenge is invalid, used or expired; sign in again');
     // Guesses are limited per challenge and per account, whatever the number of challenges opened.
-    await this.deps.limits.consume('mfa', ['challenge', createHash('sha256').update(mfaToken).digest('hex')]);
+    await this.deps.limits.consumeAll(challengeLimit(mfaToken));
     const user = await this.user(userId);
     await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
@@ -181,7 +184,7 @@ export class MfaService {
    */
   async resetMfa(userId: string, actor: string): Promise<boolean> {
     const input = parseInput(resetMfaSchema, { userId, actor });
-    const user = await this.deps.accounts.findById(input.userId);
+    const user = await this.deps.users.findById(input.userId);
     if (!user) throw new AppError('NOT_FOUND', 'No such account');
     const state = await this.deps.repo.state(user.id);
     if (!state?.mfaEnabledAt && !state?.totpSecretEnc) return false;
@@ -197,9 +200,9 @@ export class MfaService {
 
   /** A code checked against the per-account MFA budget; a right code gives its attempt back. */
   private async checkCode(user: UserRecord, code: string): Promise<boolean> {
-    await this.deps.limits.consume('mfa', ['user', user.id]);
+    await this.deps.limits.consumeAll(accountCodeLimit(user.id));
     const ok = await this.codeMatches(user, code);
-    if (ok) await this.deps.limits.refund('mfa', ['user', user.id]);
+    if (ok) await this.deps.limits.refund(accountCodeLimit(user.id));
     return ok;
   }
 
@@ -244,13 +247,11 @@ export class MfaService {
     return hashRecoveryCode(this.deps.codeKey, code);
   }
 
-  private async user(id: string): Promise<UserRecord> {
-    const user = await this.deps.accounts.findById(id);
-    if (!user) throw new AppError('UNAUTHENTICATED', 'The account no longer exists');
-    return user;
+  private user(id: string): Promise<UserRecord> {
+    return this.deps.identity.account(id);
   }
 
-  private notify(tx: Parameters<Parameters<MfaRepository['transaction']>[0]>[0], user: UserRecord, enabled: boolean, meta: { ip: string | null; userAgent: string | null }) {
+  private notify(tx: Tx, user: UserRecord, enabled: boolean, meta: { ip: string | null; userAgent: string | null }) {
     return this.deps.mail.queue(tx, {
       userId: user.id,
       to: user.email,

@@ -1,4 +1,5 @@
-import type { OneTimeTokenPurpose, Prisma, PrismaClient } from '../../infra/db/index.js';
+import type { Tx } from '../../core/tx.js';
+import { clientOf, type OneTimeTokenPurpose, type Prisma, type PrismaClient } from '../../infra/db/index.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from '../sessions/refresh-token.js';
 
 /**
@@ -9,8 +10,17 @@ export class OneTimeTokensRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** Issues a token inside the caller's transaction; with `voidOlder`, earlier unused ones of that purpose die. */
-  async issue(
-    tx: Prisma.TransactionClient,
+  issue(tx: Tx, userId: string, purpose: OneTimeTokenPurpose, ttlSeconds: number, opts: { voidOlder?: boolean; now?: Date } = {}): Promise<string> {
+    return this.insert(clientOf(tx), userId, purpose, ttlSeconds, opts);
+  }
+
+  /** `issue` outside any transaction (a single insert needs none). */
+  issueAlone(userId: string, purpose: OneTimeTokenPurpose, ttlSeconds: number): Promise<string> {
+    return this.insert(this.prisma, userId, purpose, ttlSeconds);
+  }
+
+  private async insert(
+    db: Prisma.TransactionClient,
     userId: string,
     purpose: OneTimeTokenPurpose,
     ttlSeconds: number,
@@ -18,16 +28,11 @@ export class OneTimeTokensRepository {
   ): Promise<string> {
     const now = opts.now ?? new Date();
     if (opts.voidOlder) {
-      await tx.oneTimeToken.updateMany({ where: { userId, purpose, consumedAt: null }, data: { consumedAt: now } });
+      await db.oneTimeToken.updateMany({ where: { userId, purpose, consumedAt: null }, data: { consumedAt: now } });
     }
     const { token, hash } = newOpaqueToken();
-    await tx.oneTimeToken.create({ data: { userId, purpose, tokenHash: hash, expiresAt: new Date(now.getTime() + ttlSeconds * 1000) } });
+    await db.oneTimeToken.create({ data: { userId, purpose, tokenHash: hash, expiresAt: new Date(now.getTime() + ttlSeconds * 1000) } });
     return token;
-  }
-
-  /** `issue` outside any transaction (a single insert needs none). */
-  issueAlone(userId: string, purpose: OneTimeTokenPurpose, ttlSeconds: number): Promise<string> {
-    return this.issue(this.prisma, userId, purpose, ttlSeconds);
   }
 
   /** The owner of a usable token, without using it (to validate what the caller sends with it first). */
@@ -41,9 +46,9 @@ export class OneTimeTokensRepository {
   }
 
   /** Uses a token: the owner's id when it was unused and unexpired, else null. */
-  async consume(tx: Prisma.TransactionClient | PrismaClient, token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<string | null> {
+  async consume(tx: Tx, token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<string | null> {
     if (!OPAQUE_TOKEN.test(token)) return null;
-    const rows = await tx.oneTimeToken.updateManyAndReturn({
+    const rows = await clientOf(tx).oneTimeToken.updateManyAndReturn({
       where: { tokenHash: hashOpaqueToken(token), purpose, consumedAt: null, expiresAt: { gt: now } },
       data: { consumedAt: now },
       select: { userId: true },
@@ -57,14 +62,14 @@ export class OneTimeTokensRepository {
    * no longer usable.
    */
   async recordFailure(
-    tx: Prisma.TransactionClient | PrismaClient,
+    tx: Tx,
     token: string,
     purpose: OneTimeTokenPurpose,
     voidAfter: number,
     now = new Date(),
   ): Promise<{ failures: number; voided: boolean } | null> {
     if (!OPAQUE_TOKEN.test(token)) return null;
-    const rows = await tx.$queryRaw<{ failures: number; voided: boolean }[]>`
+    const rows = await clientOf(tx).$queryRaw<{ failures: number; voided: boolean }[]>`
       UPDATE one_time_tokens
       SET failed_attempts = failed_attempts + 1,
           consumed_at = CASE WHEN failed_attempts + 1 >= ${voidAfter} THEN ${now}::timestamptz ELSE consumed_at END

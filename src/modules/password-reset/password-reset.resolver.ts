@@ -1,7 +1,7 @@
 import { Arg, Ctx, Field, InputType, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
-import { submitted } from '../../infra/limit-spec.js';
+import { resetRequestLimit } from './password-reset.limits.js';
 import type { PasswordResetService } from './password-reset.service.js';
 
 @InputType()
@@ -15,7 +15,7 @@ export class PasswordResetResolver {
   constructor(private readonly reset: PasswordResetService) {}
 
   @Mutation(() => Boolean, { description: 'Email a reset link; true whether or not the address is known' })
-  @RateLimited<{ email: string }>((args) => [['resetRequest', [submitted(args.email)]]])
+  @RateLimited(resetRequestLimit)
   async requestPasswordReset(@Arg('email', () => String) email: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
     await this.reset.request({ email }, ctx.meta);
     return true;

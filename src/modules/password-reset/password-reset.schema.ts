@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { emailField, passwordField } from '../accounts/accounts.schema.js';
+import { emailField, passwordField } from '../identity/identifiers.js';
 
 export const resetRequestSchema = z.strictObject({ email: emailField });
 export const resetConfirmSchema = z.strictObject({

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Sealer } from '../../infra/crypto/sealed.js';
 import { AppError } from '../../infra/errors.js';
-import type { PrismaClient } from '../../infra/db/index.js';
-import { addToOutbox, claimOutboxRow } from '../../infra/outbox/outbox.js';
+import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { JobMap } from '../../infra/queue.js';
 import { parseInput } from '../../infra/validation.js';
-import type { RequestMeta } from '../../http/request-meta.js';
-import type { AccountsRepository } from '../accounts/accounts.repository.js';
+import type { RequestMeta } from '../../core/request.js';
 import { lockSubjects, type Lockout } from '../accounts/lockout.js';
-import type { PasswordHasher } from '../accounts/password.js';
-import { checkPasswordPolicy } from '../accounts/password-policy.js';
+import type { PasswordHasher } from '../identity/password.js';
+import { checkPasswordPolicy } from '../identity/password-policy.js';
+import type { UsersRepository } from '../identity/users.repository.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
@@ -19,8 +18,8 @@ import { resetConfirmSchema, resetRequestSchema } from './password-reset.schema.
 export const RESET_TTL_SECONDS = 30 * 60;
 
 export interface PasswordResetDeps {
-  prisma: PrismaClient;
-  accounts: AccountsRepository;
+  outbox: Pick<Outbox, 'add' | 'claim'>;
+  users: UsersRepository;
   tokens: OneTimeTokensRepository;
   sessions: SessionsService;
   hasher: PasswordHasher;
@@ -44,7 +43,7 @@ export class UnreadableRequestError extends Error {
 /** Binds a sealed address to its request (the outbox row id, which is also the job id). */
 const requestContext = (requestId: string) => `password-reset:${requestId}`;
 
-/** Password reset by email (CONTRACT.md §3, the Copenhagen Book's password-reset page). */
+/** Password reset by email (docs/api.md, "Operations"; the Copenhagen Book's password-reset page). */
 export class PasswordResetService {
   constructor(private readonly deps: PasswordResetDeps) {}
 
@@ -57,7 +56,7 @@ export class PasswordResetService {
     const { email } = parseInput(resetRequestSchema, input);
     // The address is personal and, with the job's outcome, would tell which accounts exist: sealed.
     const id = randomUUID();
-    await addToOutbox(this.deps.prisma, 'password-reset', { sealedEmail: this.deps.sealer.seal(email, requestContext(id)) }, id);
+    await this.deps.outbox.add('password-reset', { sealedEmail: this.deps.sealer.seal(email, requestContext(id)) }, { id });
     this.deps.mail.afterCommit();
   }
 
@@ -73,10 +72,10 @@ export class PasswordResetService {
     } catch {
       throw new UnreadableRequestError(`password-reset request ${requestId} cannot be opened`);
     }
-    const user = await this.deps.accounts.findByIdentifier(email);
-    if (!user) return (await claimOutboxRow(this.deps.prisma, 'password-reset', requestId)) ? 'unknown' : 'handled';
-    const sent = await this.deps.prisma.$transaction(async (tx) => {
-      if (!(await claimOutboxRow(tx, 'password-reset', requestId))) return false;
+    const user = await this.deps.users.findByIdentifier(email);
+    if (!user) return (await this.deps.outbox.claim('password-reset', requestId)) ? 'unknown' : 'handled';
+    const sent = await this.deps.users.transaction(async (tx) => {
+      if (!(await this.deps.outbox.claim('password-reset', requestId, tx))) return false;
       const token = await this.deps.tokens.issue(tx, user.id, 'PASSWORD_RESET', RESET_TTL_SECONDS, { voidOlder: true });
       await this.deps.mail.queue(tx, {
         userId: user.id,
@@ -101,7 +100,7 @@ export class PasswordResetService {
     const { token, newPassword } = parseInput(resetConfirmSchema, input);
     const owner = await this.deps.tokens.peek(token, 'PASSWORD_RESET');
     if (!owner) throw invalidToken();
-    const user = await this.deps.accounts.findById(owner);
+    const user = await this.deps.users.findById(owner);
     if (!user) throw invalidToken();
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,
@@ -111,10 +110,10 @@ export class PasswordResetService {
     });
     const passwordHash = await this.deps.hasher.hash(newPassword);
     const now = new Date();
-    await this.deps.prisma.$transaction(async (tx) => {
+    await this.deps.users.transaction(async (tx) => {
       if ((await this.deps.tokens.consume(tx, token, 'PASSWORD_RESET', now)) !== user.id) throw invalidToken();
       // A reset also lifts a lockout: the owner just proved control of the mailbox.
-      await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: now, lockedUntil: null } });
+      await this.deps.users.resetPassword(tx, user.id, passwordHash, now);
       await this.deps.sessions.endAllBut(user.id, null, 'password_reset', meta, tx);
       await recordSecurityEvents(tx, [{ userId: user.id, type: 'PASSWORD_RESET', ip: meta.ip, userAgent: meta.userAgent }]);
       await this.deps.mail.queue(tx, {

@@ -1,22 +1,10 @@
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { SecurityEventType } from '../../infra/db/enums.js';
 import type { Topics } from '../../infra/pubsub.js';
 import type { StoredSecurityEvent } from './security-events.repository.js';
 
-/** CONTRACT.md §2: API, do not rename. */
-export enum SecurityEventType {
-  SIGNED_IN = 'SIGNED_IN',
-  SIGNED_OUT = 'SIGNED_OUT',
-  SESSION_REVOKED = 'SESSION_REVOKED',
-  PASSWORD_CHANGED = 'PASSWORD_CHANGED',
-  PASSWORD_RESET = 'PASSWORD_RESET',
-  EMAIL_VERIFIED = 'EMAIL_VERIFIED',
-  REFRESH_TOKEN_REUSED = 'REFRESH_TOKEN_REUSED',
-  MFA_ENABLED = 'MFA_ENABLED',
-  MFA_DISABLED = 'MFA_DISABLED',
-  ACCOUNT_LOCKED = 'ACCOUNT_LOCKED',
-  /** The right password, then a wrong second-factor code at sign-in: someone may know the password. */
-  MFA_CHALLENGE_FAILED = 'MFA_CHALLENGE_FAILED',
-}
+// The database's enum is the API's (one list, no copy to keep in step). Its values are public API:
+// renaming one is a breaking change (docs/api.md, "Real-time events").
 registerEnumType(SecurityEventType, { name: 'SecurityEventType', description: 'What happened to the account' });
 
 @ObjectType({ simpleResolvers: true, description: 'Something that happened to your account' })
@@ -33,7 +21,7 @@ export class SecurityEvent {
   static from(e: StoredSecurityEvent | Topics['securityEvent']): SecurityEvent {
     return Object.assign(new SecurityEvent(), {
       id: e.id,
-      type: e.type as SecurityEventType,
+      type: e.type,
       occurredAt: new Date(e.occurredAt),
       sessionId: e.sessionId,
       ip: e.ip,

@@ -1,4 +1,5 @@
-import type { Prisma, PrismaClient, SecurityEventType } from '../../infra/db/index.js';
+import type { Tx } from '../../core/tx.js';
+import { clientOf, type Prisma, type PrismaClient, type SecurityEventType } from '../../infra/db/index.js';
 
 export interface NewSecurityEvent {
   userId: string;
@@ -10,12 +11,12 @@ export interface NewSecurityEvent {
 }
 
 /**
- * Security events are written inside the transaction of the change they report (CONTRACT.md §4),
+ * Security events are written inside the transaction of the change they report (docs/api.md, "Real-time events"),
  * so an event exists exactly when its change does. Publishing to live subscriptions follows the commit.
  */
-export async function recordSecurityEvents(tx: Prisma.TransactionClient, events: readonly NewSecurityEvent[]): Promise<void> {
+export async function recordSecurityEvents(tx: Tx, events: readonly NewSecurityEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await tx.securityEvent.createMany({
+  await clientOf(tx).securityEvent.createMany({
     data: events.map((e) => ({
       userId: e.userId,
       type: e.type,

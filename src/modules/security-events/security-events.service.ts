@@ -1,6 +1,6 @@
 import { AppError } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
-import type { Principal } from '../sessions/sessions.service.js';
+import type { Principal } from '../../core/request.js';
 import type { SecurityEventsRepository, StoredSecurityEvent } from './security-events.repository.js';
 import { markReadSchema, pageSchema } from './security-events.schema.js';
 

@@ -1,5 +1,6 @@
 import type { GraphQLContext } from '../../graphql/context.js';
-import type { Principal, SessionsService } from './sessions.service.js';
+import type { Principal } from '../../core/request.js';
+import type { SessionsService } from './sessions.service.js';
 
 /** Authenticates a GraphQL call once per request, however many fields ask (aliases included). */
 export class AuthGuard {

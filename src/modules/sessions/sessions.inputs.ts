@@ -1,5 +1,8 @@
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { User } from '../identity/identity.inputs.js';
+import type { UserProfile } from '../identity/users.repository.js';
 import type { LiveSession } from './sessions.repository.js';
+import type { IssuedTokens } from './sessions.service.js';
 
 @ObjectType({ simpleResolvers: true, description: 'A signed-in device or client' })
 export class Session {
@@ -23,3 +26,25 @@ export class Session {
     });
   }
 }
+
+@ObjectType({ simpleResolvers: true, description: 'Tokens for a new or refreshed session' })
+export class AuthPayload {
+  @Field(() => String, { description: 'ES256 JWT; send as `Authorization: Bearer <token>`' }) accessToken!: string;
+  @Field(() => String, { description: 'Opaque and single use: `refresh` returns a new pair' }) refreshToken!: string;
+  @Field(() => String) tokenType!: string;
+  @Field(() => Int, { description: 'Seconds until the access token expires' }) expiresIn!: number;
+  @Field(() => User) user!: User;
+}
+
+/** A new or refreshed session as GraphQL answers it (register, login, completeMfaLogin, refresh). */
+export const toAuthPayload = (r: IssuedTokens & { user: UserProfile }): AuthPayload =>
+  Object.assign(new AuthPayload(), { accessToken: r.accessToken, refreshToken: r.refreshToken, tokenType: r.tokenType, expiresIn: r.expiresIn, user: User.from(r.user) });
+
+/** The same payload as the REST routes answer it (docs/api.md, "REST routes"). */
+export const authPayloadJson = (r: IssuedTokens & { user: UserProfile }) => ({
+  accessToken: r.accessToken,
+  refreshToken: r.refreshToken,
+  tokenType: r.tokenType,
+  expiresIn: r.expiresIn,
+  user: User.from(r.user),
+});

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Prisma, PrismaClient } from '../../infra/db/index.js';
+import type { Tx } from '../../core/tx.js';
+import { clientOf, transaction, type PrismaClient } from '../../infra/db/index.js';
 
 export interface NewSession {
   userId: string;
@@ -37,6 +38,9 @@ export interface LiveSession {
   userAgent: string | null;
 }
 
+/** Matches no account: the known-source query still runs for an unknown identifier. */
+const NO_USER = '00000000-0000-0000-0000-000000000000';
+
 const liveWhere = (now: Date) => ({ revokedAt: null, expiresAt: { gt: now }, idleExpiresAt: { gt: now } });
 
 /** The only file of the sessions feature that touches PostgreSQL. */
@@ -47,8 +51,8 @@ export class SessionsRepository {
    * A session, its first refresh token and its SIGNED_IN event, in ONE statement inside the caller's
    * transaction (sign-in is bcrypt-bound: every other round trip taken from it is a login per second more).
    */
-  async open(tx: Prisma.TransactionClient, s: NewSession): Promise<{ id: string }> {
-    const rows = await tx.$queryRaw<{ id: string }[]>`/* prepared:latchkey_open_session */
+  async open(tx: Tx, s: NewSession): Promise<{ id: string }> {
+    const rows = await clientOf(tx).$queryRaw<{ id: string }[]>`/* prepared:latchkey_open_session */
       WITH s AS (
         INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at, authenticated_at)
         VALUES (${s.userId}::uuid, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz, ${s.authenticatedAt}::timestamptz)
@@ -115,6 +119,18 @@ export class SessionsRepository {
     return { kind: 'invalid' };
   }
 
+  /**
+   * Whether this address and client (IP + user agent) held a session of the account since `since`: a
+   * known source. A null user runs the same query, so an unknown identifier costs the same.
+   */
+  async hasRecentSession(userId: string | null, source: { ip: string; userAgent: string | null }, since: Date, tx?: Tx): Promise<boolean> {
+    const row = await (tx ? clientOf(tx) : this.prisma).session.findFirst({
+      where: { userId: userId ?? NO_USER, ip: source.ip, userAgent: source.userAgent, createdAt: { gt: since } },
+      select: { id: true },
+    });
+    return row !== null;
+  }
+
   async findLive(sessionId: string, now: Date): Promise<{ userId: string; liveUntil: Date } | null> {
     const s = await this.prisma.session.findFirst({
       where: { id: sessionId, ...liveWhere(now) },
@@ -159,9 +175,9 @@ export class SessionsRepository {
   }
 
   /** Ends sessions inside the caller's transaction; returns those that were still live. */
-  async revoke(tx: Prisma.TransactionClient, ids: readonly string[], reason: string, now: Date): Promise<string[]> {
+  async revoke(tx: Tx, ids: readonly string[], reason: string, now: Date): Promise<string[]> {
     if (ids.length === 0) return [];
-    const rows = await tx.session.updateManyAndReturn({
+    const rows = await clientOf(tx).session.updateManyAndReturn({
       where: { id: { in: [...ids] }, revokedAt: null },
       data: { revokedAt: now, revokeReason: reason },
       select: { id: true },
@@ -169,7 +185,7 @@ export class SessionsRepository {
     return rows.map((r) => r.id);
   }
 
-  transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-    return this.prisma.$transaction(fn);
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return transaction(this.prisma, fn);
   }
 }

@@ -1,12 +1,10 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
-import { byAddress } from '../../infra/limit-spec.js';
 import { parseInput } from '../../infra/validation.js';
-import { AuthPayload } from '../accounts/accounts.inputs.js';
-import { toAuthPayload } from '../accounts/accounts.resolver.js';
 import type { AuthGuard } from './auth.guard.js';
-import { Session } from './sessions.inputs.js';
+import { AuthPayload, Session, toAuthPayload } from './sessions.inputs.js';
+import { refreshLimit } from './sessions.limits.js';
 import { logoutSchema, refreshSchema, sessionIdSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 
@@ -18,7 +16,7 @@ export class SessionsResolver {
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Trade a refresh token (single use) for a new pair' })
-  @RateLimited((_args, ctx) => [['refresh', [byAddress(ctx.meta.ip)]]])
+  @RateLimited(refreshLimit)
   async refresh(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
     return toAuthPayload(await this.sessions.refresh(parseInput(refreshSchema, { refreshToken }).refreshToken, ctx.meta));
   }

@@ -2,16 +2,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
 import type { Limits } from '../../infra/rate-limit.js';
-import { byAddress } from '../../infra/limit-spec.js';
 import { parseInput } from '../../infra/validation.js';
-import { authPayloadJson } from '../accounts/accounts.routes.js';
+import { authPayloadJson } from './sessions.inputs.js';
+import { refreshLimit } from './sessions.limits.js';
 import { logoutSchema, refreshSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 
 /** REST door of sessions: refresh and logout over the same service as GraphQL. */
 export function sessionsRoutes(sessions: SessionsService, limits: Limits): FastifyPluginAsync {
   return async (app) => {
-    app.post('/refresh', { preHandler: rateLimited(limits, (req) => [['refresh', [byAddress(req.ip)]]]) }, async (req) => {
+    app.post('/refresh', { preHandler: rateLimited(limits, refreshLimit) }, async (req) => {
       return authPayloadJson(await sessions.refresh(parseInput(refreshSchema, req.body).refreshToken, requestMeta(req)));
     });
     app.post('/logout', async (req, reply) => {

@@ -1,30 +1,12 @@
 import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
-import type { Prisma } from '../../infra/db/index.js';
-import type { RequestMeta } from '../../http/request-meta.js';
+import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
+import type { Tx } from '../../core/tx.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
 import type { LiveSession, RotatedUser, SessionsRepository } from './sessions.repository.js';
-
-/** Who an authenticated call is made by. */
-export interface Principal {
-  readonly userId: string;
-  readonly sessionId: string;
-}
-
-/** An authenticated call, and until when (epoch ms) its session is known to be live. */
-export interface Authenticated extends Principal {
-  readonly liveUntil: number;
-  /** The account's cached profile (JSON) when Redis had it, read with the session for free. */
-  readonly cachedProfile?: string;
-}
-
-/** A call authenticated by an access token, and until when (epoch ms) that token is valid. */
-export interface TokenAuthenticated extends Authenticated {
-  readonly accessTokenExpiresAt: number;
-}
 
 export interface IssuedTokens {
   accessToken: string;
@@ -49,12 +31,15 @@ export interface SessionsDeps {
   now?: () => Date;
 }
 
+/** A device seen lately: how long a session's address and client count as known. */
+const KNOWN_DEVICE_MS = 30 * 86_400_000;
+
 export type RevokeReason = 'logout' | 'revoked' | 'password_changed' | 'password_reset' | 'refresh_token_reused';
 
 const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
 
 /**
- * Sessions and their tokens (CONTRACT.md §3): issuing, refresh rotation with reuse detection, the
+ * Sessions and their tokens (docs/api.md, "Access tokens"): issuing, refresh rotation with reuse detection, the
  * liveness check behind every authenticated call, and revocation that takes effect at once.
  */
 export class SessionsService {
@@ -69,7 +54,7 @@ export class SessionsService {
    * (one statement: see SessionsRepository.open).
    * Returns a function that signs the access token once the transaction has committed.
    */
-  async open(tx: Prisma.TransactionClient, userId: string, meta: RequestMeta): Promise<() => Promise<IssuedTokens>> {
+  async open(tx: Tx, userId: string, meta: RequestMeta): Promise<() => Promise<IssuedTokens>> {
     const now = this.now();
     const { token, hash } = newOpaqueToken();
     const session = await this.deps.repo.open(tx, {
@@ -82,6 +67,14 @@ export class SessionsService {
       authenticatedAt: now,
     });
     return () => this.issue(userId, session.id, token);
+  }
+
+  /**
+   * A known device: this address and client (IP + user agent) held a session of the account within 30
+   * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
+   */
+  isKnownDevice(userId: string | null, meta: RequestMeta, tx?: Tx): Promise<boolean> {
+    return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), tx);
   }
 
   /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
@@ -165,7 +158,7 @@ export class SessionsService {
     keepSessionId: string | null,
     reason: RevokeReason,
     meta: RequestMeta,
-    tx?: Prisma.TransactionClient,
+    tx?: Tx,
   ): Promise<string[]> {
     const ids = await this.deps.repo.liveIds(userId, this.now(), keepSessionId ? { except: keepSessionId } : {});
     return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', tx);
@@ -182,11 +175,11 @@ export class SessionsService {
     reason: RevokeReason,
     meta: RequestMeta,
     eventType: 'SESSION_REVOKED' | 'SIGNED_OUT' | 'REFRESH_TOKEN_REUSED',
-    tx?: Prisma.TransactionClient,
+    tx?: Tx,
   ): Promise<string[]> {
     if (ids.length === 0) return [];
     await this.deps.cache.markRevoked(ids);
-    const write = async (t: Prisma.TransactionClient) => {
+    const write = async (t: Tx) => {
       const ended = await this.deps.repo.revoke(t, ids, reason, this.now());
       await recordSecurityEvents(
         t,

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { AppError } from '../../infra/errors.js';
 
-/** No configuration can lower the floor below this (CONTRACT.md §3). */
+/** No configuration can lower the floor below this (README "Passwords"). */
 export const PASSWORD_MIN_FLOOR = 8;
 /** Upper bound in code points: long enough for passphrases, short enough to bound hashing work. */
 export const PASSWORD_MAX_LENGTH = 128;

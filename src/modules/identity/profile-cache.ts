@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { UserProfile } from './accounts.repository.js';
+import type { UserProfile } from './users.repository.js';
 
 /** How long a cached profile may be served; every change to a visible field deletes it at once. */
 export const PROFILE_TTL_SECONDS = 300;

@@ -1,0 +1,30 @@
+/**
+ * Who is asking and on whose behalf, as every layer sees it: the doors (HTTP, GraphQL, WebSocket) build
+ * these from their own requests, services read them. Nothing here knows a transport.
+ */
+
+/** Who is asking, as the services see it: never the raw request. */
+export interface RequestMeta {
+  readonly requestId: string;
+  /** Socket address, or the X-Forwarded-For client only when TRUST_PROXY names the proxy (Fastify's trustProxy). */
+  readonly ip: string;
+  readonly userAgent: string | null;
+}
+
+/** Who an authenticated call is made by. */
+export interface Principal {
+  readonly userId: string;
+  readonly sessionId: string;
+}
+
+/** An authenticated call, and until when (epoch ms) its session is known to be live. */
+export interface Authenticated extends Principal {
+  readonly liveUntil: number;
+  /** The account's cached profile (JSON) when Redis had it, read with the session for free. */
+  readonly cachedProfile?: string;
+}
+
+/** A call authenticated by an access token, and until when (epoch ms) that token is valid. */
+export interface TokenAuthenticated extends Authenticated {
+  readonly accessTokenExpiresAt: number;
+}

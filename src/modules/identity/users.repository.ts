@@ -1,0 +1,90 @@
+import type { Tx } from '../../core/tx.js';
+import { clientOf, transaction, type PrismaClient, type User } from '../../infra/db/index.js';
+import { uniqueViolation } from '../../infra/db/errors.js';
+
+export type UserRecord = Pick<User, 'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'lockedUntil' | 'createdAt'>;
+
+/** What clients may see of an account (the GraphQL `User`): no hash, no lock state. */
+export type UserProfile = Pick<UserRecord, 'id' | 'username' | 'email' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'createdAt'>;
+
+/** A sign-up collided with an existing account on this identifier (the citext unique index decided). */
+export class IdentifierTaken extends Error {
+  override readonly name = 'IdentifierTaken';
+  constructor(readonly field: 'email' | 'username') {
+    super(`${field} is taken`);
+  }
+}
+
+const USER_FIELDS = {
+  id: true,
+  username: true,
+  email: true,
+  passwordHash: true,
+  emailVerifiedAt: true,
+  mfaEnabledAt: true,
+  lockedUntil: true,
+  createdAt: true,
+} as const;
+
+/** The users table: the only file of the identity feature that touches PostgreSQL. */
+export class UsersRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Inserts a user; a duplicate email or username throws `IdentifierTaken` (the unique index decides every race). */
+  async create(tx: Tx, data: { username: string; email: string; passwordHash: string }): Promise<UserRecord> {
+    try {
+      return await clientOf(tx).user.create({ data, select: USER_FIELDS });
+    } catch (e) {
+      const index = uniqueViolation(e);
+      if (index?.includes('email')) throw new IdentifierTaken('email');
+      if (index?.includes('username')) throw new IdentifierTaken('username');
+      throw e;
+    }
+  }
+
+  /** By email when the identifier has an `@`, else by username; both without regard to case (citext). */
+  findByIdentifier(identifier: string): Promise<UserRecord | null> {
+    return this.prisma.user.findUnique({
+      where: identifier.includes('@') ? { email: identifier } : { username: identifier },
+      select: USER_FIELDS,
+    });
+  }
+
+  findById(id: string): Promise<UserRecord | null> {
+    return this.prisma.user.findUnique({ where: { id }, select: USER_FIELDS });
+  }
+
+  updatePasswordHash(tx: Tx, id: string, passwordHash: string, changedAt?: Date): Promise<unknown> {
+    return clientOf(tx).user.update({ where: { id }, data: { passwordHash, ...(changedAt ? { passwordChangedAt: changedAt } : {}) }, select: { id: true } });
+  }
+
+  /** A rehash of the same password: written only if the hash is still the one verified, so it never undoes a concurrent change. */
+  async upgradePasswordHash(id: string, verified: string, passwordHash: string, tx?: Tx): Promise<void> {
+    await (tx ? clientOf(tx) : this.prisma).user.updateMany({ where: { id, passwordHash: verified }, data: { passwordHash } });
+  }
+
+  /** A reset: the new hash, and any lockout lifted (the owner just proved control of the mailbox). */
+  async resetPassword(tx: Tx, id: string, passwordHash: string, at: Date): Promise<void> {
+    await clientOf(tx).user.update({ where: { id }, data: { passwordHash, passwordChangedAt: at, lockedUntil: null }, select: { id: true } });
+  }
+
+  /** The durable copy of an account-wide lock, which outlives Redis. */
+  async setLockedUntil(tx: Tx, id: string, until: Date): Promise<void> {
+    await clientOf(tx).user.update({ where: { id }, data: { lockedUntil: until }, select: { id: true } });
+  }
+
+  /** Clears the durable lock; returns what the lockout keys are made of. */
+  unlock(tx: Tx, id: string): Promise<Pick<UserRecord, 'id' | 'username' | 'email'>> {
+    return clientOf(tx).user.update({ where: { id }, data: { lockedUntil: null }, select: { id: true, username: true, email: true } });
+  }
+
+  /** True when this call verified the address (false when it already was). */
+  async markEmailVerified(tx: Tx, id: string, at: Date): Promise<boolean> {
+    const updated = await clientOf(tx).user.updateMany({ where: { id, emailVerifiedAt: null }, data: { emailVerifiedAt: at } });
+    return updated.count > 0;
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return transaction(this.prisma, fn);
+  }
+}
