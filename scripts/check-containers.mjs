@@ -10,7 +10,7 @@
 //      pinned base images, non-root USER, NODE_ENV=production, production-only node_modules, exec-form
 //      CMD, HEALTHCHECK on /readyz without curl, STOPSIGNAL, COPY sources present and not ignored.
 //   3. Environment names, from one source: the variables the config parser reads (the keys of
-//      `envSchema` in src/infra/config.ts). docs/api.md's Configuration table documents exactly those;
+//      `envSchema` in src/infra/config-env.ts). docs/api.md's Configuration table documents exactly those;
 //      docker-compose.yml, .env.example and the Dockerfile name no others, and compose and
 //      .env.example carry every one of CONTAINER_ENV; required secrets are required; no secret values
 //      are committed.
@@ -41,7 +41,7 @@ const scriptDir = dirname(fileURLToPath(import.meta.url));
 // Configuration
 
 /** The config parser: the keys of its `envSchema` object are every variable the app reads. */
-const CONFIG_SOURCE = 'src/infra/config.ts';
+const CONFIG_SOURCE = 'src/infra/config-env.ts';
 /** The reference whose "## Configuration" table documents every one of them, and nothing else. */
 const CONFIG_DOCS = 'docs/api.md';
 /**

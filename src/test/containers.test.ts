@@ -14,7 +14,7 @@ const script = join(repo, 'scripts', 'check-containers.mjs');
 
 const CONTAINER_FILES = ['Dockerfile', '.dockerignore', 'docker-compose.yml', '.env.example'];
 /** The one source of the variables the app reads (the config parser), and the reference that documents them. */
-const SETTINGS_FILES = ['src/infra/config.ts', 'docs/api.md'];
+const SETTINGS_FILES = ['src/infra/config-env.ts', 'docs/api.md'];
 
 /** Minimal stand-ins for what the Dockerfile copies, so a fixture is independent of the app's code. */
 const STUBS: Record<string, string> = {
@@ -129,16 +129,16 @@ describe('containers:check', () => {
     ['Dockerfile: npm script that does not exist', (dir) => writeFileSync(join(dir, 'package.json'), JSON.stringify({ scripts: { build: 'tsc' } })), /no script "postinstall"/],
     ['.dockerignore: lets .env through', replace('.dockerignore', '\n.env\n', '\n'), /must exclude \.env/],
     ['.dockerignore: excludes what the build copies', append('.dockerignore', 'src\n'), /COPY src: excluded by \.dockerignore/],
-    // (c) environment names: compose, .env.example, Dockerfile vs the variables src/infra/config.ts reads
+    // (c) environment names: compose, .env.example, Dockerfile vs the variables src/infra/config-env.ts reads
     ['env: compose lacks a CONTAINER_ENV variable', replace('docker-compose.yml', '  PASSWORD_MIN_LENGTH: ${PASSWORD_MIN_LENGTH:-}\n', ''), /lacks PASSWORD_MIN_LENGTH/],
-    ['env: compose passes an unknown variable', replace('docker-compose.yml', '  NODE_ENV: production\n', '  NODE_ENV: production\n  FOO_BAR: "1"\n'), /sets FOO_BAR, not a setting of src\/infra\/config\.ts/],
-    ['env: compose reads an unknown variable', replace('docker-compose.yml', '${LOG_LEVEL:-info}', '${LOGLEVEL:-info}'), /\$\{LOGLEVEL\} is not a setting of src\/infra\/config\.ts/],
+    ['env: compose passes an unknown variable', replace('docker-compose.yml', '  NODE_ENV: production\n', '  NODE_ENV: production\n  FOO_BAR: "1"\n'), /sets FOO_BAR, not a setting of src\/infra\/config-env\.ts/],
+    ['env: compose reads an unknown variable', replace('docker-compose.yml', '${LOG_LEVEL:-info}', '${LOGLEVEL:-info}'), /\$\{LOGLEVEL\} is not a setting of src\/infra\/config-env\.ts/],
     ['env: required secret made optional', replace('docker-compose.yml', '${APP_SECRET:?', '${APP_SECRET:-'), /APP_SECRET must be required/],
     ['env: .env.example lacks a variable', replace('.env.example', '# BCRYPT_COST=12\n', ''), /\.env\.example: lacks BCRYPT_COST/],
-    ['env: .env.example has an unknown variable', append('.env.example', 'SOMETHING_ELSE=1\n'), /SOMETHING_ELSE is not a setting of src\/infra\/config\.ts/],
+    ['env: .env.example has an unknown variable', append('.env.example', 'SOMETHING_ELSE=1\n'), /SOMETHING_ELSE is not a setting of src\/infra\/config-env\.ts/],
     ['env: .env.example commits a secret', replace('.env.example', 'APP_SECRET=\n', 'APP_SECRET=not-so-secret\n'), /leave secrets empty/],
     ['env: JWK private key committed', replace('.env.example', 'JWT_PRIVATE_KEYS=\n', `JWT_PRIVATE_KEYS='{"keys":[{"kty":"EC","d":"abcdefghijklmnopqrstuvwxyz0123"}]}'\n`), /JWK private key/],
-    ['env: Dockerfile sets an unknown variable', replace('Dockerfile', '    PORT=4000', '    PORT=4000 \\\n    FOO_BAR=1'), /ENV FOO_BAR, not a setting of src\/infra\/config\.ts/],
+    ['env: Dockerfile sets an unknown variable', replace('Dockerfile', '    PORT=4000', '    PORT=4000 \\\n    FOO_BAR=1'), /ENV FOO_BAR, not a setting of src\/infra\/config-env\.ts/],
     // (d) entry points exist for what the Dockerfile and compose run
     ['entry: source of dist/worker.js missing', (dir) => unlinkSync(join(dir, 'src', 'worker.ts')), /src\/worker\.ts .*does not exist/],
     ['entry: compose runs a file nothing builds', replace('docker-compose.yml', 'dist/worker.js', 'dist/wrker.js'), /src\/wrker\.ts .*does not exist/],
@@ -153,32 +153,32 @@ describe('containers:check', () => {
 
   // (e) the variables the app reads are one list, the parser's: the reference and the container files follow it
   it('fails when the config parser reads a variable docs/api.md does not document', async () => {
-    const r = await run(fixture(replace('src/infra/config.ts', "  NODE_ENV: z.enum(", "  NEW_SETTING: z.string().optional(),\n  NODE_ENV: z.enum(")));
-    expect(r.output).toMatch(/docs\/api\.md: lacks NEW_SETTING, which src\/infra\/config\.ts:\d+ reads/);
+    const r = await run(fixture(replace('src/infra/config-env.ts', "  NODE_ENV: z.enum(", "  NEW_SETTING: z.string().optional(),\n  NODE_ENV: z.enum(")));
+    expect(r.output).toMatch(/docs\/api\.md: lacks NEW_SETTING, which src\/infra\/config-env\.ts:\d+ reads/);
     expect(r.code).toBe(1);
   });
 
   it('fails when docs/api.md documents a variable the config parser does not read', async () => {
     const r = await run(fixture(replace('docs/api.md', '| `PORT` |', '| `OLD_SETTING` | gone | | |\n| `PORT` |')));
-    expect(r.output).toMatch(/docs\/api\.md:\d+: lists OLD_SETTING, which src\/infra\/config\.ts does not read/);
+    expect(r.output).toMatch(/docs\/api\.md:\d+: lists OLD_SETTING, which src\/infra\/config-env\.ts does not read/);
     expect(r.code).toBe(1);
   });
 
   it('fails when the config parser stops reading a variable the container files pass', async () => {
-    const r = await run(fixture(dropLines('src/infra/config.ts', '  PASSWORD_MIN_LENGTH:')));
-    expect(r.output).toMatch(/sets PASSWORD_MIN_LENGTH, not a setting of src\/infra\/config\.ts/);
+    const r = await run(fixture(dropLines('src/infra/config-env.ts', '  PASSWORD_MIN_LENGTH:')));
+    expect(r.output).toMatch(/sets PASSWORD_MIN_LENGTH, not a setting of src\/infra\/config-env\.ts/);
     expect(r.output).toMatch(/\.env\.example:\d+: PASSWORD_MIN_LENGTH is not a setting/);
-    expect(r.output).toMatch(/CONTAINER_ENV names PASSWORD_MIN_LENGTH, which src\/infra\/config\.ts does not read/);
+    expect(r.output).toMatch(/CONTAINER_ENV names PASSWORD_MIN_LENGTH, which src\/infra\/config-env\.ts does not read/);
     expect(r.output).toMatch(/docs\/api\.md:\d+: lists PASSWORD_MIN_LENGTH/);
     expect(r.code).toBe(1);
   });
 
   it('fails loudly when the variables cannot be read from the config parser', async () => {
-    const renamed = await run(fixture(replace('src/infra/config.ts', 'const envSchema = z.object({', 'const schema = z.object({')));
-    expect(renamed.output).toMatch(/src\/infra\/config\.ts: no line `const envSchema = z\.object\(\{`/);
+    const renamed = await run(fixture(replace('src/infra/config-env.ts', 'const envSchema = z.object({', 'const schema = z.object({')));
+    expect(renamed.output).toMatch(/src\/infra\/config-env\.ts: no line `const envSchema = z\.object\(\{`/);
     expect(renamed.code).toBe(1);
-    const missing = await run(fixture((dir) => unlinkSync(join(dir, 'src', 'infra', 'config.ts'))));
-    expect(missing.output).toMatch(/src\/infra\/config\.ts: missing/);
+    const missing = await run(fixture((dir) => unlinkSync(join(dir, 'src', 'infra', 'config-env.ts'))));
+    expect(missing.output).toMatch(/src\/infra\/config-env\.ts: missing/);
     expect(missing.code).toBe(1);
   });
 });
