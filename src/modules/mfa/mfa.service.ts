@@ -100,7 +100,7 @@ export class MfaService {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.enable(tx, user.id, step, codes.map((c) => this.hashCode(c)));
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_ENABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_ENABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.notify(tx, user, true, meta);
     });
     await this.deps.profiles.invalidate(user.id);
@@ -124,7 +124,7 @@ export class MfaService {
     }
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.notify(tx, user, false, meta);
     });
     await this.deps.profiles.invalidate(user.id);
@@ -190,7 +190,7 @@ export class MfaService {
     if (!state?.mfaEnabledAt && !state?.totpSecretEnc) return false;
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: null, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
       await this.notify(tx, user, false, { ip: null, userAgent: null });
     });
     await this.deps.profiles.invalidate(user.id);
@@ -226,7 +226,7 @@ export class MfaService {
     const voided = await this.deps.repo.transaction(async (tx) => {
       const count = await this.deps.tokens.recordFailure(tx, mfaToken, 'MFA_CHALLENGE', CHALLENGE_MAX_FAILURES);
       const data = { failures: count?.failures ?? null, voided: count?.voided ?? false };
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_CHALLENGE_FAILED', ip: meta.ip, userAgent: meta.userAgent, data }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_CHALLENGE_FAILED', ip: meta.ip, userAgent: meta.userAgent, data }]);
       if (!count?.voided) return false;
       await this.deps.mail.queue(tx, {
         userId: user.id,
