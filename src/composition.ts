@@ -177,6 +177,7 @@ export function buildServices(infra: Infra) {
     hasher,
     identity,
     accounts,
+    signIn,
     lock,
     verification,
     passwordReset,

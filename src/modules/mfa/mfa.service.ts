@@ -6,6 +6,7 @@ import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
+import { admitSignIn } from '../identity/account-standing.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { ProfileCache } from '../identity/profile-cache.js';
@@ -149,6 +150,8 @@ export class MfaService {
     // Guesses are limited per challenge and per account, whatever the number of challenges opened.
     await this.deps.limits.consumeAll(challengeLimit(mfaToken));
     const user = await this.user(userId);
+    // The challenge proves the password: the standing may be told now, before a code is spent on a refused sign-in.
+    admitSignIn(user);
     await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
       await this.challengeFailed(user, mfaToken, meta);
