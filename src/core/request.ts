@@ -28,8 +28,6 @@ export interface Authenticated extends Principal {
   readonly liveUntil: number;
   /** The account's role as stored now (read with the session on every call), never taken from the token. */
   readonly role: Role;
-  /** The account's cached profile (JSON) when Redis had it, read with the session for free. */
-  readonly cachedProfile?: string;
 }
 
 /** A call authenticated by an access token, and until when (epoch ms) that token is valid. */

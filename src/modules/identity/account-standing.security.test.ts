@@ -23,7 +23,12 @@ async function connect(url: string, accessToken: string) {
   return { socket, first: await first };
 }
 
-const closed = (socket: WebSocket) => new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+/** How the socket closed; a socket still open after a few seconds fails the test (not a timing assertion: a bound). */
+const closed = (socket: WebSocket) =>
+  new Promise<number>((resolve, reject) => {
+    const bound = setTimeout(() => reject(new Error('socket still open')), 5_000);
+    socket.once('close', (code) => (clearTimeout(bound), resolve(code)));
+  });
 
 /**
  * Whether an account may act is decided in one place (accountStanding); these are the doors that ask it.

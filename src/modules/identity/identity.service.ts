@@ -1,6 +1,6 @@
 import { AppError } from '../../infra/errors.js';
 import type { Principal } from '../../core/request.js';
-import { parseProfile, serializeProfile, type ProfileCache } from './profile-cache.js';
+import { parseProfile, type ProfileCache } from './profile-cache.js';
 import type { UserProfile, UserRecord, UsersRepository } from './users.repository.js';
 
 export interface IdentityDeps {
@@ -8,21 +8,13 @@ export interface IdentityDeps {
   profiles: Pick<ProfileCache, 'key' | 'fill' | 'invalidate'>;
 }
 
-/** The account as the session check found it, and its cache entry as `me` reads it. */
-export interface CurrentAccount {
-  readonly profile: UserProfile;
-  /** The profile serialised as cached: what `me` reads back without another lookup. */
-  readonly raw: string;
-}
-
 /** The accounts themselves, as every flow reads them. Knows nothing of HTTP or GraphQL. */
 export class IdentityService {
   constructor(private readonly deps: IdentityDeps) {}
 
-  /** The caller's account: from the profile the session check read or cached, else PostgreSQL. */
-  async me(principal: Principal & { cachedProfile?: string }): Promise<UserProfile> {
-    const cached = principal.cachedProfile ? parseProfile(principal.cachedProfile) : null;
-    if (cached?.id === principal.userId) return cached;
+  /** The caller's account: as the session check of this call read it (no other lookup), else PostgreSQL. */
+  async me(principal: Principal & { account?: UserProfile }): Promise<UserProfile> {
+    if (principal.account?.id === principal.userId) return principal.account;
     return this.account(principal.userId);
   }
 
@@ -43,13 +35,12 @@ export class IdentityService {
    * under `cacheKey`, null on a miss), else from PostgreSQL, then cached for the next call. Null when the
    * account no longer exists.
    */
-  async current(userId: string, cached: string | null): Promise<CurrentAccount | null> {
+  async current(userId: string, cached: string | null): Promise<UserProfile | null> {
     const hit = cached === null ? null : parseProfile(cached);
-    if (hit?.id === userId) return { profile: hit, raw: cached! };
+    if (hit?.id === userId) return hit;
     const profile = await this.deps.users.findProfile(userId);
-    if (!profile) return null;
-    await this.deps.profiles.fill(profile, cached);
-    return { profile, raw: serializeProfile(profile) };
+    if (profile) await this.deps.profiles.fill(profile, cached);
+    return profile;
   }
 
   /**

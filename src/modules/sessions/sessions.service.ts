@@ -1,8 +1,9 @@
 import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
-import type { Authenticated, Principal, RequestMeta, Role, TokenAuthenticated } from '../../core/request.js';
+import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
-import { accountStanding, admitSession, admitSignIn, type StandingFields } from '../identity/account-standing.js';
+import { accountStanding, admitSession, admitSignIn } from '../identity/account-standing.js';
+import type { UserProfile } from '../identity/users.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
@@ -26,7 +27,12 @@ export interface AccountStates {
   /** The Redis key of the account's cached state. */
   cacheKey(userId: string): string;
   /** The account from that key's value (`cached`, null on a miss), else PostgreSQL; null when it no longer exists. */
-  current(userId: string, cached: string | null): Promise<{ profile: StandingFields & { role: Role }; raw: string } | null>;
+  current(userId: string, cached: string | null): Promise<UserProfile | null>;
+}
+
+/** A session check: the session, and its account as the check read it (`me` answers with it, no other lookup). */
+export interface SessionCheck extends Authenticated {
+  readonly account: UserProfile;
 }
 
 export interface SessionsDeps {
@@ -126,7 +132,7 @@ export class SessionsService {
    * The check behind every authenticated call: a valid signature (cached per token), then the session's
    * liveness from Redis, falling back to PostgreSQL on a miss. Redis down: SERVICE_UNAVAILABLE, never a pass.
    */
-  async authenticate(authorization: string | undefined): Promise<TokenAuthenticated> {
+  async authenticate(authorization: string | undefined): Promise<TokenAuthenticated & SessionCheck> {
     const claims = await this.deps.tokens.verify(bearerToken(authorization));
     return { ...(await this.checkSession(claims.sub, claims.sid)), accessTokenExpiresAt: claims.exp * 1000 };
   }
@@ -136,7 +142,7 @@ export class SessionsService {
    * PostgreSQL), then its account's standing and role as they are now (the profile cache, read in the same
    * MGET, then PostgreSQL). A session of an account that may not act is refused like an ended one.
    */
-  async checkSession(userId: string, sessionId: string): Promise<Authenticated> {
+  async checkSession(userId: string, sessionId: string): Promise<SessionCheck> {
     const { session: cached, sidecar } = await this.deps.cache.get(sessionId, this.deps.accounts.cacheKey(userId));
     if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
     let liveUntil: number;
@@ -149,8 +155,8 @@ export class SessionsService {
       liveUntil = live.liveUntil.getTime();
     }
     const account = await this.deps.accounts.current(userId, sidecar);
-    admitSession(account?.profile ?? null);
-    return { userId, sessionId, liveUntil, role: account!.profile.role, cachedProfile: account!.raw };
+    admitSession(account);
+    return { userId, sessionId, liveUntil, role: account.role, account };
   }
 
   /**
