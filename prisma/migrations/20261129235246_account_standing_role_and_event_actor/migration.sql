@@ -13,4 +13,4 @@ ADD COLUMN     "role" "Role" NOT NULL DEFAULT 'USER';
 -- lockout, a detected refresh-token reuse) or an operator reset the second factor (named in `data`).
 UPDATE "security_events" SET "actor_id" = "user_id"
 WHERE "type" NOT IN ('ACCOUNT_LOCKED', 'REFRESH_TOKEN_REUSED')
-  AND NOT ("type" = 'MFA_DISABLED' AND "data"->>'by' = 'operator');
+  AND NOT ("type" = 'MFA_DISABLED' AND COALESCE("data"->>'by', '') = 'operator');
