@@ -116,7 +116,8 @@ export class SessionsService {
     if (result.kind === 'rotated') {
       // The rotation and the account's state come from one statement, so the standing is judged after the
       // rotation: an account that may no longer hold a session loses this one (the system ends it).
-      if (accountStanding(result.user) !== 'active') await this.revoke(result.userId, [result.sessionId], 'account_disabled', meta, 'SESSION_REVOKED', null);
+      const standing = accountStanding(result.user);
+      if (standing !== 'active') await this.revoke(result.userId, [result.sessionId], `account_${standing}`, meta, 'SESSION_REVOKED', null);
       admitSession(result.user);
       return { ...(await this.issue(result.userId, result.sessionId, next.token)), user: result.user };
     }
