@@ -27,7 +27,7 @@ import { identityModule } from './modules/identity/identity.module.js';
 import { IdentityService } from './modules/identity/identity.service.js';
 import { PasswordHasher } from './modules/identity/password.js';
 import { preloadCommonPasswords, serviceNamesOf } from './modules/identity/password-policy.js';
-import { ProfileCache, profileKey } from './modules/identity/profile-cache.js';
+import { ProfileCache } from './modules/identity/profile-cache.js';
 import { UsersRepository } from './modules/identity/users.repository.js';
 import { mailModule } from './modules/mail/mail.module.js';
 import { MailRepository } from './modules/mail/mail.repository.js';
@@ -89,8 +89,10 @@ export function buildServices(infra: Infra) {
   });
   const tokens = new AccessTokens(infra.keys, { issuer: config.http.publicUrl, ttlSeconds: config.auth.accessTokenTtl });
   const profiles = new ProfileCache(redis, config.redis.keyPrefix);
+  const users = new UsersRepository(prisma);
+  const identity = new IdentityService({ users, profiles });
   const sessions = new SessionsService({
-    profileKey: (userId) => profileKey(config.redis.keyPrefix, userId),
+    accounts: identity,
     repo: new SessionsRepository(prisma),
     // A revoked marker outlives every access token of the session (plus clock skew).
     cache: new SessionCache(redis, config.redis.keyPrefix, config.auth.accessTokenTtl + 60),
@@ -111,8 +113,6 @@ export function buildServices(infra: Infra) {
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
-  const users = new UsersRepository(prisma);
-  const identity = new IdentityService({ users, profiles });
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
   const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
@@ -177,6 +177,7 @@ export function buildServices(infra: Infra) {
     hasher,
     identity,
     accounts,
+    signIn,
     lock,
     verification,
     passwordReset,

@@ -11,6 +11,12 @@ export interface RequestMeta {
   readonly userAgent: string | null;
 }
 
+/**
+ * What an account may do beyond its own affairs (the database's and GraphQL's `Role`): each role holds
+ * the ones before it, so an ADMIN passes every SUPPORT check.
+ */
+export type Role = 'USER' | 'SUPPORT' | 'ADMIN';
+
 /** Who an authenticated call is made by. */
 export interface Principal {
   readonly userId: string;
@@ -20,8 +26,8 @@ export interface Principal {
 /** An authenticated call, and until when (epoch ms) its session is known to be live. */
 export interface Authenticated extends Principal {
   readonly liveUntil: number;
-  /** The account's cached profile (JSON) when Redis had it, read with the session for free. */
-  readonly cachedProfile?: string;
+  /** The account's role as stored now (read with the session on every call), never taken from the token. */
+  readonly role: Role;
 }
 
 /** A call authenticated by an access token, and until when (epoch ms) that token is valid. */

@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'REFRESH_TOKEN_REUSED',
   'RATE_LIMITED',
   'ACCOUNT_LOCKED',
+  /** The right credential, but the account may not sign in (an operator disabled it). */
+  'ACCOUNT_DISABLED',
   'SERVICE_UNAVAILABLE',
   'NOT_FOUND',
   'METHOD_NOT_ALLOWED',
@@ -45,6 +47,7 @@ export const ERROR_TABLE = {
   REFRESH_TOKEN_REUSED: { status: 401, title: 'Refresh token reused' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   ACCOUNT_LOCKED: { status: 423, title: 'Account locked' },
+  ACCOUNT_DISABLED: { status: 403, title: 'Account disabled' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },

@@ -42,7 +42,7 @@ export class AccountLock {
     const shownUntil = until ?? new Date(Date.now() + FOREVER_MS);
     await this.deps.users.transaction(async (tx) => {
       if (accountLock) await this.deps.users.setLockedUntil(tx, user.id, accountLock.until ?? new Date(Date.now() + FOREVER_MS));
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'ACCOUNT_LOCKED', ip: meta.ip, userAgent: meta.userAgent, data: { until: until?.toISOString() ?? null } }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: null, type: 'ACCOUNT_LOCKED', ip: meta.ip, userAgent: meta.userAgent, data: { until: until?.toISOString() ?? null } }]);
       const token = await this.deps.tokens.issue(tx, user.id, 'ACCOUNT_UNLOCK', UNLOCK_TTL_SECONDS, { voidOlder: true });
       await this.deps.mail.queue(tx, {
         userId: user.id,

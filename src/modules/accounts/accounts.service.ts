@@ -8,6 +8,7 @@ import { byAddress } from '../../infra/limit-spec.js';
 import { ownerProofLimit } from './accounts.limits.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { PasswordHasher } from '../identity/password.js';
+import { admitSignIn } from '../identity/account-standing.js';
 import { checkPasswordPolicy } from '../identity/password-policy.js';
 import { IdentifierTaken, type UserRecord, type UsersRepository } from '../identity/users.repository.js';
 import type { MfaChallengeResult, MfaService } from '../mfa/mfa.service.js';
@@ -92,6 +93,8 @@ export class AccountsService {
     // The same query runs for an unknown identifier (no account: never known).
     const known = await this.deps.sessions.isKnownDevice(user?.id ?? null, meta);
     const signedIn = user && known ? await this.passwordFromKnownDevice(user, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
+    // Only now, the password verified, may the answer say the account is disabled (SignIn.finish asks again).
+    admitSignIn(signedIn);
     // A correct password with MFA on earns a challenge, not tokens (and not a session); the failure counts
     // start again only once the code is right too (MfaService.completeLogin), so wrong codes add up.
     if (signedIn.mfaEnabledAt) {
@@ -181,7 +184,7 @@ export class AccountsService {
     const passwordHash = await this.deps.hasher.hash(newPassword);
     await this.deps.users.transaction(async (tx) => {
       await this.deps.users.updatePasswordHash(tx, user.id, passwordHash, new Date());
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'PASSWORD_CHANGED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'PASSWORD_CHANGED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.deps.sessions.endAllBut(user.id, principal.sessionId, 'password_changed', meta, tx);
     });
   }

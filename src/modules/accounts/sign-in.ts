@@ -2,6 +2,7 @@ import type { RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IssuedTokens, SessionsService } from '../sessions/sessions.service.js';
+import { admitSignIn } from '../identity/account-standing.js';
 import type { PasswordHasher } from '../identity/password.js';
 import type { UsersRepository, UserRecord } from '../identity/users.repository.js';
 
@@ -10,9 +11,9 @@ export interface AuthResult extends IssuedTokens {
 }
 
 /**
- * The last step of every sign-in (password alone, or password then a second factor): the session,
- * SIGNED_IN and, for a device not seen lately, the new sign-in notice, in one transaction; and a hash
- * upgrade when BCRYPT_COST changed.
+ * The last step of every sign-in (password alone, or password then a second factor; any method to come):
+ * the account's standing (accountStanding), then the session, SIGNED_IN and, for a device not seen lately,
+ * the new sign-in notice, in one transaction; and a hash upgrade when BCRYPT_COST changed.
  */
 export class SignIn {
   constructor(
@@ -40,6 +41,9 @@ export class SignIn {
     meta: RequestMeta,
     opts: { password?: string; inTransaction?: (tx: Tx) => Promise<void> } = {},
   ): Promise<AuthResult> {
+    // Asked of the account as the method found it, and again inside the transaction of the state as it is
+    // then (SessionsService.open), so a disable that lands meanwhile still wins.
+    admitSignIn(user);
     const rehash = opts.password && this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(opts.password) : undefined;
     let queued = false;
     const issue = await this.deps.users.transaction(async (tx) => {

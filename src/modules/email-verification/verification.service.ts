@@ -58,7 +58,7 @@ export class EmailVerificationService {
       const owner = await this.deps.tokens.consume(tx, token, 'EMAIL_VERIFICATION');
       if (!owner) throw invalidToken();
       if (await this.deps.users.markEmailVerified(tx, owner, new Date())) {
-        await recordSecurityEvents(tx, [{ userId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
+        await recordSecurityEvents(tx, [{ userId: owner, actorId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
       }
       return owner;
     });

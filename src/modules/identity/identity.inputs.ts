@@ -1,5 +1,17 @@
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { Role } from '../../infra/db/enums.js';
 import type { UserProfile } from './users.repository.js';
+
+// The database's enum is the API's, as for SecurityEventType. Its values are public API: do not rename.
+registerEnumType(Role, {
+  name: 'Role',
+  description: 'What an account may do beyond its own affairs; each role holds the ones before it',
+  valuesConfig: {
+    USER: { description: 'Its own account only' },
+    SUPPORT: { description: 'Helps other accounts (holds USER)' },
+    ADMIN: { description: 'Administers the service (holds SUPPORT)' },
+  },
+});
 
 @ObjectType({ simpleResolvers: true, description: 'An account' })
 export class User {
@@ -8,6 +20,7 @@ export class User {
   @Field(() => String) email!: string;
   @Field(() => Boolean) emailVerified!: boolean;
   @Field(() => Boolean) mfaEnabled!: boolean;
+  @Field(() => Role, { description: 'As stored now: a change takes effect on the next call' }) role!: Role;
   @Field(() => Date) createdAt!: Date;
 
   static from(u: UserProfile): User {
@@ -17,6 +30,7 @@ export class User {
       email: u.email,
       emailVerified: u.emailVerifiedAt !== null,
       mfaEnabled: u.mfaEnabledAt !== null,
+      role: u.role,
       createdAt: u.createdAt,
     });
   }

@@ -2,10 +2,16 @@ import type { Tx } from '../../core/tx.js';
 import { clientOf, transaction, type PrismaClient, type User } from '../../infra/db/index.js';
 import { uniqueViolation } from '../../infra/db/errors.js';
 
-export type UserRecord = Pick<User, 'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'lockedUntil' | 'createdAt'>;
+export type UserRecord = Pick<
+  User,
+  'id' | 'username' | 'email' | 'passwordHash' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'lockedUntil' | 'role' | 'disabledAt' | 'createdAt'
+>;
 
-/** What clients may see of an account (the GraphQL `User`): no hash, no lock state. */
-export type UserProfile = Pick<UserRecord, 'id' | 'username' | 'email' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'createdAt'>;
+/**
+ * The account as every call sees it (the GraphQL `User`, and the profile cache): no hash, no lock state;
+ * with its role and its standing (`disabledAt`, which clients are not shown), both read on every call.
+ */
+export type UserProfile = Pick<UserRecord, 'id' | 'username' | 'email' | 'emailVerifiedAt' | 'mfaEnabledAt' | 'role' | 'disabledAt' | 'createdAt'>;
 
 /** A sign-up collided with an existing account on this identifier (the citext unique index decided). */
 export class IdentifierTaken extends Error {
@@ -23,8 +29,21 @@ const USER_FIELDS = {
   emailVerifiedAt: true,
   mfaEnabledAt: true,
   lockedUntil: true,
+  role: true,
+  disabledAt: true,
   createdAt: true,
 } as const;
+
+const PROFILE_FIELDS = {
+  id: true,
+  username: true,
+  email: true,
+  emailVerifiedAt: true,
+  mfaEnabledAt: true,
+  role: true,
+  disabledAt: true,
+  createdAt: true,
+} as const satisfies Record<keyof UserProfile, true>;
 
 /** The users table: the only file of the identity feature that touches PostgreSQL. */
 export class UsersRepository {
@@ -52,6 +71,11 @@ export class UsersRepository {
 
   findById(id: string): Promise<UserRecord | null> {
     return this.prisma.user.findUnique({ where: { id }, select: USER_FIELDS });
+  }
+
+  /** The account as a session check reads it (no hash). */
+  findProfile(id: string): Promise<UserProfile | null> {
+    return this.prisma.user.findUnique({ where: { id }, select: PROFILE_FIELDS });
   }
 
   updatePasswordHash(tx: Tx, id: string, passwordHash: string, changedAt?: Date): Promise<unknown> {

@@ -6,6 +6,7 @@ import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
+import { admitSignIn } from '../identity/account-standing.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { ProfileCache } from '../identity/profile-cache.js';
@@ -100,7 +101,7 @@ export class MfaService {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.enable(tx, user.id, step, codes.map((c) => this.hashCode(c)));
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_ENABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_ENABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.notify(tx, user, true, meta);
     });
     await this.deps.profiles.invalidate(user.id);
@@ -124,7 +125,7 @@ export class MfaService {
     }
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
       await this.notify(tx, user, false, meta);
     });
     await this.deps.profiles.invalidate(user.id);
@@ -149,6 +150,8 @@ export class MfaService {
     // Guesses are limited per challenge and per account, whatever the number of challenges opened.
     await this.deps.limits.consumeAll(challengeLimit(mfaToken));
     const user = await this.user(userId);
+    // The challenge proves the password: the standing may be told now, before a code is spent on a refused sign-in.
+    admitSignIn(user);
     await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
       await this.challengeFailed(user, mfaToken, meta);
@@ -190,7 +193,7 @@ export class MfaService {
     if (!state?.mfaEnabledAt && !state?.totpSecretEnc) return false;
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: null, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
       await this.notify(tx, user, false, { ip: null, userAgent: null });
     });
     await this.deps.profiles.invalidate(user.id);
@@ -226,7 +229,7 @@ export class MfaService {
     const voided = await this.deps.repo.transaction(async (tx) => {
       const count = await this.deps.tokens.recordFailure(tx, mfaToken, 'MFA_CHALLENGE', CHALLENGE_MAX_FAILURES);
       const data = { failures: count?.failures ?? null, voided: count?.voided ?? false };
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'MFA_CHALLENGE_FAILED', ip: meta.ip, userAgent: meta.userAgent, data }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_CHALLENGE_FAILED', ip: meta.ip, userAgent: meta.userAgent, data }]);
       if (!count?.voided) return false;
       await this.deps.mail.queue(tx, {
         userId: user.id,

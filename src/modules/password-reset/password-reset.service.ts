@@ -115,7 +115,7 @@ export class PasswordResetService {
       // A reset also lifts a lockout: the owner just proved control of the mailbox.
       await this.deps.users.resetPassword(tx, user.id, passwordHash, now);
       await this.deps.sessions.endAllBut(user.id, null, 'password_reset', meta, tx);
-      await recordSecurityEvents(tx, [{ userId: user.id, type: 'PASSWORD_RESET', ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'PASSWORD_RESET', ip: meta.ip, userAgent: meta.userAgent }]);
       await this.deps.mail.queue(tx, {
         userId: user.id,
         to: user.email,

@@ -2,7 +2,14 @@ import type { Tx } from '../../core/tx.js';
 import { clientOf, type Prisma, type PrismaClient, type SecurityEventType } from '../../infra/db/index.js';
 
 export interface NewSecurityEvent {
+  /** The account concerned. */
   userId: string;
+  /**
+   * Who acted: the account itself for what was done with its own credentials (a session, its password,
+   * a link from its mailbox), another account for an operator, null for the system (a lockout, a detected
+   * token reuse). Required, so every new event says it.
+   */
+  actorId: string | null;
   type: SecurityEventType;
   sessionId?: string | null;
   ip?: string | null;
@@ -19,6 +26,7 @@ export async function recordSecurityEvents(tx: Tx, events: readonly NewSecurityE
   await clientOf(tx).securityEvent.createMany({
     data: events.map((e) => ({
       userId: e.userId,
+      actorId: e.actorId,
       type: e.type,
       sessionId: e.sessionId ?? null,
       ip: e.ip ?? null,

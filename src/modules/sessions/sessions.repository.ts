@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../core/tx.js';
+import type { Role } from '../../core/request.js';
 import { clientOf, transaction, type PrismaClient } from '../../infra/db/index.js';
+import type { UserProfile } from '../identity/users.repository.js';
 
 export interface NewSession {
   userId: string;
@@ -13,14 +15,13 @@ export interface NewSession {
   authenticatedAt: Date;
 }
 
-/** The account columns the rotation returns, so a refresh answers with its user in the same round trip. */
-export interface RotatedUser {
+/** The account as the rotation returns it, so a refresh checks its standing and answers with it in the same round trip. */
+export type RotatedUser = UserProfile;
+
+/** The account's state as a new session found it, read and held in the statement that opens the session. */
+export interface OpenedSession {
   id: string;
-  username: string;
-  email: string;
-  emailVerifiedAt: Date | null;
-  mfaEnabledAt: Date | null;
-  createdAt: Date;
+  account: { role: Role; disabledAt: Date | null };
 }
 
 export type RotateResult =
@@ -48,26 +49,30 @@ export class SessionsRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /**
-   * A session, its first refresh token and its SIGNED_IN event, in ONE statement inside the caller's
-   * transaction (sign-in is bcrypt-bound: every other round trip taken from it is a login per second more).
+   * A session, its first refresh token and its SIGNED_IN event (the account acting), in ONE statement inside
+   * the caller's transaction (sign-in is bcrypt-bound: every other round trip taken from it is a login per
+   * second more). It also returns the account's state as it stands now, and holds it (FOR SHARE) until the
+   * transaction ends: a concurrent disable either waits and then ends this session with the others, or is
+   * seen here, so the caller can refuse the sign-in (rolling it all back). Null when the account is gone.
    */
-  async open(tx: Tx, s: NewSession): Promise<{ id: string }> {
-    const rows = await clientOf(tx).$queryRaw<{ id: string }[]>`/* prepared:latchkey_open_session */
-      WITH s AS (
+  async open(tx: Tx, s: NewSession): Promise<OpenedSession | null> {
+    const rows = await clientOf(tx).$queryRaw<{ id: string; role: Role; disabled_at: Date | null }[]>`/* prepared:latchkey_open_session */
+      WITH u AS (
+        SELECT id, role, disabled_at FROM users WHERE id = ${s.userId}::uuid FOR SHARE
+      ), s AS (
         INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at, authenticated_at)
-        VALUES (${s.userId}::uuid, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz, ${s.authenticatedAt}::timestamptz)
+        SELECT u.id, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz, ${s.authenticatedAt}::timestamptz FROM u
         RETURNING id
       ), r AS (
         INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
         SELECT id, ${s.refreshTokenHash}, ${s.expiresAt}::timestamptz FROM s
       ), e AS (
-        INSERT INTO security_events (user_id, type, session_id, ip, user_agent)
-        SELECT ${s.userId}::uuid, 'SIGNED_IN'::"SecurityEventType", id, ${s.ip}, ${s.userAgent} FROM s
+        INSERT INTO security_events (user_id, actor_id, type, session_id, ip, user_agent)
+        SELECT ${s.userId}::uuid, ${s.userId}::uuid, 'SIGNED_IN'::"SecurityEventType", id, ${s.ip}, ${s.userAgent} FROM s
       )
-      SELECT id::text AS id FROM s`;
+      SELECT s.id::text AS id, u.role::text AS role, u.disabled_at FROM s CROSS JOIN u`;
     const row = rows[0];
-    if (!row) throw new Error('opening a session returned no row');
-    return row;
+    return row ? { id: row.id, account: { role: row.role, disabledAt: row.disabled_at } } : null;
   }
 
   /**
@@ -79,7 +84,18 @@ export class SessionsRepository {
     const newId = randomUUID();
     const idleUntil = new Date(now.getTime() + idleTtlMs);
     const rows = await this.prisma.$queryRaw<
-      { user_id: string; session_id: string; live_until: Date; username: string; email: string; email_verified_at: Date | null; mfa_enabled_at: Date | null; created_at: Date }[]
+      {
+        user_id: string;
+        session_id: string;
+        live_until: Date;
+        username: string;
+        email: string;
+        email_verified_at: Date | null;
+        mfa_enabled_at: Date | null;
+        role: Role;
+        disabled_at: Date | null;
+        created_at: Date;
+      }[]
     >`/* prepared:latchkey_rotate */
       WITH used AS (
         -- The session's liveness is part of the claim: a token of an ended session is not consumed.
@@ -99,11 +115,21 @@ export class SessionsRepository {
         RETURNING session_id
       )
       SELECT live.user_id::text AS user_id, live.id::text AS session_id, live.live_until,
-             u.username::text AS username, u.email::text AS email, u.email_verified_at, u.mfa_enabled_at, u.created_at
+             u.username::text AS username, u.email::text AS email, u.email_verified_at, u.mfa_enabled_at,
+             u.role::text AS role, u.disabled_at, u.created_at
       FROM live JOIN fresh ON fresh.session_id = live.id JOIN users u ON u.id = live.user_id`;
     const row = rows[0];
     if (row) {
-      const user = { id: row.user_id, username: row.username, email: row.email, emailVerifiedAt: row.email_verified_at, mfaEnabledAt: row.mfa_enabled_at, createdAt: row.created_at };
+      const user: RotatedUser = {
+        id: row.user_id,
+        username: row.username,
+        email: row.email,
+        emailVerifiedAt: row.email_verified_at,
+        mfaEnabledAt: row.mfa_enabled_at,
+        role: row.role,
+        disabledAt: row.disabled_at,
+        createdAt: row.created_at,
+      };
       return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until, user };
     }
 

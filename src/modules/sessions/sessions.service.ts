@@ -2,6 +2,8 @@ import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
 import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
+import { accountStanding, admitSession, admitSignIn } from '../identity/account-standing.js';
+import type { UserProfile } from '../identity/users.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
@@ -17,8 +19,26 @@ export interface IssuedTokens {
   sessionId: string;
 }
 
+/**
+ * Where the session check reads the account's current state: identity's profile cache, whose key is read
+ * in the same MGET as the session's, else PostgreSQL (IdentityService implements it).
+ */
+export interface AccountStates {
+  /** The Redis key of the account's cached state. */
+  cacheKey(userId: string): string;
+  /** The account from that key's value (`cached`, null on a miss), else PostgreSQL; null when it no longer exists. */
+  current(userId: string, cached: string | null): Promise<UserProfile | null>;
+}
+
+/** A session check: the session, and its account as the check read it (`me` answers with it, no other lookup). */
+export interface SessionCheck extends Authenticated {
+  readonly account: UserProfile;
+}
+
 export interface SessionsDeps {
   repo: SessionsRepository;
+  /** The account behind each session: its standing and role, read on every check. */
+  accounts: AccountStates;
   cache: SessionCache;
   tokens: AccessTokens;
   log: Logger;
@@ -26,15 +46,24 @@ export interface SessionsDeps {
   idleTtlSeconds: number;
   /** How long a sign-in or reauthenticate counts as recent (REAUTH_MAX_AGE_SECONDS). */
   reauthMaxAgeSeconds: number;
-  /** The Redis key of an account's cached profile, fetched with the session key in one MGET. */
-  profileKey?: (userId: string) => string;
   now?: () => Date;
 }
 
 /** A device seen lately: how long a session's address and client count as known. */
 const KNOWN_DEVICE_MS = 30 * 86_400_000;
 
-export type RevokeReason = 'logout' | 'revoked' | 'password_changed' | 'password_reset' | 'refresh_token_reused';
+export type RevokeReason =
+  | 'logout'
+  | 'revoked'
+  | 'password_changed'
+  | 'password_reset'
+  | 'refresh_token_reused'
+  /** The account may no longer hold a session (see `accountStanding`). */
+  | 'account_disabled'
+  | 'account_deleted';
+
+/** Who ended a session: the account itself, another account (an operator), or null for the system. */
+type Actor = string | null;
 
 const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
 
@@ -51,7 +80,8 @@ export class SessionsService {
 
   /**
    * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN with it
-   * (one statement: see SessionsRepository.open).
+   * (one statement: see SessionsRepository.open). The account's standing, as that statement read and holds
+   * it, must admit a sign-in (ACCOUNT_DISABLED otherwise, and the caller's transaction rolls back).
    * Returns a function that signs the access token once the transaction has committed.
    */
   async open(tx: Tx, userId: string, meta: RequestMeta): Promise<() => Promise<IssuedTokens>> {
@@ -66,7 +96,8 @@ export class SessionsService {
       refreshTokenHash: hash,
       authenticatedAt: now,
     });
-    return () => this.issue(userId, session.id, token);
+    admitSignIn(session?.account ?? null);
+    return () => this.issue(userId, session!.id, token);
   }
 
   /**
@@ -82,9 +113,16 @@ export class SessionsService {
     if (!OPAQUE_TOKEN.test(refreshToken)) throw unauthenticated('The refresh token is invalid or expired');
     const next = newOpaqueToken();
     const result = await this.deps.repo.rotate(hashOpaqueToken(refreshToken), next.hash, this.now(), this.deps.idleTtlSeconds * 1000);
-    if (result.kind === 'rotated') return { ...(await this.issue(result.userId, result.sessionId, next.token)), user: result.user };
+    if (result.kind === 'rotated') {
+      // The rotation and the account's state come from one statement, so the standing is judged after the
+      // rotation: an account that may no longer hold a session loses this one (the system ends it).
+      const standing = accountStanding(result.user);
+      if (standing !== 'active') await this.revoke(result.userId, [result.sessionId], `account_${standing}`, meta, 'SESSION_REVOKED', null);
+      admitSession(result.user);
+      return { ...(await this.issue(result.userId, result.sessionId, next.token)), user: result.user };
+    }
     if (result.kind === 'reused') {
-      await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED');
+      await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED', null);
       this.deps.log.warn({ requestId: meta.requestId, userId: result.userId, sessionId: result.sessionId, ip: meta.ip }, 'refresh token reuse: session revoked');
       throw new AppError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; the session has been revoked');
     }
@@ -95,22 +133,31 @@ export class SessionsService {
    * The check behind every authenticated call: a valid signature (cached per token), then the session's
    * liveness from Redis, falling back to PostgreSQL on a miss. Redis down: SERVICE_UNAVAILABLE, never a pass.
    */
-  async authenticate(authorization: string | undefined): Promise<TokenAuthenticated> {
+  async authenticate(authorization: string | undefined): Promise<TokenAuthenticated & SessionCheck> {
     const claims = await this.deps.tokens.verify(bearerToken(authorization));
     return { ...(await this.checkSession(claims.sub, claims.sid)), accessTokenExpiresAt: claims.exp * 1000 };
   }
 
-  /** Liveness of a session (Redis, then PostgreSQL): for each call, and for long-lived sockets over time. */
-  async checkSession(userId: string, sessionId: string): Promise<Authenticated> {
-    const { session: cached, sidecar } = await this.deps.cache.get(sessionId, this.deps.profileKey?.(userId));
+  /**
+   * Liveness of a session, for each call and for long-lived sockets over time: the session (Redis, then
+   * PostgreSQL), then its account's standing and role as they are now (the profile cache, read in the same
+   * MGET, then PostgreSQL). A session of an account that may not act is refused like an ended one.
+   */
+  async checkSession(userId: string, sessionId: string): Promise<SessionCheck> {
+    const { session: cached, sidecar } = await this.deps.cache.get(sessionId, this.deps.accounts.cacheKey(userId));
     if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
+    let liveUntil: number;
     if (cached?.state === 'live' && cached.userId === userId && cached.until > Date.now()) {
-      return { userId, sessionId, liveUntil: cached.until, ...(sidecar ? { cachedProfile: sidecar } : {}) };
+      liveUntil = cached.until;
+    } else {
+      const live = await this.deps.repo.findLive(sessionId, this.now());
+      if (!live || live.userId !== userId) throw unauthenticated('The session has ended');
+      await this.deps.cache.markLive(sessionId, live.userId, live.liveUntil);
+      liveUntil = live.liveUntil.getTime();
     }
-    const live = await this.deps.repo.findLive(sessionId, this.now());
-    if (!live || live.userId !== userId) throw unauthenticated('The session has ended');
-    await this.deps.cache.markLive(sessionId, live.userId, live.liveUntil);
-    return { userId, sessionId, liveUntil: live.liveUntil.getTime() };
+    const account = await this.deps.accounts.current(userId, sidecar);
+    admitSession(account);
+    return { userId, sessionId, liveUntil, role: account.role, account };
   }
 
   /**
@@ -139,7 +186,7 @@ export class SessionsService {
   /** Ends one of the caller's own sessions; false when there is no such live session of theirs. */
   async revokeOne(principal: Principal, sessionId: string, meta: RequestMeta): Promise<boolean> {
     const ids = await this.deps.repo.liveIds(principal.userId, this.now(), { only: sessionId });
-    const ended = await this.revoke(principal.userId, ids, 'revoked', meta, 'SESSION_REVOKED');
+    const ended = await this.revoke(principal.userId, ids, 'revoked', meta, 'SESSION_REVOKED', principal.userId);
     return ended.length > 0;
   }
 
@@ -149,10 +196,10 @@ export class SessionsService {
 
   async logout(principal: Principal, allSessions: boolean, meta: RequestMeta): Promise<void> {
     const ids = allSessions ? await this.deps.repo.liveIds(principal.userId, this.now()) : [principal.sessionId];
-    await this.revoke(principal.userId, ids, 'logout', meta, 'SIGNED_OUT');
+    await this.revoke(principal.userId, ids, 'logout', meta, 'SIGNED_OUT', principal.userId);
   }
 
-  /** For password change and reset: every other session ends, inside the caller's transaction. */
+  /** For password change and reset (the owner acting): every other session ends, inside the caller's transaction. */
   async endAllBut(
     userId: string,
     keepSessionId: string | null,
@@ -161,7 +208,18 @@ export class SessionsService {
     tx?: Tx,
   ): Promise<string[]> {
     const ids = await this.deps.repo.liveIds(userId, this.now(), keepSessionId ? { except: keepSessionId } : {});
-    return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', tx);
+    return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', userId, tx);
+  }
+
+  /**
+   * Every session of the account ends at once, for a change after which it may not hold one (disabled,
+   * deleted); `actorId` is who made the change (null: the system). Call it in the change's transaction and
+   * `IdentityService.accountChanged` after the commit. For a delete, commit this before the row goes: the
+   * SESSION_REVOKED events are what closes the sessions' sockets on every instance, and they go with it.
+   */
+  async endEverySession(userId: string, reason: 'account_disabled' | 'account_deleted', actorId: Actor, meta: RequestMeta, tx?: Tx): Promise<string[]> {
+    const ids = await this.deps.repo.liveIds(userId, this.now());
+    return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', actorId, tx);
   }
 
   /**
@@ -175,6 +233,7 @@ export class SessionsService {
     reason: RevokeReason,
     meta: RequestMeta,
     eventType: 'SESSION_REVOKED' | 'SIGNED_OUT' | 'REFRESH_TOKEN_REUSED',
+    actorId: Actor,
     tx?: Tx,
   ): Promise<string[]> {
     if (ids.length === 0) return [];
@@ -183,7 +242,7 @@ export class SessionsService {
       const ended = await this.deps.repo.revoke(t, ids, reason, this.now());
       await recordSecurityEvents(
         t,
-        ended.map((sessionId) => ({ userId, type: eventType, sessionId, ip: meta.ip, userAgent: meta.userAgent, data: { reason } })),
+        ended.map((sessionId) => ({ userId, actorId, type: eventType, sessionId, ip: meta.ip, userAgent: meta.userAgent, data: { reason } })),
       );
       return ended;
     };
