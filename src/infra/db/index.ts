@@ -10,7 +10,7 @@ export type {
   OutboxMessage,
   EmailMessage,
 } from '../../generated/prisma/client.js';
-export { OneTimeTokenPurpose, SecurityEventType, EmailStatus, Role } from './enums.js';
+export { OneTimeTokenPurpose, SecurityEventType, EmailStatus, Role, AuditOutcome } from './enums.js';
 export { createPrismaClient, type PrismaClientOptions } from './prisma.js';
 export { applyMigrations, readMigrations, defaultMigrationsDir, projectRoot, type DbLog } from './migrate.js';
 export { clientOf, transaction, pingPostgres } from './tx.js';
