@@ -6,6 +6,7 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
+import { sessionEnds } from './session-liveness.js';
 import type { LiveSession, RotatedUser, SessionsRepository } from './sessions.repository.js';
 
 export interface IssuedTokens {
@@ -18,8 +19,9 @@ export interface IssuedTokens {
 }
 
 export interface SessionsDeps {
-  repo: SessionsRepository;
-  cache: SessionCache;
+  /** Its public methods (a structural type: the unit tests hand in an in-memory store). */
+  repo: Pick<SessionsRepository, keyof SessionsRepository>;
+  cache: Pick<SessionCache, 'get' | 'markLive' | 'markRevoked'>;
   tokens: AccessTokens;
   log: Logger;
   refreshTtlSeconds: number;
@@ -61,8 +63,7 @@ export class SessionsService {
       userId,
       ip: meta.ip,
       userAgent: meta.userAgent,
-      expiresAt: new Date(now.getTime() + this.deps.refreshTtlSeconds * 1000),
-      idleExpiresAt: new Date(now.getTime() + Math.min(this.deps.idleTtlSeconds, this.deps.refreshTtlSeconds) * 1000),
+      ...sessionEnds(now, this.deps.refreshTtlSeconds, this.deps.idleTtlSeconds),
       refreshTokenHash: hash,
       authenticatedAt: now,
     });
@@ -74,7 +75,7 @@ export class SessionsService {
    * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
    */
   isKnownDevice(userId: string | null, meta: RequestMeta, tx?: Tx): Promise<boolean> {
-    return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), tx);
+    return this.deps.repo.hasRecentSession(userId, meta, new Date(this.now().getTime() - KNOWN_DEVICE_MS), tx);
   }
 
   /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
@@ -104,7 +105,7 @@ export class SessionsService {
   async checkSession(userId: string, sessionId: string): Promise<Authenticated> {
     const { session: cached, sidecar } = await this.deps.cache.get(sessionId, this.deps.profileKey?.(userId));
     if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
-    if (cached?.state === 'live' && cached.userId === userId && cached.until > Date.now()) {
+    if (cached?.state === 'live' && cached.userId === userId && cached.until > this.now().getTime()) {
       return { userId, sessionId, liveUntil: cached.until, ...(sidecar ? { cachedProfile: sidecar } : {}) };
     }
     const live = await this.deps.repo.findLive(sessionId, this.now());
