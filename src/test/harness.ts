@@ -10,7 +10,7 @@ import { startResendDouble, type ResendDouble } from './resend-double.js';
 import { sharedSecrets, startTestServer, uniquePrefix, type TestServer, type TestServerOptions } from './server.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
-export { DEFAULT_LIMITS, GENEROUS_LIMITS, uniquePrefix, type TestServer, type TestServerOptions } from './server.js';
+export { DEFAULT_LIMITS, uniquePrefix, type TestServer } from './server.js';
 
 const redisUrl = (): string => process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -192,7 +192,7 @@ export function useTestServers(label: string, opts: FixtureOptions = {}): TestSe
 
 /**
  * The usual set-up of a test file: `useTestServers` with one server started before the tests
- * (`opts` as for `start`). Read `t.server` in tests.
+ * (`opts` as for `start`). Read `fx.server` in tests.
  */
 export function useTestServer(label: string, opts: FixtureServerOptions & FixtureOptions = {}): TestServers {
   const { mail, ...server } = opts;

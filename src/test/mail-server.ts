@@ -1,7 +1,5 @@
 import type { ResendDouble } from './resend-double.js';
 
-export type { ResendDouble };
-
 /** Fast delivery settings for tests: short back-off, frequent outbox sweeps, short job locks. */
 export const FAST_MAIL_ENV = {
   EMAIL_RETRY_DELAY_MS: '50',
