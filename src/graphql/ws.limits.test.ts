@@ -5,8 +5,7 @@ import { decodeJwt } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, login, refresh, register, type Tokens } from '../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+import { gql, useTestServers, type TestServer } from '../test/harness.js';
 import { ON_EVENT } from '../test/subscriber.js';
 import { eventually } from '../test/tcp-proxy.js';
 import { AccessTokens } from '../modules/sessions/access-token.js';
@@ -95,26 +94,18 @@ const event = (userAgent: string | null = 'test'): Topics['securityEvent'] => ({
 });
 
 describe('WebSocket bounds', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('wsl');
   let server: TestServer; // the usual generous limits
   let tight: TestServer; // same database, its own Redis prefix: a general budget of 6 messages a minute
-  const prefix = uniquePrefix('wsl');
-  const tightPrefix = uniquePrefix('wsl-tight');
   const open: { socket: WebSocket }[] = [];
   const track = <T extends { socket: WebSocket }>(c: T) => (open.push(c), c);
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-    tight = await startTestServer({ databaseUrl: db.url, redisPrefix: tightPrefix, env: { RATE_LIMIT_GENERAL: '6/60' } });
+    server = await fx.start();
+    tight = await fx.start({ namespace: 'tight', env: { RATE_LIMIT_GENERAL: '6/60' } });
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const c of open) c.socket.terminate();
-    await server?.close();
-    await tight?.close();
-    await clearRedisPrefix(prefix);
-    await clearRedisPrefix(tightPrefix);
-    await db?.drop();
   });
 
   describe('subscriptions per socket', () => {
@@ -289,7 +280,7 @@ describe('WebSocket bounds', () => {
       // Revoked in storage while this instance missed the broadcast that would have closed the socket.
       const { sid } = sessionOf(t.accessToken);
       await server.infra.prisma.session.update({ where: { id: sid }, data: { revokedAt: new Date(), revokeReason: 'revoked' } });
-      await server.infra.redis.set(`${prefix}session:${sid}`, 'revoked');
+      await server.infra.redis.set(`${fx.prefix}session:${sid}`, 'revoked');
       c.send({ type: 'ping', payload: { authorization: `Bearer ${await shortLived(server, t.accessToken, 600)}` } });
       expect((await c.closedWithin()).code).toBe(WS_CLOSE.unauthorized);
     });

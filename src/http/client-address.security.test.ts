@@ -4,8 +4,7 @@ import { networkInterfaces } from 'node:os';
 import proxyAddr from '@fastify/proxy-addr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+import { useTestServers, type TestServer } from '../test/harness.js';
 
 /** The TRUST_PROXY the API replicas get from docker-compose.yml when .env leaves it unset. */
 function composeTrustProxy(): string {
@@ -99,21 +98,16 @@ describe('behind a reverse proxy, with the TRUST_PROXY docker-compose.yml gives 
   // Two clients of the proxy, on two loopback addresses.
   const alice = '127.0.0.3';
   const bob = '127.0.0.4';
-  const prefix = uniquePrefix('xff');
-  let db: TestDatabase;
+  const fx = useTestServers('xff');
   let server: TestServer;
   let proxy: Awaited<ReturnType<typeof startForwardingProxy>>;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, host: serverHost, env: { TRUST_PROXY: trustProxy, RATE_LIMIT_LOGIN_IP: '3/900' } });
+    server = await fx.start({ host: serverHost, env: { TRUST_PROXY: trustProxy, RATE_LIMIT_LOGIN_IP: '3/900' } });
     proxy = await startForwardingProxy(new URL(server.url), upstreamSource);
   });
   afterAll(async () => {
     await proxy?.close();
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
   });
 
   it('gives two clients behind the proxy separate per-IP budgets, and records each client address', async () => {
@@ -141,21 +135,14 @@ describe('behind a reverse proxy, with the TRUST_PROXY docker-compose.yml gives 
 describe('per-IP limits count an IPv6 client by its network', () => {
   // The test machine has one IPv6 loopback address, so the addresses arrive the way they do in
   // production behind a proxy: in X-Forwarded-For from a trusted peer (here, loopback).
-  const prefix = uniquePrefix('v6');
+  const fx = useTestServers('v6');
   const limits = { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_LOGIN_IP: '3/900', RATE_LIMIT_REGISTER: '2/300' };
-  let db: TestDatabase;
   let server: TestServer;
   let wide: TestServer;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: limits });
-    wide = await startTestServer({ databaseUrl: db.url, redisPrefix: `${prefix}56:`, env: { ...limits, RATE_LIMIT_IPV6_PREFIX: '56' } });
-  });
-  afterAll(async () => {
-    for (const s of [server, wide]) await s?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    server = await fx.start({ env: limits });
+    wide = await fx.start({ namespace: '56', env: { ...limits, RATE_LIMIT_IPV6_PREFIX: '56' } });
   });
 
   const loginFrom = async (s: TestServer, xff: string, n: number) =>

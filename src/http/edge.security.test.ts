@@ -1,13 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, register } from '../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../test/harness.js';
+import { gql, useTestServer, useTestServers, type TestServer } from '../test/harness.js';
 
 
 /** A query `depth` levels deep, through __type's recursive ofType (valid, and deep). */
@@ -19,22 +17,10 @@ const deepQuery = (depth: number) => {
 const aliasQuery = (n: number) => `query Many { ${Array.from({ length: n }, (_, i) => `a${i}: health { ready }`).join(' ')} }`;
 
 describe('the edge', () => {
-  let db: TestDatabase;
-  let server: TestServer;
-  const prefix = uniquePrefix('edge');
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { CORS_ORIGINS: 'https://app.example.com', PUBLIC_URL: 'https://auth.example.com' } });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
+  const fx = useTestServer('edge', { env: { CORS_ORIGINS: 'https://app.example.com', PUBLIC_URL: 'https://auth.example.com' } });
 
   it('sends the security headers, and no-store on responses that carry tokens', async () => {
-    const res = await fetch(`${server.url}/auth/register`, {
+    const res = await fetch(`${fx.server.url}/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'edge_user', email: 'edge@example.com', password: 'a long passphrase here' }),
@@ -46,12 +32,12 @@ describe('the edge', () => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const graphql = await gql(server, '{ health { ready } }');
+    const graphql = await gql(fx.server, '{ health { ready } }');
     expect(graphql.status).toBe(200);
   });
 
   it("serves GraphiQL under its own CSP: this origin's assets and its own inline scripts only", async () => {
-    const page = await fetch(`${server.url}/graphiql`);
+    const page = await fetch(`${fx.server.url}/graphiql`);
     const csp = page.headers.get('content-security-policy') ?? '';
     expect(csp).toMatch(/script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')+/);
     expect(csp).not.toContain('unsafe-eval');
@@ -60,15 +46,15 @@ describe('the edge', () => {
   });
 
   it('answers CORS only for CORS_ORIGINS', async () => {
-    const allowed = await fetch(`${server.url}/graphql`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    const allowed = await fetch(`${fx.server.url}/graphql`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
-    const foreign = await fetch(`${server.url}/graphql`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
+    const foreign = await fetch(`${fx.server.url}/graphql`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('refuses a preflight from a foreign origin with 403 FORBIDDEN, granting nothing', async () => {
     for (const path of ['/graphql', '/auth/login']) {
-      const res = await fetch(`${server.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
+      const res = await fetch(`${fx.server.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
       expect(res.status, path).toBe(403);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(await res.json()).toMatchObject({ status: 403, code: 'FORBIDDEN' });
@@ -80,11 +66,11 @@ describe('the edge', () => {
 
   it("always admits the server's own origin (PUBLIC_URL), over HTTP and at the WebSocket handshake, beside CORS_ORIGINS", async () => {
     const own = 'https://auth.example.com';
-    const preflight = await fetch(`${server.url}/graphql`, { method: 'OPTIONS', headers: { origin: own, 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${fx.server.url}/graphql`, { method: 'OPTIONS', headers: { origin: own, 'access-control-request-method': 'POST' } });
     expect(preflight.headers.get('access-control-allow-origin')).toBe(own);
     const handshake = (origin: string) =>
       new Promise<number>((resolve) => {
-        const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws', { origin });
+        const socket = new WebSocket(fx.server.wsUrl, 'graphql-transport-ws', { origin });
         socket.on('error', () => undefined); // a refused handshake also reports an error
         socket.once('open', () => {
           socket.close();
@@ -111,28 +97,28 @@ describe('the edge', () => {
       ['DELETE', '/.well-known/jwks.json', 'GET, HEAD'],
     ];
     for (const [method, path, allow] of cases) {
-      const res = await fetch(`${server.url}${path}`, { method });
+      const res = await fetch(`${fx.server.url}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(405);
       expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(await res.json()).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED', instance: path });
     }
-    const unknown = await fetch(`${server.url}/auth/no-such-thing`);
+    const unknown = await fetch(`${fx.server.url}/auth/no-such-thing`);
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('allow')).toBeNull();
     expect(await unknown.json()).toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('refuses a 20-deep query and a 100-alias query over HTTP', async () => {
-    expect(codeOf((await gql(server, deepQuery(20))).body)).toBe('GRAPHQL_VALIDATION_FAILED');
-    expect(codeOf((await gql(server, aliasQuery(100))).body)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(codeOf((await gql(fx.server, deepQuery(20))).body)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(codeOf((await gql(fx.server, aliasQuery(100))).body)).toBe('GRAPHQL_VALIDATION_FAILED');
     // A legitimate query still passes.
-    expect((await gql(server, aliasQuery(3))).body.data).toBeTruthy();
+    expect((await gql(fx.server, aliasQuery(3))).body.data).toBeTruthy();
   });
 
   it('refuses a 20-deep query and a 100-alias query over the WebSocket', async () => {
-    const t = await register(server);
-    const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+    const t = await register(fx.server);
+    const socket = new WebSocket(fx.server.wsUrl, 'graphql-transport-ws');
     const messages: { type: string; id?: string; payload?: { extensions?: { code?: string }; message?: string }[] }[] = [];
     socket.on('message', (d) => messages.push(JSON.parse(String(d))));
     await new Promise((r) => socket.once('open', r));
@@ -152,13 +138,13 @@ describe('the edge', () => {
   });
 
   it('refuses text/plain bodies, mutations over GET, and batched requests', async () => {
-    const plain = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"query":"mutation { logout }"}' });
+    const plain = await fetch(`${fx.server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"query":"mutation { logout }"}' });
     expect(plain.status).toBe(415);
-    const restPlain = await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"username":"a","password":"b"}' });
+    const restPlain = await fetch(`${fx.server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"username":"a","password":"b"}' });
     expect(restPlain.status).toBe(415);
-    const get = await fetch(`${server.url}/graphql?query=${encodeURIComponent('mutation { logout }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const get = await fetch(`${fx.server.url}/graphql?query=${encodeURIComponent('mutation { logout }')}`, { headers: { 'apollo-require-preflight': 'true' } });
     expect(get.status).toBe(405);
-    const batch = await fetch(`${server.url}/graphql`, {
+    const batch = await fetch(`${fx.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify([{ query: '{ health { ready } }' }, { query: '{ health { ready } }' }]),
@@ -167,34 +153,31 @@ describe('the edge', () => {
   });
 
   it('refuses a subscription sent over HTTP with BAD_REQUEST, never a 500', async () => {
-    const t = await register(server);
-    const res = await gql(server, 'subscription { securityEvent { id } }', undefined, { authorization: `Bearer ${t.accessToken}` });
+    const t = await register(fx.server);
+    const res = await gql(fx.server, 'subscription { securityEvent { id } }', undefined, { authorization: `Bearer ${t.accessToken}` });
     expect(res.status).toBe(400);
     expect(codeOf(res.body)).toBe('BAD_REQUEST');
   });
 
   it('answers a 2 MB body with 413', async () => {
-    const res = await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'x', password: 'y'.repeat(2 * 1024 * 1024) }) });
+    const res = await fetch(`${fx.server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'x', password: 'y'.repeat(2 * 1024 * 1024) }) });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
   });
 
   it('hides field suggestions', async () => {
-    const res = await gql(server, '{ healt { ready } }');
+    const res = await gql(fx.server, '{ healt { ready } }');
     expect(res.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
   });
 });
 
 describe('native TLS', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('tls');
   let server: TestServer;
-  let dir: string;
   let cert: string;
-  const prefix = uniquePrefix('tls');
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dir = await mkdtemp(join(tmpdir(), 'latchkey-tls-'));
+    const dir = await fx.tempDir('tls');
     const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
       keySize: 2048,
       algorithm: 'sha256',
@@ -203,13 +186,7 @@ describe('native TLS', () => {
     cert = pems.cert;
     await writeFile(join(dir, 'cert.pem'), pems.cert);
     await writeFile(join(dir, 'key.pem'), pems.private, { mode: 0o600 });
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') } });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-    await rm(dir, { recursive: true, force: true });
+    server = await fx.start({ env: { TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') } });
   });
 
   it('serves HTTPS and WSS with the given certificate', async () => {

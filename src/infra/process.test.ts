@@ -1,13 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newIdentity, REGISTER } from '../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../test/db.js';
-import { clearRedisPrefix, uniquePrefix } from '../test/harness.js';
+import { useTestServers } from '../test/harness.js';
 import { spawnEntry } from '../test/process.js';
 import { eventually } from '../test/tcp-proxy.js';
 
@@ -30,33 +28,12 @@ describe('start-up', () => {
 });
 
 describe('graceful shutdown', () => {
-  let db: TestDatabase;
-  let dataDir: string;
-  const prefix = uniquePrefix('sigterm');
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = await mkdtemp(join(tmpdir(), 'latchkey-sigterm-'));
-  });
-  afterAll(async () => {
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const fx = useTestServers('sigterm');
 
   it('on SIGTERM closes open WebSockets with 1001, lets the running job finish, and exits 0 within 10 s', async () => {
-    const proc = spawnEntry('src/main.ts', {
-      DATABASE_URL: db.url,
-      REDIS_KEY_PREFIX: prefix,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      BCRYPT_COST: '4',
-      // Not `test`: some libraries (Apollo) install signal handlers outside test mode, and they must not win.
-      NODE_ENV: 'development',
-    });
-    const locker = new pg.Client({ connectionString: db.url });
-    const queue = new Queue('maintenance', { connection: { host: '127.0.0.1', port: 6379 }, prefix: `${prefix}bull` });
+    const proc = spawnEntry('src/main.ts', fx.entryEnv());
+    const locker = new pg.Client({ connectionString: fx.db.url });
+    const queue = new Queue('maintenance', { connection: { host: '127.0.0.1', port: 6379 }, prefix: `${fx.prefix}bull` });
     try {
       const ready = await proc.waitFor('latchkey is ready');
       const port = new URL(String(ready.address)).port;

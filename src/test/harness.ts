@@ -2,139 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import type { FastifyPluginAsync } from 'fastify';
 import { afterAll, beforeAll } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './db.js';
-import { buildApp, type App } from '../app.js';
-import { appDeps, buildServices, startRelay, startWorkers, warmUp, type Services } from '../composition.js';
-import { loadConfig, type Config } from '../infra/config.js';
-import { generateSigningJwk } from '../infra/crypto/keys.js';
-import { createLogger } from '../infra/logger.js';
-import { startInfra, type Infra } from '../infra/runtime.js';
 import { createRedis } from '../infra/redis.js';
-import { startMetricsListener } from '../modules/health/metrics-endpoint.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { mailEnv } from './mail-server.js';
+import { startResendDouble, type ResendDouble } from './resend-double.js';
+import { sharedSecrets, startTestServer, uniquePrefix, type TestServer, type TestServerOptions } from './server.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
-export interface TestServer {
-  readonly url: string;
-  readonly wsUrl: string;
-  readonly app: App;
-  readonly infra: Infra;
-  readonly config: Config;
-  readonly services: Services;
-  /** The BullMQ workers, when started (diagnostics). */
-  readonly workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
-  /** Every log line this instance wrote, as JSON text: tests grep it for secrets. */
-  readonly logs: string[];
-  /** The metrics listener's `/metrics` URL when `METRICS_PORT` is set (`0`: any free port). */
-  readonly metricsUrl: string | undefined;
-  close(): Promise<void>;
-}
+export { DEFAULT_LIMITS, uniquePrefix, type TestServer } from './server.js';
 
-export interface TestServerOptions {
-  databaseUrl: string;
-  /** Shared by instances that must see each other (pub/sub across instances); unique per file otherwise. */
-  redisPrefix?: string;
-  env?: Record<string, string>;
-  workers?: boolean;
-  /** Extra REST routes mounted like a feature's, for plumbing tests. */
-  restRoutes?: FastifyPluginAsync[];
-  /** Where to listen (a loopback address). @default 127.0.0.1 */
-  host?: string;
-}
-
-export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
-
-export const GENEROUS_LIMITS = Object.fromEntries(
-  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
-);
-
-/** The documented default limits (README "Abuse protection"), for the tests that assert them. */
-export const DEFAULT_LIMITS: Record<string, string> = {
-  RATE_LIMIT_LOGIN: '10/900',
-  RATE_LIMIT_LOGIN_IP: '100/900',
-  RATE_LIMIT_REGISTER: '30/300',
-  RATE_LIMIT_RESET_REQUEST: '5/3600',
-  RATE_LIMIT_VERIFY_RESEND: '5/3600',
-  RATE_LIMIT_REFRESH: '600/60',
-  RATE_LIMIT_GENERAL: '1200/60',
-};
-
-const SHARED_APP_SECRET = randomBytes(32).toString('base64');
-let sharedKeys: string | undefined;
-async function testKeys() {
-  sharedKeys ??= JSON.stringify({ keys: [await generateSigningJwk()] });
-  return sharedKeys;
-}
-
-/** A real server on a random port over the test file's own database and Redis prefix. */
-export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-test-'));
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_URL: opts.databaseUrl,
-    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: opts.redisPrefix ?? uniquePrefix(),
-    BCRYPT_COST: '4',
-    JWT_PRIVATE_KEYS: await testKeys(),
-    // One per test process, like the keys: instances sharing a database must share the pepper.
-    APP_SECRET: SHARED_APP_SECRET,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'debug',
-    // Functional tests sign up and in far more than one person would from one IP; the security tests
-    // (which assert the limits) pass the documented defaults back in through `env`.
-    ...GENEROUS_LIMITS,
-    ...opts.env,
-  });
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logs.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const log = createLogger({ level: config.log.level, destination });
-  const infra = await startInfra(config, log, { migrate: false });
-  const services = buildServices(infra);
-  await warmUp(services);
-  const deps = appDeps(infra, services);
-  deps.restRoutes.push(...(opts.restRoutes ?? []));
-  const app = await buildApp(deps);
-  const host = opts.host ?? '127.0.0.1';
-  await app.fastify.listen({ port: 0, host });
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  const metricsListener = await startMetricsListener(config, infra.metrics.registry, log);
-  const relay = await startRelay(services);
-  const workers = opts.workers ? await startWorkers(infra, services) : undefined;
-  const address = app.fastify.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const scheme = config.http.tls ? 'https' : 'http';
-  return {
-    url: `${scheme}://${urlHost}:${port}`,
-    wsUrl: `${scheme === 'https' ? 'wss' : 'ws'}://${urlHost}:${port}/graphql`,
-    app,
-    infra,
-    config,
-    services,
-    workers,
-    logs,
-    metricsUrl: metricsListener?.url,
-    async close() {
-      await app.close(1_000);
-      await metricsListener?.close(1_000);
-      await relay.stop();
-      await workers?.close();
-      await infra.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
+const redisUrl = (): string => process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Deletes every Redis key under a prefix (tests leave nothing behind). */
 export async function clearRedisPrefix(prefix: string): Promise<void> {
-  const redis = createRedis({ url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', name: 'latchkey-test-cleanup' });
+  const redis = createRedis({ url: redisUrl(), name: 'latchkey-test-cleanup' });
   await redis.connect();
   try {
     let cursor = '0';
@@ -163,20 +45,160 @@ export async function gql<T = unknown>(
   return { status: res.status, body: (await res.json()) as never };
 }
 
+/** A server of the file's: what `startTestServer` takes, less what the fixture provides. */
+export interface FixtureServerOptions extends Omit<TestServerOptions, 'databaseUrl' | 'redisPrefix'> {
+  /**
+   * A Redis namespace of its own under the file's prefix (`<prefix><namespace>:`), for a server whose
+   * counters must not meet the others'. Without it, the file's servers share one, as instances do.
+   */
+  namespace?: string;
+  /** Another way to the file's database: a `postgresProxy()` URL. */
+  databaseUrl?: string;
+}
+
+export interface FixtureOptions {
+  /**
+   * Starts a Resend double (`fx.mail`): every server of the file then sends through it and runs its
+   * workers (unless `workers: false`), and `entryEnv()` points spawned workers at it.
+   */
+  mail?: boolean;
+}
+
+/** A TCP link to the test PostgreSQL or Redis that a test can cut and restore; `url` goes through it. */
+export interface ProxiedLink extends TcpProxy {
+  readonly url: string;
+}
+
+/** What a test file runs against: its database, its Redis prefix, and whatever it starts on them. */
+export interface TestServers {
+  readonly prefix: string;
+  readonly db: TestDatabase;
+  /** The first server started (`useTestServer`'s). */
+  readonly server: TestServer;
+  /** The Resend double (with `{ mail: true }`). */
+  readonly mail: ResendDouble;
+  /** Another server over the file's database and prefix, closed after the file (or earlier by `close()`). */
+  start(opts?: FixtureServerOptions): Promise<TestServer>;
+  /** A cuttable link to the test Redis, for `REDIS_URL`. */
+  redisProxy(): Promise<ProxiedLink>;
+  /** A cuttable link to the file's database, for `databaseUrl`. */
+  postgresProxy(): Promise<ProxiedLink>;
+  /** A fresh folder, removed after the file. */
+  tempDir(label: string): Promise<string>;
+  /** The environment of an entry point (`src/main.ts`, `src/worker.ts`) spawned over the file's database and prefix. */
+  entryEnv(extra?: Record<string, string>): Record<string, string>;
+}
+
+/** The same URL through a proxy on loopback (credentials, database and options kept). */
+function via(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
+}
+
 /**
- * The usual set-up of a test file: its own database, Redis prefix and server, all removed afterwards.
- * Use inside a `describe`; read `t.server` in tests (it exists once `beforeAll` has run).
+ * The set-up of a test file that needs servers: its own database (cloned from the migrated template),
+ * Redis prefix and, on request, a Resend double; servers, proxies, folders and keys are all removed
+ * after the file. Use inside a `describe`; the fields exist once `beforeAll` has run.
  */
-export function useTestServer(label: string, opts: Omit<TestServerOptions, 'databaseUrl' | 'redisPrefix'> = {}) {
-  const t = { prefix: uniquePrefix(label) } as { prefix: string; db: TestDatabase; server: TestServer };
+export function useTestServers(label: string, opts: FixtureOptions = {}): TestServers {
+  const prefix = uniquePrefix(label);
+  let db: TestDatabase | undefined;
+  let double: ResendDouble | undefined;
+  let secrets: Awaited<ReturnType<typeof sharedSecrets>> | undefined;
+  const servers: TestServer[] = [];
+  const links: TcpProxy[] = [];
+  const dirs: string[] = [];
+  const dataDir = join(tmpdir(), `latchkey-entry-${randomBytes(5).toString('hex')}`);
+  dirs.push(dataDir);
+  const ready = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`useTestServers: ${what} exists once beforeAll has run`);
+    return value;
+  };
+  const link = async (url: string): Promise<ProxiedLink> => {
+    const target = new URL(url);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || (target.protocol.startsWith('redis') ? 6379 : 5432)));
+    links.push(proxy);
+    return Object.assign(proxy, { url: via(url, proxy.port) });
+  };
+
+  const fx: TestServers = {
+    prefix,
+    get db() {
+      return ready(db, 'the database');
+    },
+    get server() {
+      return ready(servers[0], 'a server');
+    },
+    get mail() {
+      if (!opts.mail) throw new Error(`useTestServers('${label}') has no Resend double: pass { mail: true }`);
+      return ready(double, 'the Resend double');
+    },
+    async start({ namespace, databaseUrl, ...server } = {}) {
+      const mail = double ? { workers: server.workers ?? true, env: { ...mailEnv(double), ...server.env } } : {};
+      const started = await startTestServer({
+        ...server,
+        ...mail,
+        databaseUrl: databaseUrl ?? fx.db.url,
+        redisPrefix: namespace === undefined ? prefix : `${prefix}${namespace}:`,
+      });
+      servers.push(started);
+      return started;
+    },
+    redisProxy: () => link(redisUrl()),
+    postgresProxy: () => link(fx.db.url),
+    async tempDir(name) {
+      const dir = await mkdtemp(join(tmpdir(), `latchkey-${name}-`));
+      dirs.push(dir);
+      return dir;
+    },
+    entryEnv: (extra = {}) => ({
+      DATABASE_URL: fx.db.url,
+      REDIS_KEY_PREFIX: prefix,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      BCRYPT_COST: '4',
+      // Not `test`: some libraries (Apollo) install signal handlers outside test mode, and they must not win.
+      NODE_ENV: 'development',
+      ...ready(secrets, 'the shared secrets'),
+      ...(double ? mailEnv(double) : {}),
+      ...extra,
+    }),
+  };
+
   beforeAll(async () => {
-    t.db = await createTestDatabase();
-    t.server = await startTestServer({ databaseUrl: t.db.url, redisPrefix: t.prefix, ...opts });
+    db = await createTestDatabase();
+    secrets = await sharedSecrets();
+    if (opts.mail) double = await startResendDouble();
   });
   afterAll(async () => {
-    await t.server?.close();
-    await clearRedisPrefix(t.prefix);
-    await t.db?.drop();
+    // Servers before the links they use; every step runs even if one fails, the first failure is reported.
+    const steps = [
+      ...servers.map((s) => () => s.close()),
+      ...links.map((l) => () => l.close()),
+      () => double?.close(),
+      () => clearRedisPrefix(prefix),
+      () => db?.drop(),
+      ...dirs.map((d) => () => rm(d, { recursive: true, force: true })),
+    ];
+    const failures: unknown[] = [];
+    for (const step of steps) await Promise.resolve().then(step).catch((e: unknown) => failures.push(e));
+    if (failures.length > 0) throw failures[0];
   });
-  return t;
+  return fx;
+}
+
+/**
+ * The usual set-up of a test file: `useTestServers` with one server started before the tests
+ * (`opts` as for `start`). Read `fx.server` in tests.
+ */
+export function useTestServer(label: string, opts: FixtureServerOptions & FixtureOptions = {}): TestServers {
+  const { mail, ...server } = opts;
+  const fx = useTestServers(label, { mail });
+  beforeAll(async () => {
+    await fx.start(server);
+  });
+  return fx;
 }

@@ -1,7 +1,4 @@
-import { type startResendDouble } from './resend-double.js';
-import { startTestServer, type TestServer, type TestServerOptions } from './harness.js';
-
-export type ResendDouble = Awaited<ReturnType<typeof startResendDouble>>;
+import type { ResendDouble } from './resend-double.js';
 
 /** Fast delivery settings for tests: short back-off, frequent outbox sweeps, short job locks. */
 export const FAST_MAIL_ENV = {
@@ -18,14 +15,12 @@ export const FAST_MAIL_ENV = {
  */
 export const PRODUCTION_MAIL_ENV = { RESEND_API_KEY: 're_test_key_123', RESEND_BASE_URL: 'http://127.0.0.1:9' };
 
-/** A server whose real Resend client talks to the test double, with its workers running. */
-export async function startMailServer(opts: TestServerOptions & { double: ResendDouble }): Promise<TestServer> {
-  return startTestServer({
-    ...opts,
-    workers: opts.workers ?? true,
-    env: { RESEND_API_KEY: 're_test_key_123', RESEND_BASE_URL: opts.double.url, ...FAST_MAIL_ENV, ...opts.env },
-  });
-}
+/** What points a server's (or a spawned worker's) real Resend client at the test double, with fast delivery. */
+export const mailEnv = (double: ResendDouble): Record<string, string> => ({
+  RESEND_API_KEY: 're_test_key_123',
+  RESEND_BASE_URL: double.url,
+  ...FAST_MAIL_ENV,
+});
 
 /** True when the email went to an address containing `fragment`. */
 export const sentTo = (m: { to: string[] }, fragment: string) => m.to.some((a) => a.toLowerCase().includes(fragment.toLowerCase()));

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, codeOf, login, me, newIdentity, register } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { sentTo, startMailServer, tokenIn, type ResendDouble } from '../../test/mail-server.js';
-import { startResendDouble } from '../../test/resend-double.js';
+import { gql, useTestServers, type TestServer } from '../../test/harness.js';
+import { sentTo, tokenIn } from '../../test/mail-server.js';
 import { stepNow, totpAt } from '../../test/totp.js';
 
 const START = 'mutation { startTotpEnrollment { secret } }';
@@ -21,30 +19,16 @@ const VERIFY = 'mutation V($t: String!) { verifyEmail(token: $t) { emailVerified
 describe('APP_SECRET rotation', () => {
   const A = randomBytes(32).toString('base64');
   const B = randomBytes(32).toString('base64');
-  const prefix = uniquePrefix('rotate');
-  let db: TestDatabase;
-  let double: ResendDouble;
+  const fx = useTestServers('rotate', { mail: true });
   let before: TestServer | undefined;
   let after: TestServer | undefined;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-  });
-  afterAll(async () => {
-    await before?.close();
-    await after?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
 
   const pepperId = async (server: TestServer, userId: string) =>
     (await server.infra.prisma.user.findUniqueOrThrow({ where: { id: userId } })).passwordHash.slice(-8);
 
   it('opens and verifies what the old secret made, and re-peppers the password at the next sign-in', async () => {
     // Secret A: a user with TOTP and recovery codes, another without; both verification emails still queued.
-    before = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, workers: false, env: { APP_SECRET: A } });
+    before = await fx.start({ workers: false, env: { APP_SECRET: A } });
     const mfaUser = newIdentity('rotmfa');
     const plainUser = newIdentity('rotplain');
     const m = await register(before, mfaUser);
@@ -61,11 +45,11 @@ describe('APP_SECRET rotation', () => {
     before = undefined;
 
     // Restart with secret B, A kept as previous: B's workers deliver the mail A sealed.
-    after = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, env: { APP_SECRET: B, APP_SECRET_PREVIOUS: A } });
+    after = await fx.start({ env: { APP_SECRET: B, APP_SECRET_PREVIOUS: A } });
     const idB = after.infra.appSecrets.ring('password-pepper').current.id;
     expect(idB).not.toBe(idA);
     for (const t of [m, p]) {
-      const mail = await double.waitForDelivery((msg) => sentTo(msg, t.user.email) && /verify/i.test(msg.subject), 15_000);
+      const mail = await fx.mail.waitForDelivery((msg) => sentTo(msg, t.user.email) && /verify/i.test(msg.subject), 15_000);
       expect((await gql(after, VERIFY, { t: tokenIn(mail.text) })).body.data).toEqual({ verifyEmail: { emailVerified: true } });
     }
 

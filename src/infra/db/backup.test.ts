@@ -1,14 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, login, me, newIdentity, refresh, register, type Tokens } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { clearRedisPrefix, gql, useTestServers } from '../../test/harness.js';
 import { backupDatabase } from './backup.js';
 import { projectRoot } from './migrate.js';
 import { BackupError } from './pg-tools.js';
@@ -55,26 +53,18 @@ async function fakeTools(root: string): Promise<string> {
 }
 
 describe('npm run backup / npm run restore', () => {
-  const prefix = uniquePrefix('backup');
-  let db: TestDatabase;
+  const fx = useTestServers('backup');
   let work: string;
   let dump: string;
   let alice: Tokens & { password: string; username: string };
   let bob: Tokens & { password: string; username: string };
   /** Alice's sessions: `kept` and `spare` live, `revoked` revoked before the backup. */
   const sessions = {} as Record<'kept' | 'spare' | 'revoked', Tokens>;
-  const servers: TestServer[] = [];
-  const serve = async () => {
-    const server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-    servers.push(server);
-    return server;
-  };
-  const env = () => ({ DATABASE_URL: db.url });
+  const env = () => ({ DATABASE_URL: fx.db.url });
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    work = await mkdtemp(path.join(tmpdir(), 'latchkey-backup-'));
-    const server = await serve();
+    work = await fx.tempDir('backup');
+    const server = await fx.start();
     const aliceId = newIdentity('alice');
     alice = { ...(await register(server, aliceId)), username: aliceId.username };
     const bobId = newIdentity('bob');
@@ -99,14 +89,6 @@ describe('npm run backup / npm run restore', () => {
     expect(backup.code, backup.stderr).toBe(0);
     dump = backup.stdout;
     await server.close();
-    servers.splice(servers.indexOf(server), 1);
-  });
-
-  afterAll(async () => {
-    for (const s of servers) await s.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('writes a custom-format dump named by UTC time, its checksum beside it, readable by its owner only', async () => {
@@ -118,16 +100,16 @@ describe('npm run backup / npm run restore', () => {
   });
 
   it('the drill: drop the database, restore it, and sign-ins, refresh tokens and revocations are as they were', async () => {
-    await db.drop();
-    await expect(scalar(db.url, 'SELECT 1 AS v')).rejects.toMatchObject({ code: '3D000' });
+    await fx.db.drop();
+    await expect(scalar(fx.db.url, 'SELECT 1 AS v')).rejects.toMatchObject({ code: '3D000' });
 
     const restore = await npmRun('restore', [dump], env());
     expect(restore.code, restore.stderr).toBe(0);
 
     // With Redis as it was, then with the test's Redis keys gone: what PostgreSQL alone guarantees.
     for (const [round, token] of [['redis kept', sessions.kept], ['redis flushed', sessions.spare]] as const) {
-      if (round === 'redis flushed') await clearRedisPrefix(prefix);
-      const server = await serve();
+      if (round === 'redis flushed') await clearRedisPrefix(fx.prefix);
+      const server = await fx.start();
       const signIn = await login(server, alice.username, alice.password);
       expect(signIn.body.data?.login.__typename, round).toBe('AuthPayload');
       expect((await login(server, bob.username, bob.password)).body.data?.login.__typename, round).toBe('AuthPayload');
@@ -139,23 +121,22 @@ describe('npm run backup / npm run restore', () => {
       expect(codeOf((await me(server, sessions.revoked.accessToken)).body), round).toBe('UNAUTHENTICATED');
       expect(codeOf((await refresh(server, sessions.revoked.refreshToken)).body), round).toBe('UNAUTHENTICATED');
       await server.close();
-      servers.splice(servers.indexOf(server), 1);
     }
   });
 
   it('refuses to restore over a database that holds data, and replaces it with --force', async () => {
     const usersAtBackup = 2;
-    await scalar(db.url, `INSERT INTO users (username, email, password_hash, updated_at) VALUES ('carol', 'carol@example.com', 'x', now()) RETURNING 1 AS v`);
+    await scalar(fx.db.url, `INSERT INTO users (username, email, password_hash, updated_at) VALUES ('carol', 'carol@example.com', 'x', now()) RETURNING 1 AS v`);
 
     const refused = await npmRun('restore', [dump], env());
     expect(refused.code).toBe(1);
     expect(refused.errorCode).toBe('NOT_EMPTY');
-    expect(await scalar(db.url, 'SELECT count(*)::int AS v FROM users')).toBe(usersAtBackup + 1);
+    expect(await scalar(fx.db.url, 'SELECT count(*)::int AS v FROM users')).toBe(usersAtBackup + 1);
 
     const forced = await npmRun('restore', [dump, '--force'], env());
     expect(forced.code, forced.stderr).toBe(0);
-    expect(await scalar(db.url, 'SELECT count(*)::int AS v FROM users')).toBe(usersAtBackup);
-    expect(await scalar(db.url, `SELECT count(*)::int AS v FROM sessions WHERE revoked_at IS NOT NULL`)).toBe(1);
+    expect(await scalar(fx.db.url, 'SELECT count(*)::int AS v FROM users')).toBe(usersAtBackup);
+    expect(await scalar(fx.db.url, `SELECT count(*)::int AS v FROM sessions WHERE revoked_at IS NOT NULL`)).toBe(1);
   });
 
   it('refuses a dump that no longer matches its checksum, and changes nothing', async () => {
@@ -164,19 +145,19 @@ describe('npm run backup / npm run restore', () => {
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
     await writeFile(damaged, bytes);
     await copyFile(`${dump}.sha256`, `${damaged}.sha256`);
-    await scalar(db.url, `INSERT INTO users (username, email, password_hash, updated_at) VALUES ('dora', 'dora@example.com', 'x', now()) RETURNING 1 AS v`);
+    await scalar(fx.db.url, `INSERT INTO users (username, email, password_hash, updated_at) VALUES ('dora', 'dora@example.com', 'x', now()) RETURNING 1 AS v`);
 
     const refused = await npmRun('restore', [damaged, '--force'], env());
     expect(refused.code).toBe(1);
     expect(refused.errorCode).toBe('CHECKSUM_MISMATCH');
-    expect(await scalar(db.url, `SELECT count(*)::int AS v FROM users WHERE username = 'dora'`)).toBe(1);
+    expect(await scalar(fx.db.url, `SELECT count(*)::int AS v FROM users WHERE username = 'dora'`)).toBe(1);
   });
 
   it('never replaces an existing backup', async () => {
     const dir = path.join(work, 'same-second');
     const now = new Date('2026-11-29T23:15:00Z');
-    const first = await backupDatabase({ databaseUrl: db.url, dir, now });
-    const again = await backupDatabase({ databaseUrl: db.url, dir, now }).catch((err: unknown) => err);
+    const first = await backupDatabase({ databaseUrl: fx.db.url, dir, now });
+    const again = await backupDatabase({ databaseUrl: fx.db.url, dir, now }).catch((err: unknown) => err);
     expect(again).toBeInstanceOf(BackupError);
     expect((again as BackupError).code).toBe('FILE_EXISTS');
     expect((await readdir(dir)).sort()).toEqual([path.basename(first.file), `${path.basename(first.file)}.sha256`]);
@@ -189,11 +170,11 @@ describe('npm run backup / npm run restore', () => {
     await writeFile(path.join(dir, 'pg_dump'), `#!/bin/sh\necho 'pg_dump (PostgreSQL) 99.0'\n`);
     await writeFile(path.join(dir, 'pg_restore'), `#!/bin/sh\nprintf ';\\n;     Dumped from database version: 99.0\\n;     Dumped by pg_dump version: 99.0\\n'\n`);
     for (const prog of ['pg_dump', 'pg_restore']) await chmod(path.join(dir, prog), 0o755);
-    const users = await scalar<number>(db.url, 'SELECT count(*)::int AS v FROM users');
+    const users = await scalar<number>(fx.db.url, 'SELECT count(*)::int AS v FROM users');
 
     const refused = await npmRun('restore', [dump, '--force', '--bin-dir', dir], env());
     expect(refused.errorCode, refused.stderr).toBe('OLDER_SERVER');
-    expect(await scalar(db.url, 'SELECT count(*)::int AS v FROM users')).toBe(users);
+    expect(await scalar(fx.db.url, 'SELECT count(*)::int AS v FROM users')).toBe(users);
   });
 
   it('says which version it needs when no pg_dump suits the server, and leaves no file', async () => {

@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
+import { useTestServers } from '../../test/harness.js';
 import { createPrismaClient, SecurityEventType, type PrismaClient } from './index.js';
 
 describe('createPrismaClient', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('prisma');
   let prisma: PrismaClient;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    prisma = createPrismaClient(db.url, { poolMax: 2 });
+  beforeAll(() => {
+    prisma = createPrismaClient(fx.db.url, { poolMax: 2 });
   });
   afterAll(async () => {
     await prisma?.$disconnect();
-    await db?.drop();
   });
 
   it('finds a user by email and username whatever their case (citext)', async () => {
@@ -49,7 +47,7 @@ describe('createPrismaClient', () => {
 
   it('logs statements without their parameters when asked', async () => {
     const lines: Array<{ obj: object; msg?: string }> = [];
-    const logged = createPrismaClient(db.url, { logQueries: true, log: { info: (obj, msg) => void lines.push({ obj, msg }) } });
+    const logged = createPrismaClient(fx.db.url, { logQueries: true, log: { info: (obj, msg) => void lines.push({ obj, msg }) } });
     try {
       await logged.user.findUnique({ where: { email: 'secret-probe@example.com' } });
     } finally {

@@ -1,34 +1,23 @@
 import bcrypt from 'bcrypt';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, DEFAULT_LIMITS, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { startMailServer, sentTo, tokenIn, type ResendDouble } from '../../test/mail-server.js';
-import { startResendDouble } from '../../test/resend-double.js';
+import { DEFAULT_LIMITS, gql, useTestServer, useTestServers, type ProxiedLink, type TestServer } from '../../test/harness.js';
+import { sentTo, tokenIn } from '../../test/mail-server.js';
 import { subscribe } from '../../test/subscriber.js';
-import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
 
 describe('rate limits (contract defaults)', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('abuse');
   let server: TestServer;
   let trusting: TestServer; // TRUST_PROXY names the loopback proxy
-  let redisProxy: TcpProxy;
+  let redisProxy: ProxiedLink;
   let viaProxy: TestServer;
-  const prefix = uniquePrefix('abuse');
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: DEFAULT_LIMITS });
-    trusting = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { ...DEFAULT_LIMITS, TRUST_PROXY: '127.0.0.1' } });
-    redisProxy = await startTcpProxy('127.0.0.1', 6379);
-    viaProxy = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { ...DEFAULT_LIMITS, REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` } });
-  });
-  afterAll(async () => {
-    for (const s of [server, trusting, viaProxy]) await s?.close();
-    await redisProxy?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    server = await fx.start({ env: DEFAULT_LIMITS });
+    trusting = await fx.start({ env: { ...DEFAULT_LIMITS, TRUST_PROXY: '127.0.0.1' } });
+    redisProxy = await fx.redisProxy();
+    viaProxy = await fx.start({ env: { ...DEFAULT_LIMITS, REDIS_URL: redisProxy.url } });
   });
 
   it('twelve wrong logins hit RATE_LIMITED, and then even the right password waits', async () => {
@@ -120,17 +109,11 @@ describe('rate limits (contract defaults)', () => {
   });
 
   it('limits sign-ups per IP (30 per 5 minutes)', async () => {
-    const regPrefix = uniquePrefix('reg');
-    const fresh = await startTestServer({ databaseUrl: db.url, redisPrefix: regPrefix, env: DEFAULT_LIMITS });
-    try {
-      const codes = [];
-      for (let i = 0; i < 31; i++) codes.push(codeOf((await gql(fresh, 'mutation R($i: RegisterInput!) { register(input: $i) { tokenType } }', { i: newIdentity('burst') })).body) ?? 'OK');
-      expect(codes.filter((c) => c === 'OK')).toHaveLength(30);
-      expect(codes.at(-1)).toBe('RATE_LIMITED');
-    } finally {
-      await fresh.close();
-      await clearRedisPrefix(regPrefix);
-    }
+    const fresh = await fx.start({ namespace: 'reg', env: DEFAULT_LIMITS });
+    const codes = [];
+    for (let i = 0; i < 31; i++) codes.push(codeOf((await gql(fresh, 'mutation R($i: RegisterInput!) { register(input: $i) { tokenType } }', { i: newIdentity('burst') })).body) ?? 'OK');
+    expect(codes.filter((c) => c === 'OK')).toHaveLength(30);
+    expect(codes.at(-1)).toBe('RATE_LIMITED');
   });
 
   it('keeps limiting logins with the memory fallback while Redis is down', async () => {
@@ -148,71 +131,45 @@ describe('rate limits (contract defaults)', () => {
   });
 
   it('draws every root field, aliases included, from the general per-IP budget', async () => {
-    const generalPrefix = uniquePrefix('general');
-    const tight = await startTestServer({ databaseUrl: db.url, redisPrefix: generalPrefix, env: { RATE_LIMIT_GENERAL: '5/60' } });
-    try {
-      // Seven aliases against a budget of five: the request is refused, and the budget is spent.
-      const res = await gql(tight, `{ ${Array.from({ length: 7 }, (_, i) => `h${i}: health { ready }`).join(' ')} }`);
-      expect(codeOf(res.body)).toBe('RATE_LIMITED');
-      expect(codeOf((await gql(tight, '{ health { ready } }')).body)).toBe('RATE_LIMITED');
-      expect((await rest(tight, 'POST', '/auth/login', { username: 'x', password: 'y' })).status).toBe(429);
-    } finally {
-      await tight.close();
-      await clearRedisPrefix(generalPrefix);
-    }
+    const tight = await fx.start({ namespace: 'general', env: { RATE_LIMIT_GENERAL: '5/60' } });
+    // Seven aliases against a budget of five: the request is refused, and the budget is spent.
+    const res = await gql(tight, `{ ${Array.from({ length: 7 }, (_, i) => `h${i}: health { ready }`).join(' ')} }`);
+    expect(codeOf(res.body)).toBe('RATE_LIMITED');
+    expect(codeOf((await gql(tight, '{ health { ready } }')).body)).toBe('RATE_LIMITED');
+    expect((await rest(tight, 'POST', '/auth/login', { username: 'x', password: 'y' })).status).toBe(429);
   });
 });
 
 describe('account lockout', () => {
-  let db: TestDatabase;
-  let double: ResendDouble;
-  let server: TestServer;
-  const prefix = uniquePrefix('lockout');
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-    server = await startMailServer({
-      databaseUrl: db.url,
-      redisPrefix: prefix,
-      double,
-      env: { LOCKOUT_THRESHOLD: '4', LOCKOUT_BASE_SECONDS: '120', LOCKOUT_MAX_FAILURES: '8' },
-    });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
+  const fx = useTestServer('lockout', { mail: true, env: { LOCKOUT_THRESHOLD: '4', LOCKOUT_BASE_SECONDS: '120', LOCKOUT_MAX_FAILURES: '8' } });
 
   const fail = (identifier: string, n: number, ipBase = 10) =>
-    Promise.all(Array.from({ length: n }, (_, i) => login(server, identifier, 'wrong password', { 'x-forwarded-for': `10.0.0.${ipBase + i}` })));
+    Promise.all(Array.from({ length: n }, (_, i) => login(fx.server, identifier, 'wrong password', { 'x-forwarded-for': `10.0.0.${ipBase + i}` })));
 
   it('locks after the threshold from any IPs, even for the right password, with an event, an email and an unlock link', async () => {
     const id = newIdentity('locked');
-    const t = await register(server, id);
-    const sub = await subscribe(server.wsUrl, t.accessToken);
+    const t = await register(fx.server, id);
+    const sub = await subscribe(fx.server.wsUrl, t.accessToken);
     try {
       await fail(id.username, 2);
       await fail(id.email, 2, 20); // username and email count as one account
-      const locked = await login(server, id.username, id.password);
+      const locked = await login(fx.server, id.username, id.password);
       expect(codeOf(locked.body)).toBe('ACCOUNT_LOCKED');
       expect(locked.body.errors?.[0]?.extensions?.retryAfter).toBeGreaterThan(60);
-      const viaRest = await rest(server, 'POST', '/auth/login', { email: id.email, password: id.password });
+      const viaRest = await rest(fx.server, 'POST', '/auth/login', { email: id.email, password: id.password });
       expect(viaRest.status).toBe(423);
       expect(viaRest.body).toMatchObject({ code: 'ACCOUNT_LOCKED' });
 
       await sub.next((e) => e.type === 'ACCOUNT_LOCKED', 2_000);
-      const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /locked/i.test(m.subject), 10_000);
+      const mail = await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /locked/i.test(m.subject), 10_000);
       const token = tokenIn(mail.text);
       expect(mail.text).toContain('/auth/unlock-account?token=');
 
       // The link's GET only describes; the unlock is a POST of its token.
-      const unlocked = await rest(server, 'POST', '/auth/unlock-account', { token });
+      const unlocked = await rest(fx.server, 'POST', '/auth/unlock-account', { token });
       expect(unlocked.status).toBe(200);
-      expect(codeOf((await login(server, id.username, id.password)).body)).toBeUndefined();
-      expect((await rest(server, 'GET', `/auth/unlock-account?token=${encodeURIComponent(token)}`)).body).toMatchObject({ code: 'INVALID_TOKEN' });
+      expect(codeOf((await login(fx.server, id.username, id.password)).body)).toBeUndefined();
+      expect((await rest(fx.server, 'GET', `/auth/unlock-account?token=${encodeURIComponent(token)}`)).body).toMatchObject({ code: 'INVALID_TOKEN' });
     } finally {
       sub.dispose();
     }
@@ -220,30 +177,30 @@ describe('account lockout', () => {
 
   it('locks an unknown identifier the same way, so a lock reveals nothing', async () => {
     await fail('nobody_known_here', 4);
-    const res = await login(server, 'nobody_known_here', 'anything at all');
+    const res = await login(fx.server, 'nobody_known_here', 'anything at all');
     expect(codeOf(res.body)).toBe('ACCOUNT_LOCKED');
     expect(res.body.errors?.[0]?.extensions?.retryAfter).toBeGreaterThan(60);
   });
 
   it('a password reset unlocks the account', async () => {
     const id = newIdentity('resetunlock');
-    const t = await register(server, id);
+    const t = await register(fx.server, id);
     await fail(id.username, 4);
-    expect(codeOf((await login(server, id.username, id.password)).body)).toBe('ACCOUNT_LOCKED');
-    await rest(server, 'POST', '/auth/reset-password/request', { email: id.email });
-    const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
-    expect((await rest(server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: 'a fresh long passphrase' })).status).toBe(204);
-    expect(codeOf((await login(server, id.username, 'a fresh long passphrase')).body)).toBeUndefined();
+    expect(codeOf((await login(fx.server, id.username, id.password)).body)).toBe('ACCOUNT_LOCKED');
+    await rest(fx.server, 'POST', '/auth/reset-password/request', { email: id.email });
+    const mail = await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
+    expect((await rest(fx.server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: 'a fresh long passphrase' })).status).toBe(204);
+    expect(codeOf((await login(fx.server, id.username, 'a fresh long passphrase')).body)).toBeUndefined();
   });
 
   it('never allows more than the maximum failures in total: then only the unlock link or a reset opens it', async () => {
     const id = newIdentity('ceiling');
-    await register(server, id);
+    await register(fx.server, id);
     await fail(id.username, 4); // lock 1 (timed)
-    await server.infra.redis.del(...(await server.infra.redis.keys(`${prefix}lockout:*:lock`)));
-    await server.infra.prisma.user.updateMany({ where: { username: id.username }, data: { lockedUntil: null } });
+    await fx.server.infra.redis.del(...(await fx.server.infra.redis.keys(`${fx.prefix}lockout:*:lock`)));
+    await fx.server.infra.prisma.user.updateMany({ where: { username: id.username }, data: { lockedUntil: null } });
     await fail(id.username, 4, 40); // total 8 = the ceiling
-    const res = await login(server, id.username, id.password);
+    const res = await login(fx.server, id.username, id.password);
     expect(codeOf(res.body)).toBe('ACCOUNT_LOCKED');
     // Not a timed lock: no retry time is offered, only the emailed unlock link or a reset.
     expect(res.body.errors?.[0]?.extensions?.retryAfter).toBeUndefined();
@@ -251,10 +208,11 @@ describe('account lockout', () => {
 });
 
 describe('source-aware lockout (known devices, unknown sources, unlock)', () => {
-  let db: TestDatabase;
-  let double: ResendDouble;
-  let server: TestServer;
-  const prefix = uniquePrefix('srclock');
+  // The threshold equals the ceiling: the first lock is the permanent stage, with nothing timed to wait out.
+  const fx = useTestServer('srclock', {
+    mail: true,
+    env: { TRUST_PROXY: '127.0.0.1', LOCKOUT_THRESHOLD: '4', LOCKOUT_BASE_SECONDS: '120', LOCKOUT_MAX_FAILURES: '4' },
+  });
   // The owner's device: the address and client of a session of the account (made at sign-up below).
   const OWNER = { 'x-forwarded-for': '198.51.100.77' };
   let n = 0;
@@ -262,7 +220,7 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
   const stranger = () => ({ 'x-forwarded-for': `10.${20 + Math.floor(n / 250)}.${n % 250}.${(n++ % 200) + 1}` });
   /** Code of one attempt, and whether a retry time came with it (a timed lock). */
   const attempt = async (identifier: string, password: string, headers: Record<string, string> = stranger()) => {
-    const res = await login(server, identifier, password, headers);
+    const res = await login(fx.server, identifier, password, headers);
     const ext = res.body.errors?.[0]?.extensions;
     return `${codeOf(res.body) ?? res.body.data?.login.__typename}${ext?.retryAfter === undefined ? '' : '+retry'}`;
   };
@@ -272,29 +230,11 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     return out;
   };
   const lockMail = (email: string, not: string[] = []) =>
-    double.waitForDelivery((m) => sentTo(m, email) && /locked/i.test(m.subject) && !not.includes(m.id), 10_000);
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-    server = await startMailServer({
-      databaseUrl: db.url,
-      redisPrefix: prefix,
-      double,
-      // The threshold equals the ceiling: the first lock is the permanent stage, with nothing timed to wait out.
-      env: { TRUST_PROXY: '127.0.0.1', LOCKOUT_THRESHOLD: '4', LOCKOUT_BASE_SECONDS: '120', LOCKOUT_MAX_FAILURES: '4' },
-    });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
+    fx.mail.waitForDelivery((m) => sentTo(m, email) && /locked/i.test(m.subject) && !not.includes(m.id), 10_000);
 
   it('a lock caused from unknown sources never blocks the owner on a known device, whose own failures still count', async () => {
     const id = newIdentity('known');
-    await register(server, id, OWNER);
+    await register(fx.server, id, OWNER);
     expect(await attempts(id.username, 6)).toEqual([...Array(4).fill('INVALID_CREDENTIALS'), 'ACCOUNT_LOCKED', 'ACCOUNT_LOCKED']);
     // The permanent stage holds for any unknown source, even with the right password ...
     expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
@@ -307,7 +247,7 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     expect(await attempt(id.username, id.password, OWNER)).toBe('ACCOUNT_LOCKED');
     // A second known device of the owner is not held by the first one's lock.
     const other = { 'x-forwarded-for': '198.51.100.78' };
-    await server.infra.prisma.session.create({
+    await fx.server.infra.prisma.session.create({
       data: { user: { connect: { username: id.username } }, ip: other['x-forwarded-for'], userAgent: 'node', expiresAt: new Date(Date.now() + 3_600_000), idleExpiresAt: new Date(Date.now() + 3_600_000) },
     });
     expect(await attempt(id.username, id.password, other)).toBe('AuthPayload');
@@ -315,7 +255,7 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
 
   it("a username's lock says nothing about its email: it answers like an unrelated unknown email, and a known username like an unknown one", async () => {
     const id = newIdentity('linked');
-    await register(server, id, OWNER);
+    await register(fx.server, id, OWNER);
     const nobody = newIdentity('nobody');
     // A known username and a username no one has locked in the same steps.
     expect(await attempts(id.username, 6)).toEqual(await attempts(nobody.username, 6));
@@ -328,7 +268,7 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
 
   it('the unlock link: GET only describes (twice, in JSON or a page with a form), POST unlocks, and the lifetime count stays', async () => {
     const id = newIdentity('unlock');
-    const t = await register(server, id, OWNER);
+    const t = await register(fx.server, id, OWNER);
     await attempts(id.username, 4);
     expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
     const first = await lockMail(t.user.email);
@@ -336,10 +276,10 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     const link = `/auth/unlock-account?token=${encodeURIComponent(token)}`;
 
     // A mail scanner following the link changes nothing.
-    const described = await rest(server, 'GET', link);
+    const described = await rest(fx.server, 'GET', link);
     expect(described.status).toBe(200);
     expect(described.body).toMatchObject({ valid: true, method: 'POST' });
-    const page = await fetch(`${server.url}${link}`, { headers: { accept: 'text/html' } });
+    const page = await fetch(`${fx.server.url}${link}`, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(page.headers.get('content-security-policy')).toContain("form-action 'self'");
@@ -347,14 +287,14 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     expect(html).toMatch(/<form[^>]+method="post"/i);
     expect(html).toContain(`value="${token}"`);
     expect(await attempt(id.username, id.password)).toBe('ACCOUNT_LOCKED');
-    expect((await rest(server, 'GET', '/auth/unlock-account?token=not-a-token')).body).toMatchObject({ code: 'INVALID_TOKEN' });
+    expect((await rest(fx.server, 'GET', '/auth/unlock-account?token=not-a-token')).body).toMatchObject({ code: 'INVALID_TOKEN' });
 
-    const unlocked = await rest(server, 'POST', '/auth/unlock-account', { token });
+    const unlocked = await rest(fx.server, 'POST', '/auth/unlock-account', { token });
     expect(unlocked.status).toBe(200);
     expect(unlocked.body).toMatchObject({ unlocked: true });
-    expect((await rest(server, 'POST', '/auth/unlock-account', { token })).body).toMatchObject({ code: 'INVALID_TOKEN' });
-    expect((await rest(server, 'GET', link)).body).toMatchObject({ code: 'INVALID_TOKEN' });
-    expect((await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).lockedUntil).toBeNull();
+    expect((await rest(fx.server, 'POST', '/auth/unlock-account', { token })).body).toMatchObject({ code: 'INVALID_TOKEN' });
+    expect((await rest(fx.server, 'GET', link)).body).toMatchObject({ code: 'INVALID_TOKEN' });
+    expect((await fx.server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).lockedUntil).toBeNull();
 
     // The unlock lifted the lock, not the count: the next failure from an unknown source locks again.
     expect(await attempt(id.username, 'one more wrong guess')).toBe('INVALID_CREDENTIALS');
@@ -362,7 +302,7 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
 
     // The form on the page posts the token (a browser): the answer is a page, and the account opens.
     const second = await lockMail(t.user.email, [first.id]);
-    const form = await fetch(`${server.url}/auth/unlock-account`, {
+    const form = await fetch(`${fx.server.url}/auth/unlock-account`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
       body: new URLSearchParams({ token: tokenIn(second.text) }).toString(),
@@ -370,7 +310,7 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
     expect(form.status).toBe(200);
     expect(form.headers.get('content-type')).toMatch(/^text\/html/);
     // That route alone takes a form body: sign-in stays JSON only.
-    const formLogin = await fetch(`${server.url}/auth/login`, {
+    const formLogin = await fetch(`${fx.server.url}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ username: id.username, password: id.password }).toString(),
@@ -384,14 +324,14 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
 
   it('a password reset lifts every lock and starts every count over (they were guesses at the old password)', async () => {
     const id = newIdentity('resetall');
-    const t = await register(server, id, OWNER);
+    const t = await register(fx.server, id, OWNER);
     await attempts(id.username, 4);
     await attempts(id.email, 4);
     await attempts(id.username, 4, () => OWNER);
-    await rest(server, 'POST', '/auth/reset-password/request', { email: id.email });
-    const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
+    await rest(fx.server, 'POST', '/auth/reset-password/request', { email: id.email });
+    const mail = await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /reset/i.test(m.subject), 10_000);
     const fresh = 'a fresh long passphrase';
-    expect((await rest(server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: fresh })).status).toBe(204);
+    expect((await rest(fx.server, 'POST', '/auth/reset-password/confirm', { token: tokenIn(mail.text), newPassword: fresh })).status).toBe(204);
     expect(await attempts(id.username, 1)).toEqual(['INVALID_CREDENTIALS']);
     expect(await attempt(id.username, fresh)).toBe('AuthPayload');
     expect(await attempt(id.email, fresh)).toBe('AuthPayload');
@@ -400,12 +340,12 @@ describe('source-aware lockout (known devices, unknown sources, unlock)', () => 
 
   it('unlockAccount (GraphQL) is the same POST: it unlocks once, keeping the count', async () => {
     const id = newIdentity('gqlunlock');
-    const t = await register(server, id, OWNER);
+    const t = await register(fx.server, id, OWNER);
     await attempts(id.email, 4);
     const token = tokenIn((await lockMail(t.user.email)).text);
     const UNLOCK = 'mutation U($token: String!) { unlockAccount(token: $token) }';
-    expect((await gql(server, UNLOCK, { token })).body.data).toEqual({ unlockAccount: true });
-    expect(codeOf((await gql(server, UNLOCK, { token })).body)).toBe('INVALID_TOKEN');
+    expect((await gql(fx.server, UNLOCK, { token })).body.data).toEqual({ unlockAccount: true });
+    expect(codeOf((await gql(fx.server, UNLOCK, { token })).body)).toBe('INVALID_TOKEN');
     expect(await attempt(id.email, 'still guessing')).toBe('INVALID_CREDENTIALS');
     expect(await attempt(id.email, id.password)).toBe('ACCOUNT_LOCKED');
   });

@@ -4,19 +4,9 @@ import type { Config } from '../../infra/config.js';
 import { AppError } from '../../infra/errors.js';
 import type { RequestMeta } from '../../core/request.js';
 import { normalizeIdentifier } from '../identity/identifiers.js';
+import { countFailure, liftCount, lockStateAt, MAX_LOCK_SECONDS, type FailureCount, type FailureOutcome, type LockState } from './lockout-rules.js';
 
-export interface FailureOutcome {
-  /** This failure locked the subject (it was not locked before). */
-  lockedNow: boolean;
-  /** When the lock ends; null for a lock only the unlock link or a reset can lift. */
-  until: Date | null;
-}
-
-export interface LockState {
-  locked: boolean;
-  /** Seconds left of a timed lock; undefined when not locked or locked until unlocked. */
-  retryAfter?: number;
-}
+export type { FailureOutcome, LockState } from './lockout-rules.js';
 
 export interface LockoutOptions {
   /**
@@ -26,12 +16,12 @@ export interface LockoutOptions {
   source?: string;
 }
 
-const MAX_LOCK_SECONDS = 86_400;
 const TOTAL_TTL_SECONDS = 30 * 86_400;
 /** During a Redis outage the memory fallback keeps at most this many counters (oldest dropped first). */
 const MAX_MEMORY_ENTRIES = 50_000;
 
-// One atomic step: count the failure in the window and in total, and lock when a threshold is crossed.
+// One atomic step: count the failure in the window and in total, and lock when a threshold is crossed
+// (the steps of `countFailure` in lockout-rules.ts, which the memory fallback runs).
 // KEYS: fails (window), total, locks (how many locks so far), lock, sources (set).
 // ARGV: window, totalTtl, threshold, base, maxFailures, maxLock, source member ('' for none).
 const RECORD_FAILURE = `
@@ -58,14 +48,6 @@ if fails >= tonumber(ARGV[3]) then
 end
 return {0, 0}`;
 
-interface MemoryEntry {
-  fails: number;
-  windowEnds: number;
-  total: number;
-  locks: number;
-  lockedUntil: number; // Infinity: until unlocked
-}
-
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 
 /**
@@ -81,12 +63,14 @@ const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
  * With Redis down, counting continues in this process's memory: never no protection.
  */
 export class Lockout {
-  private readonly memory = new Map<string, MemoryEntry>();
+  private readonly memory = new Map<string, FailureCount>();
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly cfg: Config['lockout'],
+    /** Epoch ms. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   private base(subject: string): string {
@@ -114,14 +98,11 @@ export class Lockout {
       const [[, value], [, ttl]] = ((await this.redis.multi().get(lockKey).ttl(lockKey).exec()) ?? []) as [[unknown, string | null], [unknown, number]];
       if (value) state = value === 'timed' && ttl > 0 ? { locked: true, retryAfter: ttl } : { locked: true };
     } catch {
-      const m = this.memory.get(this.memoryKey(subject, opts.source));
-      if (m && m.lockedUntil > Date.now()) {
-        state = Number.isFinite(m.lockedUntil) ? { locked: true, retryAfter: Math.ceil((m.lockedUntil - Date.now()) / 1000) } : { locked: true };
-      }
+      state = lockStateAt(this.memory.get(this.memoryKey(subject, opts.source)), this.now());
     }
     // The database remembers a lock even if Redis forgot it (a restart without persistence).
-    if (!state.locked && durableUntil && durableUntil.getTime() > Date.now()) {
-      state = { locked: true, retryAfter: Math.ceil((durableUntil.getTime() - Date.now()) / 1000) };
+    if (!state.locked && durableUntil && durableUntil.getTime() > this.now()) {
+      state = { locked: true, retryAfter: Math.ceil((durableUntil.getTime() - this.now()) / 1000) };
     }
     return state;
   }
@@ -153,7 +134,7 @@ export class Lockout {
         member,
       )) as [number, number];
       if (!lockedNow) return { lockedNow: false, until: null };
-      return { lockedNow: true, until: secs < 0 ? null : new Date(Date.now() + secs * 1000) };
+      return { lockedNow: true, until: secs < 0 ? null : new Date(this.now() + secs * 1000) };
     } catch {
       return this.recordInMemory(this.memoryKey(subject, opts.source));
     }
@@ -188,7 +169,7 @@ export class Lockout {
   async lift(subject: string): Promise<void> {
     const own = this.memoryKey(subject);
     for (const [key, m] of this.memory) {
-      if (key === own || key.startsWith(`${own}\u0000`)) Object.assign(m, { fails: 0, lockedUntil: 0 });
+      if (key === own || key.startsWith(`${own}\u0000`)) this.memory.set(key, liftCount(m));
     }
     try {
       const base = this.base(subject);
@@ -201,28 +182,12 @@ export class Lockout {
   }
 
   private recordInMemory(key: string): FailureOutcome {
-    const now = Date.now();
-    const m = this.memory.get(key) ?? { fails: 0, windowEnds: now + this.cfg.windowSeconds * 1000, total: 0, locks: 0, lockedUntil: 0 };
-    if (now > m.windowEnds) Object.assign(m, { fails: 0, windowEnds: now + this.cfg.windowSeconds * 1000 });
-    const was = m.lockedUntil > now;
-    m.fails += 1;
-    m.total += 1;
+    const { count, outcome } = countFailure(this.memory.get(key), this.now(), this.cfg);
     // Most recently used last; the oldest go first when an outage lasts long enough to fill the map.
     this.memory.delete(key);
-    this.memory.set(key, m);
+    this.memory.set(key, count);
     if (this.memory.size > MAX_MEMORY_ENTRIES) this.memory.delete(this.memory.keys().next().value!);
-    if (m.total >= this.cfg.maxFailures) {
-      m.lockedUntil = Infinity;
-      return { lockedNow: !was, until: null };
-    }
-    if (m.fails >= this.cfg.threshold) {
-      m.locks += 1;
-      m.fails = 0;
-      const secs = Math.min(this.cfg.baseSeconds * 2 ** (m.locks - 1), MAX_LOCK_SECONDS);
-      m.lockedUntil = now + secs * 1000;
-      return { lockedNow: !was, until: new Date(m.lockedUntil) };
-    }
-    return { lockedNow: false, until: null };
+    return outcome;
   }
 }
 

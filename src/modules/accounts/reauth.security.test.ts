@@ -1,16 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../composition.js';
 import { bearer, codeOf, login, newIdentity, register } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { gql, useTestServers, type TestServer } from '../../test/harness.js';
 
 const CHANGE = 'mutation C($i: ChangePasswordInput!) { changePassword(input: $i) }';
 const REAUTH = 'mutation R($password: String!, $code: String) { reauthenticate(password: $password, code: $code) }';
 
 /** Proofs of the owner (changePassword, reauthenticate) against a stolen access token. */
 describe('proving the owner with a stolen token', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('reauth');
   /** Three proofs per account per window. */
   let perAccount: TestServer;
   /** Four password checks per IP (login and proofs of the owner together). */
@@ -18,7 +17,6 @@ describe('proving the owner with a stolen token', () => {
   /** Locks after three failures. */
   let lockout: TestServer;
   let guarded: Services | undefined;
-  const prefixes = [uniquePrefix('reauth-a'), uniquePrefix('reauth-i'), uniquePrefix('reauth-l')];
 
   /** What a later feature's REST door does: authenticate, then the shared recent-authentication guard. */
   const sensitiveRoute: FastifyPluginAsync = async (app) => {
@@ -30,16 +28,10 @@ describe('proving the owner with a stolen token', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    perAccount = await startTestServer({ databaseUrl: db.url, redisPrefix: prefixes[0], env: { RATE_LIMIT_REAUTH: '3/900' }, restRoutes: [sensitiveRoute] });
+    perAccount = await fx.start({ namespace: 'a', env: { RATE_LIMIT_REAUTH: '3/900' }, restRoutes: [sensitiveRoute] });
     guarded = perAccount.services;
-    perIp = await startTestServer({ databaseUrl: db.url, redisPrefix: prefixes[1], env: { RATE_LIMIT_LOGIN_IP: '4/900' } });
-    lockout = await startTestServer({ databaseUrl: db.url, redisPrefix: prefixes[2], env: { LOCKOUT_THRESHOLD: '3' } });
-  });
-  afterAll(async () => {
-    for (const s of [perAccount, perIp, lockout]) await s?.close();
-    for (const p of prefixes) await clearRedisPrefix(p);
-    await db?.drop();
+    perIp = await fx.start({ namespace: 'i', env: { RATE_LIMIT_LOGIN_IP: '4/900' } });
+    lockout = await fx.start({ namespace: 'l', env: { LOCKOUT_THRESHOLD: '3' } });
   });
 
   const change = (server: TestServer, token: string, currentPassword: string) =>

@@ -1,33 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, codeOf, me, newIdentity, register, rest } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { sentTo, startMailServer, tokenIn, type ResendDouble } from '../../test/mail-server.js';
-import { startResendDouble } from '../../test/resend-double.js';
+import { gql, useTestServer } from '../../test/harness.js';
+import { sentTo, tokenIn } from '../../test/mail-server.js';
 
 describe('EmailVerificationService', () => {
-  let db: TestDatabase;
-  let double: ResendDouble;
-  let server: TestServer;
-  const prefix = uniquePrefix('verify');
+  const fx = useTestServer('verify', { mail: true });
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
-
-  const verificationMail = (to: string) => double.waitForDelivery((m) => sentTo(m, to) && /verify/i.test(m.subject), 10_000);
+  const verificationMail = (to: string) => fx.mail.waitForDelivery((m) => sentTo(m, to) && /verify/i.test(m.subject), 10_000);
 
   it('sends the verification email with a working link in both parts, through the real Resend client', async () => {
     const id = newIdentity('verify');
-    const t = await register(server, id);
+    const t = await register(fx.server, id);
     const mail = await verificationMail(t.user.email);
     expect(mail.idempotencyKey).toBeTruthy();
     expect(mail.authorization).toBe('Bearer re_test_key_123');
@@ -36,68 +19,68 @@ describe('EmailVerificationService', () => {
     expect(mail.text ?? '').toContain(`http://auth.test.local/auth/verify-email?token=`);
 
     // `me` before the click caches the profile beside the session; the click must invalidate it.
-    expect((await me(server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
-    expect((await me(server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
-    const click = await rest(server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
+    expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
+    expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
+    const click = await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
     expect(click.status).toBe(200);
     expect(click.body).toMatchObject({ verified: true, user: { id: t.user.id, emailVerified: true } });
-    expect((await me(server, t.accessToken)).body.data?.me.emailVerified).toBe(true);
+    expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(true);
 
-    const again = await rest(server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
+    const again = await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
     expect(again.status).toBe(400);
     expect(again.body).toMatchObject({ code: 'INVALID_TOKEN' });
-    const events = await server.infra.prisma.securityEvent.findMany({ where: { userId: t.user.id, type: 'EMAIL_VERIFIED' } });
+    const events = await fx.server.infra.prisma.securityEvent.findMany({ where: { userId: t.user.id, type: 'EMAIL_VERIFIED' } });
     expect(events).toHaveLength(1);
-    const row = await server.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id, template: 'verify-email' } });
+    const row = await fx.server.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id, template: 'verify-email' } });
     expect(row).toMatchObject({ status: 'SENT', providerId: mail.id });
     expect(JSON.stringify(row.data)).not.toContain(token);
   });
 
   it('sends a browser on to the app with the outcome (303)', async () => {
-    const t = await register(server);
+    const t = await register(fx.server);
     const token = tokenIn((await verificationMail(t.user.email)).text);
-    const ok = await fetch(`${server.url}/v1/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    const ok = await fetch(`${fx.server.url}/v1/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(ok.status).toBe(303);
     expect(ok.headers.get('location')).toBe('http://app.test.local/?emailVerification=success');
-    const bad = await fetch(`${server.url}/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    const bad = await fetch(`${fx.server.url}/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(bad.headers.get('location')).toBe('http://app.test.local/?emailVerification=invalid');
   });
 
   it('race: two uses of one link, exactly one wins', async () => {
-    const t = await register(server);
+    const t = await register(fx.server);
     const token = tokenIn((await verificationMail(t.user.email)).text);
-    const results = await Promise.all([1, 2, 3].map(() => gql(server, 'mutation V($t: String!) { verifyEmail(token: $t) { emailVerified } }', { t: token })));
+    const results = await Promise.all([1, 2, 3].map(() => gql(fx.server, 'mutation V($t: String!) { verifyEmail(token: $t) { emailVerified } }', { t: token })));
     expect(results.filter((r) => r.body.data).length).toBe(1);
     expect(results.filter((r) => codeOf(r.body) === 'INVALID_TOKEN').length).toBe(2);
   });
 
   it('answers INVALID_TOKEN for unknown, malformed and expired tokens', async () => {
     for (const token of ['A'.repeat(43), 'nope', '../../etc']) {
-      expect(codeOf((await gql(server, 'mutation V($t: String!) { verifyEmail(token: $t) { id } }', { t: token })).body)).toBe('INVALID_TOKEN');
+      expect(codeOf((await gql(fx.server, 'mutation V($t: String!) { verifyEmail(token: $t) { id } }', { t: token })).body)).toBe('INVALID_TOKEN');
     }
-    const t = await register(server);
+    const t = await register(fx.server);
     const token = tokenIn((await verificationMail(t.user.email)).text);
-    await server.infra.prisma.oneTimeToken.updateMany({ where: { userId: t.user.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    expect(codeOf((await gql(server, 'mutation V($t: String!) { verifyEmail(token: $t) { id } }', { t: token })).body)).toBe('INVALID_TOKEN');
+    await fx.server.infra.prisma.oneTimeToken.updateMany({ where: { userId: t.user.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect(codeOf((await gql(fx.server, 'mutation V($t: String!) { verifyEmail(token: $t) { id } }', { t: token })).body)).toBe('INVALID_TOKEN');
   });
 
   it('resendVerificationEmail sends a fresh link, voids the old one, and answers false once verified', async () => {
-    const t = await register(server);
+    const t = await register(fx.server);
     const first = tokenIn((await verificationMail(t.user.email)).text);
-    const resent = await gql(server, 'mutation { resendVerificationEmail }', undefined, bearer(t.accessToken));
+    const resent = await gql(fx.server, 'mutation { resendVerificationEmail }', undefined, bearer(t.accessToken));
     expect(resent.body.data).toEqual({ resendVerificationEmail: true });
-    const second = tokenIn((await double.waitForDelivery((m) => sentTo(m, t.user.email) && tokenIn(m.text) !== first, 10_000)).text);
-    expect(codeOf((await gql(server, 'mutation V($t: String!) { verifyEmail(token: $t) { id } }', { t: first })).body)).toBe('INVALID_TOKEN');
-    expect((await gql(server, 'mutation V($t: String!) { verifyEmail(token: $t) { emailVerified } }', { t: second })).body.data).toEqual({ verifyEmail: { emailVerified: true } });
-    expect((await gql(server, 'mutation { resendVerificationEmail }', undefined, bearer(t.accessToken))).body.data).toEqual({ resendVerificationEmail: false });
-    expect(codeOf((await gql(server, 'mutation { resendVerificationEmail }')).body)).toBe('UNAUTHENTICATED');
+    const second = tokenIn((await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && tokenIn(m.text) !== first, 10_000)).text);
+    expect(codeOf((await gql(fx.server, 'mutation V($t: String!) { verifyEmail(token: $t) { id } }', { t: first })).body)).toBe('INVALID_TOKEN');
+    expect((await gql(fx.server, 'mutation V($t: String!) { verifyEmail(token: $t) { emailVerified } }', { t: second })).body.data).toEqual({ verifyEmail: { emailVerified: true } });
+    expect((await gql(fx.server, 'mutation { resendVerificationEmail }', undefined, bearer(t.accessToken))).body.data).toEqual({ resendVerificationEmail: false });
+    expect(codeOf((await gql(fx.server, 'mutation { resendVerificationEmail }')).body)).toBe('UNAUTHENTICATED');
   });
 
   it('never logs a verification token, even from the link request itself', async () => {
-    const t = await register(server);
+    const t = await register(fx.server);
     const token = tokenIn((await verificationMail(t.user.email)).text);
-    await rest(server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
-    expect(server.logs.some((l) => l.includes('/auth/verify-email?token=[redacted]'))).toBe(true);
-    expect(server.logs.join('\n')).not.toContain(token);
+    await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
+    expect(fx.server.logs.some((l) => l.includes('/auth/verify-email?token=[redacted]'))).toBe(true);
+    expect(fx.server.logs.join('\n')).not.toContain(token);
   });
 });

@@ -1,35 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { eventually, startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gql, useTestServers, type ProxiedLink, type TestServer } from '../../test/harness.js';
+import { eventually } from '../../test/tcp-proxy.js';
 
 describe('probes', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('health');
   let server: TestServer;
-  let pgProxy: TcpProxy;
-  let redisProxy: TcpProxy;
-  const prefix = uniquePrefix('health');
+  let pgProxy: ProxiedLink;
+  let redisProxy: ProxiedLink;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const dbUrl = new URL(db.url);
-    pgProxy = await startTcpProxy(dbUrl.hostname, Number(dbUrl.port || 5432));
-    redisProxy = await startTcpProxy('127.0.0.1', 6379);
-    dbUrl.hostname = '127.0.0.1';
-    dbUrl.port = String(pgProxy.port);
-    server = await startTestServer({
-      databaseUrl: dbUrl.toString(),
-      redisPrefix: prefix,
-      env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
-    });
-  });
-
-  afterAll(async () => {
-    await server?.close();
-    await pgProxy?.close();
-    await redisProxy?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    pgProxy = await fx.postgresProxy();
+    redisProxy = await fx.redisProxy();
+    server = await fx.start({ databaseUrl: pgProxy.url, env: { REDIS_URL: redisProxy.url } });
   });
 
   const readyz = async () => {

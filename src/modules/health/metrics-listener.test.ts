@@ -1,39 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, uniquePrefix } from '../../test/harness.js';
+import { describe, expect, it } from 'vitest';
+import { useTestServers } from '../../test/harness.js';
 import { spawnEntry } from '../../test/process.js';
 
 /** The entry points with METRICS_PORT: each process serves its own /metrics there, and stops it on SIGTERM. */
 describe('metrics listener of the entry points', () => {
-  let db: TestDatabase;
-  let dataDir: string;
-  const prefix = uniquePrefix('metrics-entry');
+  const fx = useTestServers('metrics-entry');
   const token = 'entry-point-metrics-token-0123456789';
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = await mkdtemp(join(tmpdir(), 'latchkey-metrics-'));
-  });
-  afterAll(async () => {
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-
-  const env = () => ({
-    DATABASE_URL: db.url,
-    REDIS_KEY_PREFIX: prefix,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    METRICS_PORT: '0',
-    METRICS_TOKEN: token,
-    DATA_DIR: dataDir,
-    BCRYPT_COST: '4',
-    NODE_ENV: 'development',
-  });
+  const env = () => fx.entryEnv({ METRICS_PORT: '0', METRICS_TOKEN: token });
 
   it('the API serves /metrics on METRICS_PORT only, and closes it on SIGTERM', async () => {
     const proc = spawnEntry('src/main.ts', env(), ['--role=api']);

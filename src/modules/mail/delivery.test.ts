@@ -1,40 +1,19 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { normalizeEmail } from '../identity/identifiers.js';
 import { login, newIdentity, register, REGISTER } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { attemptsFor, FAST_MAIL_ENV, sentTo, startMailServer, type ResendDouble } from '../../test/mail-server.js';
+import { gql, useTestServers, type ProxiedLink, type TestServer } from '../../test/harness.js';
+import { attemptsFor, sentTo } from '../../test/mail-server.js';
 import { spawnEntry } from '../../test/process.js';
-import { startResendDouble } from '../../test/resend-double.js';
-import { eventually, startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
+import { eventually } from '../../test/tcp-proxy.js';
 
 describe('email delivery', () => {
-  let db: TestDatabase;
-  let double: ResendDouble;
+  const fx = useTestServers('delivery', { mail: true });
   let server: TestServer;
-  let redisProxy: TcpProxy;
-  const prefix = uniquePrefix('delivery');
+  let redisProxy: ProxiedLink;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-    redisProxy = await startTcpProxy('127.0.0.1', 6379);
-    server = await startMailServer({
-      databaseUrl: db.url,
-      redisPrefix: prefix,
-      double,
-      env: { EMAIL_MAX_ATTEMPTS: '4', REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
-    });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await redisProxy?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    redisProxy = await fx.redisProxy();
+    server = await fx.start({ env: { EMAIL_MAX_ATTEMPTS: '4', REDIS_URL: redisProxy.url } });
   });
 
   const rowOf = (userId: string) => eventually(
@@ -44,13 +23,13 @@ describe('email delivery', () => {
   );
 
   it('after two failures the email is delivered exactly once, with the same idempotency key on every attempt', async () => {
-    double.failNext(2, 500);
+    fx.mail.failNext(2, 500);
     const t = await register(server);
-    const mail = await double.waitForDelivery((m) => sentTo(m, t.user.email), 15_000);
-    const attempts = attemptsFor(double, t.user.email);
+    const mail = await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email), 15_000);
+    const attempts = attemptsFor(fx.mail, t.user.email);
     expect(attempts).toHaveLength(3);
     expect(new Set(attempts.map((r) => r.headers['idempotency-key'])).size).toBe(1);
-    expect(double.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
+    expect(fx.mail.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
     const row = await rowOf(t.user.id);
     expect(row).toMatchObject({ status: 'SENT', providerId: mail.id, attempts: 3, idempotencyKey: attempts[0]!.headers['idempotency-key'] });
   });
@@ -61,7 +40,7 @@ describe('email delivery', () => {
     const firefox = 'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0';
     const safari = 'Mozilla/5.0 (iPhone; CPU iPhone OS 19_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/19.0 Mobile/15E148 Safari/604.1';
     await login(server, id.username, id.password, { 'user-agent': firefox });
-    const notice = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
+    const notice = await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
     // The device as parsed from the User-Agent (the header itself is never shown).
     expect(notice.text).toContain('Firefox 140 on Linux');
     expect(notice.text).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
@@ -69,8 +48,8 @@ describe('email delivery', () => {
     // The same device again is not news; another one is.
     await login(server, id.username, id.password, { 'user-agent': firefox });
     await login(server, id.username, id.password, { 'user-agent': safari });
-    await double.waitForDelivery((m) => sentTo(m, t.user.email) && (m.text ?? '').includes('Safari 19 on iOS'), 10_000);
-    const notices = double.delivered.filter((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject));
+    await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && (m.text ?? '').includes('Safari 19 on iOS'), 10_000);
+    const notices = fx.mail.delivered.filter((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject));
     expect(notices.map((m) => (m.text ?? '').includes('Firefox') ? 'firefox' : 'safari')).toEqual(['firefox', 'safari']);
   });
 
@@ -83,7 +62,7 @@ describe('email delivery', () => {
       const id = newIdentity('uabait');
       const t = await register(server, id);
       await login(server, id.username, id.password, { 'user-agent': userAgent });
-      const notice = await double.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
+      const notice = await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /sign-in/i.test(m.subject), 10_000);
       expect(notice.text).toContain(`Device:     ${shown}\n`);
       expect(notice.html ?? '').toContain(`${shown}</td>`);
       for (const part of [notice.text ?? '', notice.html ?? '']) {
@@ -94,15 +73,15 @@ describe('email delivery', () => {
   });
 
   it('retries after 429 too', async () => {
-    double.failNext(1, 429);
+    fx.mail.failNext(1, 429);
     const t = await register(server);
-    await double.waitForDelivery((m) => sentTo(m, t.user.email), 15_000);
+    await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email), 15_000);
     expect((await rowOf(t.user.id)).status).toBe('SENT');
   });
 
   it('marks the email FAILED after its last attempt, with the reason, in logs and metrics', async () => {
     const id = newIdentity('doomed');
-    double.failNext(4, 503);
+    fx.mail.failNext(4, 503);
     const t = await register(server, id);
     const row = await rowOf(t.user.id);
     expect(row.status).toBe('FAILED');
@@ -115,19 +94,19 @@ describe('email delivery', () => {
 
   it('does not retry a permanent refusal (422)', async () => {
     const id = newIdentity('refused');
-    double.reject(normalizeEmail(id.email), 422);
+    fx.mail.reject(normalizeEmail(id.email), 422);
     const t = await register(server, id);
     const row = await rowOf(t.user.id);
     expect(row).toMatchObject({ status: 'FAILED', attempts: 1 });
   });
 
   it('keeps answering sign-ups while the email provider is down', async () => {
-    double.failNext(1_000, 500);
+    fx.mail.failNext(1_000, 500);
     try {
       const results = await Promise.all(Array.from({ length: 10 }, () => gql(server, REGISTER, { input: newIdentity('down') })));
       for (const r of results) expect(r.body.errors).toBeUndefined();
     } finally {
-      double.failNext(0);
+      fx.mail.failNext(0);
     }
   });
 
@@ -144,59 +123,37 @@ describe('email delivery', () => {
     }
     // Redis back: the relay's next sweep hands the row over, and the workers (which must survive the
     // outage: see createRedis' `lazy`) deliver it.
-    await double.waitForDelivery((m) => sentTo(m, t.user.email), 45_000);
+    await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email), 45_000);
   }, 60_000);
 });
 
 describe('a worker killed in the middle of a job', () => {
-  let db: TestDatabase;
-  let double: ResendDouble;
+  const fx = useTestServers('killed', { mail: true });
   let api: TestServer;
-  let dataDir: string;
-  const prefix = uniquePrefix('killed');
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-    dataDir = await mkdtemp(join(tmpdir(), 'latchkey-killed-'));
-    api = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, workers: false });
-  });
-  afterAll(async () => {
-    await api?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    api = await fx.start({ workers: false });
   });
 
   it('does not lose the email: another worker delivers it, once', async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      REDIS_KEY_PREFIX: prefix,
-      DATA_DIR: dataDir,
-      NODE_ENV: 'development',
-      RESEND_API_KEY: 're_test_key_123',
-      RESEND_BASE_URL: double.url,
-      APP_SECRET: api.infra.appSecret,
-      JWT_PRIVATE_KEYS: api.config.secrets.jwtPrivateKeys!,
-      ...FAST_MAIL_ENV,
-    };
-    double.hangNext(1);
+    // The API's secrets and the double's address: the workers open what the API sealed and send through it.
+    const env = fx.entryEnv();
+    fx.mail.hangNext(1);
     const first = spawnEntry('src/worker.ts', env);
     try {
       await first.waitFor('latchkey worker is ready');
       const t = await register(api);
-      await eventually(async () => attemptsFor(double, t.user.email).length, (n) => n === 1, 15_000);
+      await eventually(async () => attemptsFor(fx.mail, t.user.email).length, (n) => n === 1, 15_000);
       first.child.kill('SIGKILL'); // mid-send: the provider has not answered
       await first.exited();
-      double.releaseHangs();
+      fx.mail.releaseHangs();
       const second = spawnEntry('src/worker.ts', env);
       try {
         await second.waitFor('latchkey worker is ready');
-        await double.waitForDelivery((m) => sentTo(m, t.user.email), 20_000);
+        await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email), 20_000);
         const row = await eventually(() => api.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id } }), (r) => r.status === 'SENT', 10_000);
         expect(row.status).toBe('SENT');
-        expect(double.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
+        expect(fx.mail.delivered.filter((m) => sentTo(m, t.user.email))).toHaveLength(1);
       } finally {
         second.child.kill('SIGTERM');
         await second.exited();

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { register, rest } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { useTestServers, type TestServer } from '../../test/harness.js';
 import { FAST_MAIL_ENV, PRODUCTION_MAIL_ENV, tokenIn } from '../../test/mail-server.js';
 import { redisKeysContaining } from '../../test/redis-contents.js';
 import { eventually } from '../../test/tcp-proxy.js';
@@ -11,21 +10,13 @@ interface Listed {
 }
 
 describe('development outbox (no RESEND_API_KEY)', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('devmail');
   let dev: TestServer;
   let prod: TestServer;
-  const prefix = uniquePrefix('devmail');
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dev = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, workers: true, env: FAST_MAIL_ENV });
-    prod = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { NODE_ENV: 'production', BCRYPT_COST: '10', ...PRODUCTION_MAIL_ENV } });
-  });
-  afterAll(async () => {
-    await dev?.close();
-    await prod?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    dev = await fx.start({ workers: true, env: FAST_MAIL_ENV });
+    prod = await fx.start({ env: { NODE_ENV: 'production', BCRYPT_COST: '10', ...PRODUCTION_MAIL_ENV } });
   });
 
   it('keeps the mail and lists it with working links at GET /dev/mail, logging no token', async () => {
@@ -59,8 +50,8 @@ describe('development outbox (no RESEND_API_KEY)', () => {
     const token = tokenIn(resetMail.text);
     expect(resetMail.links.some((l) => l.includes(`token=${token}`))).toBe(true);
     // Every key under this file's prefix: the dev outbox, BullMQ's jobs and events, limits, caches.
-    for (const m of mails) expect(await redisKeysContaining(prefix, tokenIn(m.text))).toEqual([]);
-    expect(await redisKeysContaining(prefix, t.user.email)).toEqual([]);
+    for (const m of mails) expect(await redisKeysContaining(fx.prefix, tokenIn(m.text))).toEqual([]);
+    expect(await redisKeysContaining(fx.prefix, t.user.email)).toEqual([]);
     // The link works.
     const reset = await rest(dev, 'POST', '/auth/reset-password/confirm', { token, newPassword: 'a fresh and long passphrase' });
     expect(reset.status).toBe(204);

@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, codeOf, me, newIdentity, refresh, register } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { sentTo, startMailServer, verifyEmailOf, type ResendDouble } from '../../test/mail-server.js';
-import { startResendDouble } from '../../test/resend-double.js';
+import { gql, useTestServer } from '../../test/harness.js';
+import { sentTo, verifyEmailOf } from '../../test/mail-server.js';
 import { stepNow, totpAt } from '../../test/totp.js';
 
 const START = 'mutation { startTotpEnrollment { secret } }';
@@ -15,33 +13,18 @@ const COMPLETE = 'mutation M($i: CompleteMfaLoginInput!) { completeMfaLogin(inpu
 
 /** Second factors against a stolen access token, and against a stolen password. */
 describe('MFA security', () => {
-  let db: TestDatabase;
-  let double: ResendDouble;
-  let server: TestServer;
-  const prefix = uniquePrefix('mfasec');
+  // A low lockout threshold, so the tests reach it; the MFA rate limit stays out of the way.
+  const fx = useTestServer('mfasec', { mail: true, env: { LOCKOUT_THRESHOLD: '6' } });
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    double = await startResendDouble();
-    // A low lockout threshold, so the tests reach it; the MFA rate limit stays out of the way.
-    server = await startMailServer({ databaseUrl: db.url, redisPrefix: prefix, double, env: { LOCKOUT_THRESHOLD: '6' } });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await double?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
-  });
-
-  const call = (query: string, variables: Record<string, unknown> | undefined, token: string) => gql(server, query, variables, bearer(token));
+  const call = (query: string, variables: Record<string, unknown> | undefined, token: string) => gql(fx.server, query, variables, bearer(token));
   /** The sign-in of every session of the user happened long ago (as if the token were stolen later). */
   const ageSessions = (userId: string) =>
-    server.infra.prisma.session.updateMany({ where: { userId }, data: { authenticatedAt: new Date(Date.now() - 11 * 60_000) } });
+    fx.server.infra.prisma.session.updateMany({ where: { userId }, data: { authenticatedAt: new Date(Date.now() - 11 * 60_000) } });
 
   async function verifiedUser(label: string) {
     const id = newIdentity(label);
-    const t = await register(server, id);
-    await verifyEmailOf(server, double, t.user.email);
+    const t = await register(fx.server, id);
+    await verifyEmailOf(fx.server, fx.mail, t.user.email);
     return { id, t };
   }
 
@@ -53,8 +36,8 @@ describe('MFA security', () => {
   }
 
   const challenge = async (identifier: string, password: string) =>
-    ((await gql<{ login: { __typename: string; mfaToken: string } }>(server, LOGIN, { i: { identifier, password } })).body.data!.login);
-  const complete = (mfaToken: string, code: string) => gql(server, COMPLETE, { i: { mfaToken, code } });
+    ((await gql<{ login: { __typename: string; mfaToken: string } }>(fx.server, LOGIN, { i: { identifier, password } })).body.data!.login);
+  const complete = (mfaToken: string, code: string) => gql(fx.server, COMPLETE, { i: { mfaToken, code } });
 
   describe('enrolling and disabling need a recent sign-in', () => {
     it('a stolen access token cannot turn MFA on: start and confirm answer REAUTHENTICATION_REQUIRED, a refresh does not help, reauthenticate does', async () => {
@@ -62,9 +45,9 @@ describe('MFA security', () => {
       await ageSessions(t.user.id);
       expect(codeOf((await call(START, undefined, t.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
       // A refresh keeps the session's sign-in time: the new token is no more recent than the old one.
-      const refreshed = (await refresh(server, t.refreshToken)).body.data!.refresh;
+      const refreshed = (await refresh(fx.server, t.refreshToken)).body.data!.refresh;
       expect(codeOf((await call(START, undefined, refreshed.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
-      expect((await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).totpSecretEnc).toBeNull();
+      expect((await fx.server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).totpSecretEnc).toBeNull();
 
       expect(codeOf((await call(REAUTH, { password: 'not the password' }, refreshed.accessToken)).body)).toBe('INVALID_CREDENTIALS');
       expect(codeOf((await call(START, undefined, refreshed.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
@@ -74,16 +57,16 @@ describe('MFA security', () => {
       // Confirming is guarded too: an enrollment started earlier cannot be finished with an old sign-in.
       await ageSessions(t.user.id);
       expect(codeOf((await call(CONFIRM, { code: totpAt(secret, stepNow()) }, refreshed.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
-      expect((await me(server, refreshed.accessToken)).body.data?.me.mfaEnabled).toBe(false);
-      expect(await server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
+      expect((await me(fx.server, refreshed.accessToken)).body.data?.me.mfaEnabled).toBe(false);
+      expect(await fx.server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
     });
 
     it('MFA enrollment needs a verified email address', async () => {
       const id = newIdentity('unverified');
-      const t = await register(server, id);
+      const t = await register(fx.server, id);
       expect(codeOf((await call(START, undefined, t.accessToken)).body)).toBe('FORBIDDEN');
-      expect((await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).totpSecretEnc).toBeNull();
-      await verifyEmailOf(server, double, t.user.email);
+      expect((await fx.server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } })).totpSecretEnc).toBeNull();
+      await verifyEmailOf(fx.server, fx.mail, t.user.email);
       expect(codeOf((await call(START, undefined, t.accessToken)).body)).toBeUndefined();
     });
 
@@ -91,7 +74,7 @@ describe('MFA security', () => {
       const { id, t, secret, codes } = await enrolled('disable');
       await ageSessions(t.user.id);
       expect(codeOf((await call(DISABLE, { code: codes[0]! }, t.accessToken)).body)).toBe('REAUTHENTICATION_REQUIRED');
-      expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(true);
+      expect((await me(fx.server, t.accessToken)).body.data?.me.mfaEnabled).toBe(true);
 
       const attempts = [
         { password: id.password },
@@ -112,20 +95,20 @@ describe('MFA security', () => {
   describe('the owner who lost the second factor', () => {
     it('gets it reset by an operator (service): MFA off, MFA_DISABLED recorded with the operator, the owner emailed', async () => {
       const { id, t } = await enrolled('reset');
-      expect(await server.services.mfa.resetMfa(t.user.id, 'operator alice')).toBe(true);
-      expect((await me(server, t.accessToken)).body.data?.me.mfaEnabled).toBe(false);
-      expect(await server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
-      const row = await server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } });
+      expect(await fx.server.services.mfa.resetMfa(t.user.id, 'operator alice')).toBe(true);
+      expect((await me(fx.server, t.accessToken)).body.data?.me.mfaEnabled).toBe(false);
+      expect(await fx.server.infra.prisma.recoveryCode.count({ where: { userId: t.user.id } })).toBe(0);
+      const row = await fx.server.infra.prisma.user.findUniqueOrThrow({ where: { id: t.user.id } });
       expect(row.totpSecretEnc).toBeNull();
-      const event = await server.infra.prisma.securityEvent.findFirstOrThrow({ where: { userId: t.user.id, type: 'MFA_DISABLED' } });
+      const event = await fx.server.infra.prisma.securityEvent.findFirstOrThrow({ where: { userId: t.user.id, type: 'MFA_DISABLED' } });
       expect(event.data).toEqual({ by: 'operator', actor: 'operator alice' });
-      await double.waitForDelivery((m) => sentTo(m, t.user.email) && /two-factor/i.test(m.subject) && /off/.test(m.text ?? ''), 10_000);
+      await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /two-factor/i.test(m.subject) && /off/.test(m.text ?? ''), 10_000);
       expect((await challenge(id.username, id.password)).__typename).toBe('AuthPayload');
       // Nothing left to reset; bad input and unknown accounts are refused.
-      expect(await server.services.mfa.resetMfa(t.user.id, 'operator alice')).toBe(false);
-      await expect(server.services.mfa.resetMfa('not-an-id', 'operator alice')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
-      await expect(server.services.mfa.resetMfa(t.user.id, ' ')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
-      await expect(server.services.mfa.resetMfa('00000000-0000-4000-8000-000000000000', 'operator alice')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await fx.server.services.mfa.resetMfa(t.user.id, 'operator alice')).toBe(false);
+      await expect(fx.server.services.mfa.resetMfa('not-an-id', 'operator alice')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+      await expect(fx.server.services.mfa.resetMfa(t.user.id, ' ')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+      await expect(fx.server.services.mfa.resetMfa('00000000-0000-4000-8000-000000000000', 'operator alice')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
   });
 
@@ -140,9 +123,9 @@ describe('MFA security', () => {
       for (let i = 0; i < 3; i++) expect(codeOf((await complete(second.mfaToken, String(300000 + i))).body)).toBe('INVALID_TOKEN');
       // The sixth failure locked the account: the right code and the right password both wait.
       expect(codeOf((await complete(second.mfaToken, totpAt(secret, stepNow()))).body)).toBe('ACCOUNT_LOCKED');
-      const login = await gql(server, LOGIN, { i: { identifier: id.username, password: id.password } });
+      const login = await gql(fx.server, LOGIN, { i: { identifier: id.username, password: id.password } });
       expect(codeOf(login.body)).toBe('ACCOUNT_LOCKED');
-      expect(await server.infra.prisma.securityEvent.count({ where: { userId: t.user.id, type: 'ACCOUNT_LOCKED' } })).toBe(1);
+      expect(await fx.server.infra.prisma.securityEvent.count({ where: { userId: t.user.id, type: 'ACCOUNT_LOCKED' } })).toBe(1);
     });
 
     it('five wrong codes void the challenge; each is recorded as MFA_CHALLENGE_FAILED, and the owner is emailed once', async () => {
@@ -151,11 +134,11 @@ describe('MFA security', () => {
       for (let i = 0; i < 5; i++) expect(codeOf((await complete(c.mfaToken, String(400000 + i))).body)).toBe('INVALID_TOKEN');
       // Void: not even the right code opens it now.
       expect(codeOf((await complete(c.mfaToken, totpAt(secret, stepNow()))).body)).toBe('INVALID_TOKEN');
-      const events = await server.infra.prisma.securityEvent.findMany({ where: { userId: t.user.id, type: 'MFA_CHALLENGE_FAILED' } });
+      const events = await fx.server.infra.prisma.securityEvent.findMany({ where: { userId: t.user.id, type: 'MFA_CHALLENGE_FAILED' } });
       const data = events.map((e) => e.data as { failures: number; voided: boolean }).sort((x, y) => x.failures - y.failures);
       expect(data).toEqual([1, 2, 3, 4, 5].map((n) => ({ failures: n, voided: n === 5 })));
-      expect(await server.infra.prisma.emailMessage.count({ where: { userId: t.user.id, template: 'mfa-code-failed' } })).toBe(1);
-      await double.waitForDelivery((m) => sentTo(m, t.user.email) && /has your password/i.test(m.subject), 10_000);
+      expect(await fx.server.infra.prisma.emailMessage.count({ where: { userId: t.user.id, template: 'mfa-code-failed' } })).toBe(1);
+      await fx.mail.waitForDelivery((m) => sentTo(m, t.user.email) && /has your password/i.test(m.subject), 10_000);
       // The owner, with the password and the code, signs in as usual.
       const fresh = await challenge(id.username, id.password);
       expect(codeOf((await complete(fresh.mfaToken, totpAt(secret, stepNow()))).body)).toBeUndefined();

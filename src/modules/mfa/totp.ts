@@ -10,13 +10,14 @@ export const otpauthUrl = (secret: string, issuer: string, account: string): str
 export const qrSvg = (url: string): Promise<string> => QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
 
 /**
- * The code's time step when valid within one step of drift, and newer than `afterStep` (a code is good
- * once); otherwise null.
+ * The code's time step when valid within one step of drift at `now` (epoch ms), and newer than
+ * `afterStep` (a code is good once); otherwise null, malformed codes included.
  */
-export async function verifyTotp(secret: string, code: string, afterStep: number | null): Promise<number | null> {
+export async function verifyTotp(secret: string, code: string, afterStep: number | null, now: number = Date.now()): Promise<number | null> {
   const result = await verify({
     secret,
     token: code,
+    epoch: Math.floor(now / 1000),
     epochTolerance: 30,
     ...(afterStep === null ? {} : { afterTimeStep: afterStep }),
   }).catch(() => ({ valid: false as const }));

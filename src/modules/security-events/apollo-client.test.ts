@@ -4,9 +4,8 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { OperationTypeNode } from 'graphql';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { newIdentity } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
 import {
   LoginDocument,
   MeDocument,
@@ -15,7 +14,7 @@ import {
   SessionsDocument,
   type OnSecurityEventSubscription,
 } from '../../test/generated/graphql.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { useTestServer, type TestServer } from '../../test/harness.js';
 
 type ReceivedEvent = OnSecurityEventSubscription['securityEvent'] & { receivedAt: number };
 
@@ -64,28 +63,18 @@ function device(server: TestServer, userAgent: string) {
 }
 
 describe('security events through Apollo Client (HttpLink + GraphQLWsLink), as a frontend runs them', () => {
-  let db: TestDatabase;
-  let server: TestServer;
-  const prefix = uniquePrefix('apollo');
+  const fx = useTestServer('apollo');
   const devices: ReturnType<typeof device>[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-  });
   afterAll(async () => {
     for (const d of devices) await d.dispose();
-    await server?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
   });
 
   /** Resolves once this instance holds a Redis subscription on the user's channel (src/infra/pubsub.ts). */
   async function subscriptionRegistered(userId: string, timeoutMs = 2_000) {
-    const channel = `${prefix}pubsub:securityEvent:${userId}`;
+    const channel = `${fx.prefix}pubsub:securityEvent:${userId}`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [, count] = (await server.infra.redis.pubsub('NUMSUB', channel)) as [string, number];
+      const [, count] = (await fx.server.infra.redis.pubsub('NUMSUB', channel)) as [string, number];
       if (Number(count) > 0) return;
       if (Date.now() > deadline) throw new Error(`no subscriber on ${channel} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
@@ -94,8 +83,8 @@ describe('security events through Apollo Client (HttpLink + GraphQLWsLink), as a
 
   it('delivers SIGNED_IN for a login on another device within a second, with that session id', async () => {
     const identity = newIdentity('apollo');
-    const phone = device(server, 'LatchkeyTest/1.0 (phone)');
-    const laptop = device(server, 'LatchkeyTest/1.0 (laptop)');
+    const phone = device(fx.server, 'LatchkeyTest/1.0 (phone)');
+    const laptop = device(fx.server, 'LatchkeyTest/1.0 (laptop)');
     devices.push(phone, laptop);
 
     // Register on the phone.

@@ -1,35 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, login, newIdentity, register } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { gql, useTestServers, type ProxiedLink, type TestServer } from '../../test/harness.js';
 import { subscribe } from '../../test/subscriber.js';
-import { eventually, startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
+import { eventually } from '../../test/tcp-proxy.js';
 import { WS_CLOSE } from '../../graphql/ws.js';
 
 const SESSIONS = 'query { sessions { id current } }';
 
 describe('securityEvent subscription', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('subs');
   let a: TestServer; // two instances sharing PostgreSQL and Redis
   let b: TestServer;
-  let redisProxy: TcpProxy;
+  let redisProxy: ProxiedLink;
   let c: TestServer; // publishes through a Redis link the test can cut
-  const prefix = uniquePrefix('subs');
   const opened: { dispose(): void }[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    a = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-    b = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-    redisProxy = await startTcpProxy('127.0.0.1', 6379);
-    c = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` } });
+    a = await fx.start();
+    b = await fx.start();
+    redisProxy = await fx.redisProxy();
+    c = await fx.start({ env: { REDIS_URL: redisProxy.url } });
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const s of opened) s.dispose();
-    for (const s of [a, b, c]) await s?.close();
-    await redisProxy?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
   });
 
   const watch = async (server: TestServer, token: string) => {
@@ -109,7 +102,7 @@ describe('securityEvent subscription', () => {
     const t = await register(a);
     const session = await a.infra.prisma.session.findFirstOrThrow({ where: { userId: t.user.id } });
     await a.infra.prisma.session.update({ where: { id: session.id }, data: { idleExpiresAt: new Date(Date.now() + 1_500) } });
-    await a.infra.redis.del(`${prefix}session:${session.id}`); // drop the cached lifetime so the socket sees the new one
+    await a.infra.redis.del(`${fx.prefix}session:${session.id}`); // drop the cached lifetime so the socket sees the new one
     const sub = await watch(a, t.accessToken);
     const close = await sub.closedWith(4_000);
     expect(close.code).toBe(WS_CLOSE.unauthorized);

@@ -3,6 +3,7 @@ import type { Tx } from '../../core/tx.js';
 import type { Role } from '../../core/request.js';
 import { clientOf, transaction, type PrismaClient } from '../../infra/db/index.js';
 import type { UserProfile } from '../identity/users.repository.js';
+import { liveUntil, unrotatedKind } from './session-liveness.js';
 
 export interface NewSession {
   userId: string;
@@ -42,6 +43,7 @@ export interface LiveSession {
 /** Matches no account: the known-source query still runs for an unknown identifier. */
 const NO_USER = '00000000-0000-0000-0000-000000000000';
 
+/** `liveUntil` (session-liveness.ts) as a filter, for queries over many sessions. */
 const liveWhere = (now: Date) => ({ revokedAt: null, expiresAt: { gt: now }, idleExpiresAt: { gt: now } });
 
 /** The only file of the sessions feature that touches PostgreSQL. */
@@ -133,15 +135,12 @@ export class SessionsRepository {
       return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until, user };
     }
 
-    // Nothing rotated: a used token on a live session is reuse (theft, or the loser of a race);
-    // anything else (unknown, expired, session ended) is simply not a valid token.
+    // Nothing rotated: a used token on a live session is reuse; anything else is not a valid token.
     const prior = await this.prisma.refreshToken.findUnique({
       where: { tokenHash: oldHash },
       select: { usedAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true, idleExpiresAt: true } } },
     });
-    if (prior?.usedAt && prior.session.revokedAt === null && prior.session.expiresAt > now && prior.session.idleExpiresAt > now) {
-      return { kind: 'reused', userId: prior.session.userId, sessionId: prior.session.id };
-    }
+    if (prior && unrotatedKind(prior, now) === 'reused') return { kind: 'reused', userId: prior.session.userId, sessionId: prior.session.id };
     return { kind: 'invalid' };
   }
 
@@ -159,11 +158,11 @@ export class SessionsRepository {
 
   async findLive(sessionId: string, now: Date): Promise<{ userId: string; liveUntil: Date } | null> {
     const s = await this.prisma.session.findFirst({
-      where: { id: sessionId, ...liveWhere(now) },
-      select: { userId: true, expiresAt: true, idleExpiresAt: true },
+      where: { id: sessionId },
+      select: { userId: true, revokedAt: true, expiresAt: true, idleExpiresAt: true },
     });
-    if (!s) return null;
-    return { userId: s.userId, liveUntil: s.expiresAt < s.idleExpiresAt ? s.expiresAt : s.idleExpiresAt };
+    const until = s && liveUntil(s, now);
+    return until ? { userId: s.userId, liveUntil: until } : null;
   }
 
   /** When the holder of a live session last proved it is the owner; null when no such live session. */

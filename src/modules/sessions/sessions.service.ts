@@ -8,6 +8,7 @@ import { recordSecurityEvents } from '../security-events/security-events.reposit
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
+import { sessionEnds } from './session-liveness.js';
 import type { LiveSession, RotatedUser, SessionsRepository } from './sessions.repository.js';
 
 export interface IssuedTokens {
@@ -36,10 +37,11 @@ export interface SessionCheck extends Authenticated {
 }
 
 export interface SessionsDeps {
-  repo: SessionsRepository;
+  /** Its public methods (a structural type: the unit tests hand in an in-memory store). */
+  repo: Pick<SessionsRepository, keyof SessionsRepository>;
   /** The account behind each session: its standing and role, read on every check. */
   accounts: AccountStates;
-  cache: SessionCache;
+  cache: Pick<SessionCache, 'get' | 'markLive' | 'markRevoked'>;
   tokens: AccessTokens;
   log: Logger;
   refreshTtlSeconds: number;
@@ -91,8 +93,7 @@ export class SessionsService {
       userId,
       ip: meta.ip,
       userAgent: meta.userAgent,
-      expiresAt: new Date(now.getTime() + this.deps.refreshTtlSeconds * 1000),
-      idleExpiresAt: new Date(now.getTime() + Math.min(this.deps.idleTtlSeconds, this.deps.refreshTtlSeconds) * 1000),
+      ...sessionEnds(now, this.deps.refreshTtlSeconds, this.deps.idleTtlSeconds),
       refreshTokenHash: hash,
       authenticatedAt: now,
     });
@@ -105,7 +106,7 @@ export class SessionsService {
    * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
    */
   isKnownDevice(userId: string | null, meta: RequestMeta, tx?: Tx): Promise<boolean> {
-    return this.deps.repo.hasRecentSession(userId, meta, new Date(Date.now() - KNOWN_DEVICE_MS), tx);
+    return this.deps.repo.hasRecentSession(userId, meta, new Date(this.now().getTime() - KNOWN_DEVICE_MS), tx);
   }
 
   /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
@@ -147,7 +148,7 @@ export class SessionsService {
     const { session: cached, sidecar } = await this.deps.cache.get(sessionId, this.deps.accounts.cacheKey(userId));
     if (cached?.state === 'revoked') throw unauthenticated('The session has ended');
     let liveUntil: number;
-    if (cached?.state === 'live' && cached.userId === userId && cached.until > Date.now()) {
+    if (cached?.state === 'live' && cached.userId === userId && cached.until > this.now().getTime()) {
       liveUntil = cached.until;
     } else {
       const live = await this.deps.repo.findLive(sessionId, this.now());

@@ -1,26 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, login, me, newIdentity, refresh, register, rest } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, gql, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
+import { gql, useTestServers, type TestServer } from '../../test/harness.js';
 
 const SESSIONS = 'query S { sessions { id createdAt lastUsedAt expiresAt ip userAgent current } }';
 
 describe('SessionsService through its doors', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('sessions');
   let server: TestServer;
   let second: TestServer; // another instance on the same database and Redis: revocation must reach it at once
-  const prefix = uniquePrefix('sessions');
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-    second = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await second?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    server = await fx.start();
+    second = await fx.start();
   });
 
   describe('refresh', () => {

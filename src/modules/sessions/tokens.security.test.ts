@@ -1,11 +1,9 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { importJWK, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningJwk } from '../../infra/crypto/keys.js';
 import { codeOf, me, register } from '../../test/auth-client.js';
-import { createTestDatabase, type TestDatabase } from '../../test/db.js';
-import { clearRedisPrefix, startTestServer, uniquePrefix, type TestServer } from '../../test/harness.js';
-import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.js';
+import { useTestServers, type ProxiedLink, type TestServer } from '../../test/harness.js';
 
 /** Order of the P-256 group: (r, s) and (r, n − s) are both valid ECDSA signatures. */
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -16,35 +14,23 @@ const parts = (jwt: string) => {
 };
 
 describe('access tokens', () => {
-  let db: TestDatabase;
+  const fx = useTestServers('tokens');
   let oldKey: Awaited<ReturnType<typeof generateSigningJwk>>;
   let newKey: Awaited<ReturnType<typeof generateSigningJwk>>;
   let server: TestServer; // signs with the old key
   let rotated: TestServer; // [new, old]: new signs, both verify
   let retired: TestServer; // [new] only
-  let redisProxy: TcpProxy;
+  let redisProxy: ProxiedLink;
   let viaProxy: TestServer; // reaches Redis through a cuttable link
-  const prefix = uniquePrefix('tokens');
 
   beforeAll(async () => {
-    db = await createTestDatabase();
     [oldKey, newKey] = [await generateSigningJwk(), await generateSigningJwk()];
     const keys = (...k: object[]) => ({ JWT_PRIVATE_KEYS: JSON.stringify({ keys: k }) });
-    server = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: keys(oldKey) });
-    rotated = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: keys(newKey, oldKey) });
-    retired = await startTestServer({ databaseUrl: db.url, redisPrefix: prefix, env: keys(newKey) });
-    redisProxy = await startTcpProxy('127.0.0.1', 6379);
-    viaProxy = await startTestServer({
-      databaseUrl: db.url,
-      redisPrefix: prefix,
-      env: { ...keys(oldKey), REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
-    });
-  });
-  afterAll(async () => {
-    for (const s of [server, rotated, retired, viaProxy]) await s?.close();
-    await redisProxy?.close();
-    await clearRedisPrefix(prefix);
-    await db?.drop();
+    server = await fx.start({ env: keys(oldKey) });
+    rotated = await fx.start({ env: keys(newKey, oldKey) });
+    retired = await fx.start({ env: keys(newKey) });
+    redisProxy = await fx.redisProxy();
+    viaProxy = await fx.start({ env: { ...keys(oldKey), REDIS_URL: redisProxy.url } });
   });
 
   it('is an ES256 JWT with kid and the contract claims, verifiable with node:crypto against the JWKS', async () => {
