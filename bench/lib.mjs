@@ -1,12 +1,12 @@
 // Shared plumbing of the Latchkey benchmarks: a throw-away database, Redis prefix and data dir per
 // run, the API server as a child process, seeding helpers, and autocannon wrapped as a promise.
 // Everything targets loopback only. Nothing here imports src/: the server is exercised over HTTP.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -418,19 +418,23 @@ export function poolCursor(items, fallback = 'pool-exhausted') {
 /**
  * Runs autocannon and returns the figures we report. Every response is checked: a non-200 status or
  * a GraphQL `errors` member counts as a failure, so a fast stream of errors cannot pass for speed.
- * `requests` items may carry `setupRequest` (e.g. to take the next single-use token).
+ * `requests` items may carry `setupRequest` (e.g. to take the next single-use token). `accept(body,
+ * headers)`, when given, must also hold for a 200/201 to count (e.g. a peer that answers `null` with 200).
  */
-export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids }) {
+export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids, accept }) {
   assertLoopback(base);
   const idleBefore = quiet ? await waitForQuiet() : undefined;
   const cpu0 = serverPid ? processCpu() : undefined;
-  const failures = { status: {}, graphqlErrors: 0, samples: [] };
-  const check = (status, body) => {
+  const failures = { status: {}, graphqlErrors: 0, rejected: 0, samples: [] };
+  const check = (status, body, _context, headers) => {
     if (status !== 200 && status !== 201) {
       failures.status[status] = (failures.status[status] ?? 0) + 1;
       if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
     } else if (body.includes('"errors"')) {
       failures.graphqlErrors++;
+      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    } else if (accept && !accept(body, headers)) {
+      failures.rejected++;
       if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
     }
   };
@@ -445,7 +449,7 @@ export async function load(base, { requests, connections = 50, duration = 8, ove
     inst.on('error', rej);
   });
   const cpu = cpu0 ? cpuBreakdown(cpu0, processCpu(), result.duration, { serverPid, pids }) : undefined;
-  const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors;
+  const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors + failures.rejected;
   const seconds = result.duration;
   const ok = result.requests.total - failed;
   return {
@@ -663,4 +667,34 @@ export async function loadNote() {
   const [a, b, c] = loadavg();
   const idle = await cpuIdle(1000);
   return `load ${a.toFixed(2)} ${b.toFixed(2)} ${c.toFixed(2)}, CPU ${(100 - idle * 100).toFixed(0)}% busy`;
+}
+
+/**
+ * The bcrypt ceiling at `cost` (bench/bcrypt-ceiling.mjs in a process of its own, after a quiet second):
+ * { opsPerSec, p50, cores, ..., cpuIdleBefore, otherCores } (otherCores: what the rest of the machine
+ * used meanwhile, in cores, so a disturbed measurement can be recognised).
+ */
+export async function bcryptCeiling(cost, { duration = 4, concurrency = Math.min(availableParallelism(), 3) } = {}) {
+  const cpuIdleBefore = await waitForQuiet();
+  const m0 = processCpu().machine?.cpu;
+  const t0 = performance.now();
+  const stdout = await new Promise((res, rej) =>
+    execFile(process.execPath, ['bench/bcrypt-ceiling.mjs', `--cost=${cost}`, `--concurrency=${concurrency}`, `--duration=${duration}`], { cwd: ROOT }, (err, out) =>
+      err ? rej(err) : res(out),
+    ),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const r = JSON.parse(stdout.trim().split('\n').pop());
+  const other = m0 === undefined ? 0 : Math.max(0, (processCpu().machine.cpu - m0) / wall - (r.cores * r.seconds) / wall);
+  return { ...r, cpuIdleBefore, otherCores: Number(other.toFixed(2)) };
+}
+
+/** Resident set size of a live process in bytes (VmRSS from /proc; NaN elsewhere or once it exited). */
+export function rssOf(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
 }
