@@ -420,34 +420,46 @@ export function poolCursor(items, fallback = 'pool-exhausted') {
  * a GraphQL `errors` member counts as a failure, so a fast stream of errors cannot pass for speed.
  * `requests` items may carry `setupRequest` (e.g. to take the next single-use token). `accept(body,
  * headers)`, when given, must also hold for a 200/201 to count (e.g. a peer that answers `null` with 200).
+ * `settle` (seconds, default 0): the run lasts `settle + duration`, and `rps` counts only the responses of
+ * the last `duration` seconds, so slow requests (bcrypt) are measured in the steady state, not in the
+ * ramp-up of the first responses (which penalises a server running more of them at once).
  */
-export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids, accept }) {
+export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids, accept, settle = 0 }) {
   assertLoopback(base);
   const idleBefore = quiet ? await waitForQuiet() : undefined;
   const cpu0 = serverPid ? processCpu() : undefined;
   const failures = { status: {}, graphqlErrors: 0, rejected: 0, samples: [] };
-  const check = (status, body, _context, headers) => {
+  let countFrom = Infinity;
+  let okSettled = 0;
+  /** True when the response counts as served; a failure is tallied by kind. */
+  const served = (status, body, headers) => {
     if (status !== 200 && status !== 201) {
       failures.status[status] = (failures.status[status] ?? 0) + 1;
-      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
     } else if (body.includes('"errors"')) {
       failures.graphqlErrors++;
-      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
     } else if (accept && !accept(body, headers)) {
       failures.rejected++;
-      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    } else {
+      return true;
     }
+    if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    return false;
+  };
+  const check = (status, body, _context, headers) => {
+    if (served(status, body, headers) && performance.now() >= countFrom) okSettled++;
   };
   const reqs = requests.map((r) => ({ ...r, onResponse: check }));
   const la = loadavg()[0];
+  countFrom = settle > 0 ? performance.now() + settle * 1000 : Infinity;
   const result = await new Promise((res, rej) => {
     const inst = autocannon(
-      { url: base, connections, duration, requests: reqs, timeout, ...(overallRate ? { overallRate } : {}) },
+      { url: base, connections, duration: settle + duration, requests: reqs, timeout, ...(overallRate ? { overallRate } : {}) },
       (err, r) => (err ? rej(err) : res(r)),
     );
     // autocannon counts a thrown setupRequest as nothing useful: surface it.
     inst.on('error', rej);
   });
+  const settledSeconds = settle > 0 ? (performance.now() - countFrom) / 1000 : undefined;
   const cpu = cpu0 ? cpuBreakdown(cpu0, processCpu(), result.duration, { serverPid, pids }) : undefined;
   const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors + failures.rejected;
   const seconds = result.duration;
@@ -458,8 +470,9 @@ export async function load(base, { requests, connections = 50, duration = 8, ove
     duration: Number(seconds.toFixed(2)),
     requests: result.requests.total,
     ok,
-    /** Successful responses per second over the whole run. */
-    rps: Number((ok / seconds).toFixed(1)),
+    /** Successful responses per second over the whole run (with `settle`: over its last `duration` seconds). */
+    rps: Number(((settledSeconds ? okSettled / settledSeconds : ok / seconds)).toFixed(1)),
+    ...(settledSeconds ? { settle, settledOk: okSettled, settledSeconds: Number(settledSeconds.toFixed(2)) } : {}),
     p50: result.latency.p50,
     p90: result.latency.p90,
     p99: result.latency.p99,

@@ -4,7 +4,11 @@
 // server's own trivial endpoint, Latchkey `{ __typename }`, Better Auth `GET /api/auth/ok`).
 //   node bench/peers.mjs [--costs=10,12] [--pairs=3] [--duration=8] [--warmup=2]
 //     [--paths=check,refresh,signin,signup] [--doors=rest,graphql] [--connections=50]
-//     [--passwordConnections=16] [--users=16] [--peerSessions=2000] [--refreshPerSec=5000] [--cpuProf=<dir>]
+//     [--passwordConnections=16] [--users=16] [--peerSessions=2000] [--refreshPerSec=5000] [--settle=2]
+//     [--cpuProf=<dir>]
+// Password runs last --settle + --duration seconds and count the responses of the last --duration only
+// (the steady state: Better Auth runs 4 bcrypt jobs at once on libuv's pool, Latchkey one per core, so
+// their first responses come at different times).
 // Better Auth and its dependencies are installed on first use into bench/peers/better-auth/node_modules
 // (npm ci of that folder's own lockfile; the project's `npm ci` never installs them).
 // Targets (medians of the pairwise ratios): sign-in and sign-up ≥ 1.2× Better Auth at every cost, every
@@ -52,6 +56,7 @@ const opt = args({
   users: 16,
   peerSessions: 2000,
   refreshPerSec: 5000,
+  settle: 2,
   cpuProf: '',
 });
 const costs = String(opt.costs).split(',').map(Number);
@@ -220,13 +225,14 @@ const ba = {
  * server's list then the other's, the order swapped every pair (A B, B A, ...), so a drift of the
  * machine hits both alike. Returns { key: [result per pair] }.
  */
-async function runStep(name, { servers, latchkey, peer, connections }) {
+async function runStep(name, { servers, latchkey, peer, connections, settle = 0 }) {
   const sides = [
     { runs: latchkey, server: servers.latchkey, other: servers.peer, otherName: 'better-auth (idle)' },
     { runs: peer, server: servers.peer, other: servers.latchkey, otherName: 'latchkey (idle)' },
   ];
   const go = async (side, run, duration, quiet) => {
     const r = await load(side.server.base, {
+      settle: quiet ? settle : 0,
       requests: run.requests,
       accept: run.accept,
       connections,
@@ -246,7 +252,7 @@ async function runStep(name, { servers, latchkey, peer, connections }) {
   const out = Object.fromEntries([...latchkey, ...peer].map((r) => [r.key, []]));
   for (let i = 0; i < opt.pairs; i++) {
     const order = i % 2 === 0 ? sides : [...sides].reverse();
-    log(`${name}: pair ${i + 1}/${opt.pairs} (${order.map((s) => s.runs.map((r) => r.key).join(', ')).join(' | ')}), ${connections} connections x ${opt.duration}s`);
+    log(`${name}: pair ${i + 1}/${opt.pairs} (${order.map((s) => s.runs.map((r) => r.key).join(', ')).join(' | ')}), ${connections} connections x ${settle ? `${settle}s + ` : ''}${opt.duration}s`);
     for (const side of order) {
       for (const run of side.runs) {
         const r = await go(side, run, opt.duration, true);
@@ -288,7 +294,7 @@ function pairwise(a, b) {
   return { ratios, median: ratios.every(Number.isFinite) ? median(ratios) : NaN };
 }
 
-const rpsMedian = (rs) => median(rs.map((r) => r.rps));
+const rpsMedian = (rs) => Number(median(rs.map((r) => r.rps)).toFixed(1));
 
 // ---------------------------------------------------------------------------------------------
 // one cost
@@ -370,6 +376,7 @@ async function measureCost(cost) {
       await runStep(`cost ${cost} sign-in`, {
         servers,
         connections: opt.passwordConnections,
+        settle: opt.settle,
         latchkey: doors.map((d) => ({ key: `latchkey sign-in (${d})`, requests: lk.signin[d](lkUsers) })),
         peer: [{ key: 'better-auth sign-in', requests: ba.signin(baUsers) }],
       }),
@@ -382,6 +389,7 @@ async function measureCost(cost) {
     const step = await runStep(`cost ${cost} sign-up`, {
       servers,
       connections: opt.passwordConnections,
+      settle: opt.settle,
       latchkey: doors.map((d) => ({ key: `latchkey sign-up (${d})`, requests: lk.signup[d](`s${cost}${d[0]}`) })),
       peer: [{ key: 'better-auth sign-up', requests: ba.signup(`b${cost}`) }],
     });
