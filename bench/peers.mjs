@@ -5,7 +5,9 @@
 //   node bench/peers.mjs [--costs=10,12] [--pairs=3] [--duration=8] [--warmup=2]
 //     [--paths=check,refresh,signin,signup] [--doors=rest,graphql] [--connections=50]
 //     [--passwordConnections=16] [--users=16] [--peerSessions=2000] [--refreshPerSec=5000] [--settle=2]
-//     [--cpuProf=<dir>]
+//     [--peerBcryptCap=false] [--cpuProf=<dir>]
+// --peerBcryptCap=false lets Better Auth run bcrypt uncapped on libuv's pool (see server.mjs there);
+// by default it has Latchkey's cap (one bcrypt per core).
 // Password runs last --settle + --duration seconds and count the responses of the last --duration only
 // (the steady state: Better Auth runs 4 bcrypt jobs at once on libuv's pool, Latchkey one per core, so
 // their first responses come at different times).
@@ -57,6 +59,7 @@ const opt = args({
   peerSessions: 2000,
   refreshPerSec: 5000,
   settle: 2,
+  peerBcryptCap: true,
   cpuProf: '',
 });
 const costs = String(opt.costs).split(',').map(Number);
@@ -93,6 +96,7 @@ async function startPeer({ cost, nodeArgs = [], readyTimeoutMs = 60_000 }) {
   const db = await createDatabase();
   const port = await freePort();
   const env = { ...process.env, DATABASE_URL: db.url, PORT: String(port), BCRYPT_COST: String(cost), NODE_ENV: 'production' };
+  if (!opt.peerBcryptCap) env.BCRYPT_MAX_CONCURRENT = '0';
   await promisify(execFile)(process.execPath, ['server.mjs', '--migrate'], { cwd: PEER_DIR, env });
   const child = spawn(process.execPath, [...nodeArgs, 'server.mjs'], { cwd: PEER_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -490,10 +494,10 @@ await main(async () => {
   const verdicts = results.flatMap((r) => [...r.comparisons.flatMap((c) => [c.pass, c.floorPass]), r.rss.samples.length ? r.rss.pass : undefined]).filter((v) => v !== undefined);
   report(
     'peers',
-    `Latchkey vs Better Auth ${peerVersion}, ${opt.pairs} alternating pairs of ${opt.duration}s runs per path; ` +
+    `Latchkey vs Better Auth ${peerVersion} (bcrypt ${opt.peerBcryptCap ? "capped as Latchkey's" : 'uncapped'}), ${opt.pairs} alternating pairs of ${opt.duration}s runs per path; ` +
       `password paths ${opt.passwordConnections} connections over ${opt.users} accounts, the others ${opt.connections}. ` +
       `Ratios are Latchkey / Better Auth (medians of the pairs); floors: the bcrypt ceiling for password paths (${ceilings || 'not measured'}), ` +
       `each server's trivial endpoint for the others.\n\n${table(rows)}`,
-    { betterAuth: peerVersion, targets: TARGET, pass: verdicts.length > 0 && verdicts.every(Boolean), results },
+    { betterAuth: peerVersion, peerBcryptCap: opt.peerBcryptCap, targets: TARGET, pass: verdicts.length > 0 && verdicts.every(Boolean), results },
   );
 });

@@ -1,7 +1,8 @@
 // Better Auth as bench/peers.mjs measures it: email + password on node:http (`toNodeHandler`), a pg Pool
 // of the same size as Latchkey's, bcrypt at BCRYPT_COST over the same keyed pre-hash as Latchkey's
-// PasswordHasher, the cookie cache on, and sessions extended on every checked request that asks for it.
-//   DATABASE_URL=... PORT=... BCRYPT_COST=10 node server.mjs [--migrate]
+// PasswordHasher (and the same cap on bcrypt jobs at once), the cookie cache on, and sessions extended
+// on every checked request that asks for it.
+//   DATABASE_URL=... PORT=... BCRYPT_COST=10 [BCRYPT_MAX_CONCURRENT=n] node server.mjs [--migrate]
 // --migrate creates Better Auth's tables in DATABASE_URL (its own migrator) and exits.
 // Listens on 127.0.0.1 only. Besides /api/auth/*, one route for the bench's set-up (never measured):
 //   POST /bench/sessions {"email": "...", "count": n} → ["<session cookie header>", ...]
@@ -9,6 +10,7 @@
 // bench/lib.mjs seeds Latchkey's refresh tokens straight into its tables.
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { availableParallelism } from 'node:os';
 import bcrypt from 'bcrypt';
 import { betterAuth } from 'better-auth';
 import { getMigrations } from 'better-auth/db/migration';
@@ -26,6 +28,30 @@ const secret = env.BETTER_AUTH_SECRET ?? randomBytes(32).toString('base64url');
 const pepper = randomBytes(32);
 const preHash = (password) => createHmac('sha384', pepper).update(password.normalize('NFKC'), 'utf8').digest('base64');
 
+// bcrypt runs on libuv's thread pool (4 threads), and so does everything Better Auth signs with WebCrypto
+// (session cookies, cookie cache): with 16 sign-ins in flight, each response's HMAC waits behind every
+// queued bcrypt job, and the answers come out in one burst when the queue empties. Latchkey caps bcrypt
+// at one job per core, leaving a pool thread free; the same cap here (BCRYPT_MAX_CONCURRENT, default the
+// same formula; 0 = no cap, Better Auth with bcrypt plugged in as its docs show) so both servers schedule
+// the same bcrypt work the same way, and what differs is what each does around it.
+const uvPool = Number(env.UV_THREADPOOL_SIZE) >= 1 ? Number(env.UV_THREADPOOL_SIZE) : 4;
+const maxConcurrent = env.BCRYPT_MAX_CONCURRENT !== undefined ? Number(env.BCRYPT_MAX_CONCURRENT) : Math.max(1, Math.min(availableParallelism(), uvPool - 1));
+let running = 0;
+const waiting = [];
+/** FIFO: a finished job hands its slot straight to the oldest waiter. */
+async function limited(task) {
+  if (maxConcurrent <= 0) return task();
+  if (running < maxConcurrent) running++;
+  else await new Promise((resolve) => waiting.push(resolve));
+  try {
+    return await task();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.PG_POOL_MAX ?? 10) });
 let verificationMails = 0;
 
@@ -39,8 +65,8 @@ const auth = betterAuth({
   emailAndPassword: {
     enabled: true,
     password: {
-      hash: (password) => bcrypt.hash(preHash(password), cost),
-      verify: ({ hash, password }) => bcrypt.compare(preHash(password), hash),
+      hash: (password) => limited(() => bcrypt.hash(preHash(password), cost)),
+      verify: ({ hash, password }) => limited(() => bcrypt.compare(preHash(password), hash)),
     },
   },
   // Latchkey queues a verification email with every sign-up: Better Auth makes its verification link
