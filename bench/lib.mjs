@@ -1,12 +1,12 @@
 // Shared plumbing of the Latchkey benchmarks: a throw-away database, Redis prefix and data dir per
 // run, the API server as a child process, seeding helpers, and autocannon wrapped as a promise.
 // Everything targets loopback only. Nothing here imports src/: the server is exercised over HTTP.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -418,34 +418,50 @@ export function poolCursor(items, fallback = 'pool-exhausted') {
 /**
  * Runs autocannon and returns the figures we report. Every response is checked: a non-200 status or
  * a GraphQL `errors` member counts as a failure, so a fast stream of errors cannot pass for speed.
- * `requests` items may carry `setupRequest` (e.g. to take the next single-use token).
+ * `requests` items may carry `setupRequest` (e.g. to take the next single-use token). `accept(body,
+ * headers)`, when given, must also hold for a 200/201 to count (e.g. a peer that answers `null` with 200).
+ * `settle` (seconds, default 0): the run lasts `settle + duration`, and `rps` counts only the responses of
+ * the last `duration` seconds, so slow requests (bcrypt) are measured in the steady state, not in the
+ * ramp-up of the first responses (which penalises a server running more of them at once).
  */
-export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids }) {
+export async function load(base, { requests, connections = 50, duration = 8, overallRate, label = '', timeout = 30, quiet = false, serverPid, pids, accept, settle = 0 }) {
   assertLoopback(base);
   const idleBefore = quiet ? await waitForQuiet() : undefined;
   const cpu0 = serverPid ? processCpu() : undefined;
-  const failures = { status: {}, graphqlErrors: 0, samples: [] };
-  const check = (status, body) => {
+  const failures = { status: {}, graphqlErrors: 0, rejected: 0, samples: [] };
+  let countFrom = Infinity;
+  let okSettled = 0;
+  /** True when the response counts as served; a failure is tallied by kind. */
+  const served = (status, body, headers) => {
     if (status !== 200 && status !== 201) {
       failures.status[status] = (failures.status[status] ?? 0) + 1;
-      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
     } else if (body.includes('"errors"')) {
       failures.graphqlErrors++;
-      if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    } else if (accept && !accept(body, headers)) {
+      failures.rejected++;
+    } else {
+      return true;
     }
+    if (failures.samples.length < 3) failures.samples.push(`${status} ${String(body).slice(0, 300)}`);
+    return false;
+  };
+  const check = (status, body, _context, headers) => {
+    if (served(status, body, headers) && performance.now() >= countFrom) okSettled++;
   };
   const reqs = requests.map((r) => ({ ...r, onResponse: check }));
   const la = loadavg()[0];
+  countFrom = settle > 0 ? performance.now() + settle * 1000 : Infinity;
   const result = await new Promise((res, rej) => {
     const inst = autocannon(
-      { url: base, connections, duration, requests: reqs, timeout, ...(overallRate ? { overallRate } : {}) },
+      { url: base, connections, duration: settle + duration, requests: reqs, timeout, ...(overallRate ? { overallRate } : {}) },
       (err, r) => (err ? rej(err) : res(r)),
     );
     // autocannon counts a thrown setupRequest as nothing useful: surface it.
     inst.on('error', rej);
   });
+  const settledSeconds = settle > 0 ? (performance.now() - countFrom) / 1000 : undefined;
   const cpu = cpu0 ? cpuBreakdown(cpu0, processCpu(), result.duration, { serverPid, pids }) : undefined;
-  const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors;
+  const failed = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.graphqlErrors + failures.rejected;
   const seconds = result.duration;
   const ok = result.requests.total - failed;
   return {
@@ -454,8 +470,9 @@ export async function load(base, { requests, connections = 50, duration = 8, ove
     duration: Number(seconds.toFixed(2)),
     requests: result.requests.total,
     ok,
-    /** Successful responses per second over the whole run. */
-    rps: Number((ok / seconds).toFixed(1)),
+    /** Successful responses per second over the whole run (with `settle`: over its last `duration` seconds). */
+    rps: Number(((settledSeconds ? okSettled / settledSeconds : ok / seconds)).toFixed(1)),
+    ...(settledSeconds ? { settle, settledOk: okSettled, settledSeconds: Number(settledSeconds.toFixed(2)) } : {}),
     p50: result.latency.p50,
     p90: result.latency.p90,
     p99: result.latency.p99,
@@ -663,4 +680,34 @@ export async function loadNote() {
   const [a, b, c] = loadavg();
   const idle = await cpuIdle(1000);
   return `load ${a.toFixed(2)} ${b.toFixed(2)} ${c.toFixed(2)}, CPU ${(100 - idle * 100).toFixed(0)}% busy`;
+}
+
+/**
+ * The bcrypt ceiling at `cost` (bench/bcrypt-ceiling.mjs in a process of its own, after a quiet second):
+ * { opsPerSec, p50, cores, ..., cpuIdleBefore, otherCores } (otherCores: what the rest of the machine
+ * used meanwhile, in cores, so a disturbed measurement can be recognised).
+ */
+export async function bcryptCeiling(cost, { duration = 4, concurrency = Math.min(availableParallelism(), 3) } = {}) {
+  const cpuIdleBefore = await waitForQuiet();
+  const m0 = processCpu().machine?.cpu;
+  const t0 = performance.now();
+  const stdout = await new Promise((res, rej) =>
+    execFile(process.execPath, ['bench/bcrypt-ceiling.mjs', `--cost=${cost}`, `--concurrency=${concurrency}`, `--duration=${duration}`], { cwd: ROOT }, (err, out) =>
+      err ? rej(err) : res(out),
+    ),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const r = JSON.parse(stdout.trim().split('\n').pop());
+  const other = m0 === undefined ? 0 : Math.max(0, (processCpu().machine.cpu - m0) / wall - (r.cores * r.seconds) / wall);
+  return { ...r, cpuIdleBefore, otherCores: Number(other.toFixed(2)) };
+}
+
+/** Resident set size of a live process in bytes (VmRSS from /proc; NaN elsewhere or once it exited). */
+export function rssOf(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
 }
