@@ -77,8 +77,8 @@ export class Limits {
   }
 
   /** Every limit of a declared spec, in order: the first one spent answers RATE_LIMITED. */
-  async consumeAll(spec: LimitSpec, meta?: RequestMeta): Promise<void> {
-    for (const [name, parts] of spec) await this.consume(name, parts, meta);
+  async consumeAll(spec: LimitSpec): Promise<void> {
+    for (const [name, parts] of spec) await this.consume(name, parts);
   }
 
   /**
