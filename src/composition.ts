@@ -14,6 +14,9 @@ import { Limits } from './infra/rate-limit.js';
 import { pingRedis } from './infra/redis.js';
 import type { Infra } from './infra/runtime.js';
 import { AccountLock } from './modules/accounts/account-lock.js';
+import { AlertWindows } from './modules/alerts/alert-windows.js';
+import { AlertsRepository } from './modules/alerts/alerts.repository.js';
+import { AlertsService } from './modules/alerts/alerts.service.js';
 import { accountsModule } from './modules/accounts/accounts.module.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { Lockout } from './modules/accounts/lockout.js';
@@ -83,6 +86,16 @@ export const mailRenderer = createMailRenderer(FEATURES.flatMap((m) => m.templat
  */
 export function buildServices(infra: Infra) {
   const { config, prisma, redis, log } = infra;
+  // First: every flow reports its security events to it (metrics and the built-in alert rules).
+  const alerts = new AlertsService({
+    windows: new AlertWindows(redis, config.redis.keyPrefix),
+    repo: new AlertsRepository(prisma),
+    metrics: infra.metrics,
+    rules: config.alerts,
+    identifierKey: infra.appSecrets.ring('alert-mac').current.key,
+    ipv6Prefix: config.rateLimitIpv6Prefix,
+    log,
+  });
   const health = new HealthService({
     postgres: () => pingPostgres(prisma),
     redis: () => pingRedis(redis),
@@ -101,6 +114,7 @@ export function buildServices(infra: Infra) {
     refreshTtlSeconds: config.auth.refreshTokenTtl,
     idleTtlSeconds: config.auth.sessionIdleTtl,
     reauthMaxAgeSeconds: config.auth.reauthMaxAge,
+    signals: alerts,
   });
   const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
@@ -112,13 +126,13 @@ export function buildServices(infra: Infra) {
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
-  const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
+  const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix, (name, meta) => alerts.rateLimited(name, meta));
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
   const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords.
-  const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, sessions, publicUrl: config.http.publicUrl });
+  const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, sessions, publicUrl: config.http.publicUrl, signals: alerts });
   const mfa = new MfaService({
     repo: new MfaRepository(prisma),
     users,
@@ -134,6 +148,7 @@ export function buildServices(infra: Infra) {
     profiles,
     issuer: config.mfaIssuer,
     appUrl: config.http.appUrl,
+    signals: alerts,
   });
   const passwordServiceNames = serviceNamesOf(config.mfaIssuer, config.mail.from);
   const accounts = new AccountsService({
@@ -149,6 +164,7 @@ export function buildServices(infra: Infra) {
     passwordMinLength: config.auth.passwordMinLength,
     limits,
     passwordServiceNames,
+    signals: alerts,
   });
   const passwordReset = new PasswordResetService({
     outbox,
@@ -170,6 +186,7 @@ export function buildServices(infra: Infra) {
     config,
     log,
     metrics: infra.metrics,
+    alerts,
     queues: infra.queues,
     health,
     tokens,

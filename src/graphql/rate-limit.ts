@@ -10,7 +10,7 @@ import type { GraphQLContext } from './context.js';
  */
 export function RateLimited<Args = Record<string, unknown>>(limit: LimitDeclaration, input: (args: Args) => unknown = (args) => args) {
   return createMethodMiddlewareDecorator<GraphQLContext>(async ({ args, context }, next) => {
-    for (const [name, parts] of limit(input(args as Args), byAddress(context.meta.ip))) await context.limits.consume(name, parts);
+    for (const [name, parts] of limit(input(args as Args), byAddress(context.meta.ip))) await context.limits.consume(name, parts, context.meta);
     return next();
   });
 }

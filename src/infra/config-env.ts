@@ -19,6 +19,18 @@ const limitRule = z
     const [points, windowSeconds] = s.split('/').map(Number) as [number, number];
     return { points, windowSeconds };
   });
+/** An alert rule's threshold as `count/seconds` (at least `count` events within `seconds`), or `off`. */
+const alertRule = z
+  .string()
+  .regex(/^(off|\d+\/\d+)$/, 'must be `count/seconds` (e.g. 10/600) or `off`')
+  .transform((s) => {
+    if (s === 'off') return null;
+    const [threshold, windowSeconds] = s.split('/').map(Number) as [number, number];
+    return { threshold, windowSeconds };
+  })
+  // Each network's counter holds at most `threshold` entries for at most a day: memory stays bounded.
+  .refine((r) => r === null || (r.threshold >= 2 && r.threshold <= 1000), 'count must be 2 to 1000')
+  .refine((r) => r === null || (r.windowSeconds >= 60 && r.windowSeconds <= 86_400), 'seconds must be 60 to 86400');
 const list = z.string().transform((s) =>
   s
     .split(',')
@@ -77,6 +89,10 @@ export const envSchema = z.object({
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */
   RATE_LIMIT_IPV6_PREFIX: int(32, 128).default(64),
+  /** Security alert: failed sign-ins for this many distinct identifiers from one IP network within the window. @default 10/600 */
+  ALERT_CREDENTIAL_STUFFING: alertRule.prefault('10/600'),
+  /** Security alert: this many refused sign-ups from one IP network within the window. @default 20/600 */
+  ALERT_SIGNUP_BURST: alertRule.prefault('20/600'),
   /** The issuer shown by authenticator apps for TOTP. @default Latchkey */
   MFA_ISSUER: z.string().min(1).max(64).default('Latchkey'),
   /** Failed logins per account (any IP) within LOCKOUT_WINDOW that lock it. @default 50 */

@@ -208,3 +208,21 @@ describe('RATE_LIMIT_IPV6_PREFIX', () => {
     for (const bad of ['16', '129', 'wide']) expect(() => loadConfig({ RATE_LIMIT_IPV6_PREFIX: bad }), bad).toThrow(ConfigError);
   });
 });
+
+describe('ALERT_CREDENTIAL_STUFFING and ALERT_SIGNUP_BURST', () => {
+  it('default to 10/600 and 20/600, take count/seconds or off, and refuse anything unbounded', () => {
+    expect(loadConfig({}).alerts).toEqual({ credential_stuffing: { threshold: 10, windowSeconds: 600 }, signup_burst: { threshold: 20, windowSeconds: 600 } });
+    // `off` is an operator's choice (their SIEM may own the rule), allowed in production too.
+    const set = loadConfig({ ...validProductionEnv, ALERT_CREDENTIAL_STUFFING: '5/3600', ALERT_SIGNUP_BURST: 'off' }).alerts;
+    expect(set).toEqual({ credential_stuffing: { threshold: 5, windowSeconds: 3600 }, signup_burst: null });
+    for (const bad of ['1/600', '1001/600', '10/59', '10/86401', '10', 'ten/600', '10/600/1']) {
+      try {
+        loadConfig({ ALERT_CREDENTIAL_STUFFING: bad });
+        expect.unreachable(bad);
+      } catch (e) {
+        expect(e, bad).toBeInstanceOf(ConfigError);
+        expect((e as ConfigError).issues.map((i) => i.key)).toEqual(['ALERT_CREDENTIAL_STUFFING']);
+      }
+    }
+  });
+});

@@ -11,6 +11,11 @@ export type { TrustProxy };
 /** Every named rate limit (README "Abuse protection"). */
 export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth';
 
+/** Every limit name once (the compiler checks the list is complete): the values of a metric label. */
+export const LIMIT_NAMES = Object.keys({
+  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0,
+} satisfies Record<LimitName, 0>) as readonly LimitName[];
+
 export interface Config {
   readonly env: Env['NODE_ENV'];
   readonly isProduction: boolean;
@@ -56,6 +61,18 @@ export interface Config {
   readonly metrics: { readonly port?: number; readonly host: string; readonly token?: string };
   /** Per-IP limits key an IPv6 client by this prefix length (IPv4 by its address). */
   readonly rateLimitIpv6Prefix: number;
+  /** Thresholds of the built-in security alert rules; `null`: that rule is off. */
+  readonly alerts: Readonly<Record<AlertRuleName, AlertThreshold | null>>;
+}
+
+/** The built-in security alert rules (docs/api.md, "Alerts"): public names, do not rename. */
+export const ALERT_RULE_NAMES = ['credential_stuffing', 'signup_burst'] as const;
+export type AlertRuleName = (typeof ALERT_RULE_NAMES)[number];
+
+/** At least `threshold` events within `windowSeconds` fire the rule. */
+export interface AlertThreshold {
+  readonly threshold: number;
+  readonly windowSeconds: number;
 }
 
 const HINTS: Record<string, string> = {
@@ -73,6 +90,8 @@ const HINTS: Record<string, string> = {
   TRUST_PROXY: '`true`, `false`, or a comma-separated list of proxy IPs/CIDRs, e.g. 10.0.0.0/8,172.16.0.0/12',
   METRICS_PORT: 'a port number other than PORT, e.g. 9464',
   METRICS_TOKEN: 'a random string; generate one with `openssl rand -hex 32`',
+  ALERT_CREDENTIAL_STUFFING: 'count/seconds, e.g. 10/600, or off',
+  ALERT_SIGNUP_BURST: 'count/seconds, e.g. 20/600, or off',
   RESEND_API_KEY: 'a Resend API key (re_...) so mail is delivered',
 };
 
@@ -187,6 +206,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     mfaIssuer: e.MFA_ISSUER,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? host, token: e.METRICS_TOKEN },
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
+    alerts: { credential_stuffing: e.ALERT_CREDENTIAL_STUFFING, signup_burst: e.ALERT_SIGNUP_BURST },
   };
   return deepFreeze(config);
 }

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { ALERT_RULE_NAMES, LIMIT_NAMES } from './config.js';
 
 /**
  * Every label value is drawn from a set the server knows, never from what a client sends: each distinct
@@ -57,6 +58,34 @@ export function createMetrics() {
       labelNames: ['queue', 'outcome'] as const,
       registers: [registry],
     }),
+    ...securityMetrics(registry),
+  };
+}
+
+/** What a sign-up attempt came to (`latchkey_signups_total{outcome}`); all but `created` and `error` are refusals. */
+export const SIGNUP_OUTCOMES = ['created', 'invalid', 'weak_password', 'taken', 'rate_limited', 'error'] as const;
+export type SignUpOutcome = (typeof SIGNUP_OUTCOMES)[number];
+
+/**
+ * The security counters (docs/api.md, "Alerts"). Every label set is known in advance and exported at 0 from
+ * the start, so a first event is an increase Prometheus can see (a series born at 1 shows no `increase()`).
+ */
+function securityMetrics(registry: Registry) {
+  const counter = <L extends string>(name: string, help: string, labels: Partial<Record<L, readonly string[]>> = {}) => {
+    const labelNames = Object.keys(labels) as L[];
+    const c = new Counter<L>({ name, help, labelNames, registers: [registry] });
+    const [label] = labelNames;
+    if (label === undefined) return c;
+    for (const value of labels[label] ?? []) c.inc({ [label]: value } as Partial<Record<L, string>>, 0);
+    return c;
+  };
+  return {
+    loginFailures: counter('latchkey_login_failures_total', 'Failed sign-ins: wrong password or unknown identifier, locked or disabled account, wrong second-factor code'),
+    signups: counter<'outcome'>('latchkey_signups_total', 'Sign-up attempts by outcome', { outcome: SIGNUP_OUTCOMES }),
+    rateLimited: counter<'limit'>('latchkey_rate_limited_total', 'Attempts refused by a rate limit, by limit name', { limit: LIMIT_NAMES }),
+    lockouts: counter('latchkey_lockouts_total', 'New locks of an account after repeated failures'),
+    refreshReuse: counter('latchkey_refresh_reuse_total', 'Replayed refresh tokens (the session was revoked)'),
+    securityAlerts: counter<'rule'>('latchkey_security_alerts_total', 'Built-in security alert rules fired, by rule', { rule: ALERT_RULE_NAMES }),
   };
 }
 

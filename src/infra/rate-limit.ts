@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { RequestMeta } from '../core/request.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { clientNetwork } from './client-network.js';
 import type { Config, LimitName } from './config.js';
@@ -7,6 +8,12 @@ import { AppError } from './errors.js';
 import type { KeyPart, KeyText, LimitSpec } from './limit-spec.js';
 
 export type { LimitName };
+
+/**
+ * Told of every attempt a limit refuses, before RATE_LIMITED is thrown (metrics, security alert rules).
+ * `meta` is the refused request's, when the door passed it. It must not throw.
+ */
+export type LimitObserver = (name: LimitName, meta: RequestMeta | undefined) => Promise<void> | void;
 
 export interface LimitRule {
   /** Allowed attempts per window. */
@@ -29,6 +36,7 @@ export class Limits {
     keyPrefix: string,
     rules: Config['limits'],
     private readonly ipv6Prefix = 64,
+    private readonly observer?: LimitObserver,
   ) {
     for (const [name, rule] of Object.entries(rules) as [LimitName, LimitRule | null][]) {
       if (!rule) continue;
@@ -50,8 +58,9 @@ export class Limits {
    * Counts one attempt for the key made of `parts` (a client address, a submitted identifier, ...). Past
    * the limit, RATE_LIMITED with `retryAfter` in seconds. Identifiers are hashed: Redis never holds an
    * email in clear. A client address (`byAddress`) counts by its network: IPv4 as is, IPv6 per prefix.
+   * `meta`, the request's, goes to the observer with a refusal.
    */
-  async consume(name: LimitName, parts: readonly KeyPart[]): Promise<void> {
+  async consume(name: LimitName, parts: readonly KeyPart[], meta?: RequestMeta): Promise<void> {
     const limiter = this.limiters.get(name);
     if (!limiter) return;
     const key = keyOf(parts.map((p) => (typeof p === 'object' && p !== null ? clientNetwork(p.clientAddress, this.ipv6Prefix) : p)));
@@ -59,6 +68,7 @@ export class Limits {
       await limiter.consume(key);
     } catch (res) {
       if (res instanceof RateLimiterRes) {
+        await this.observer?.(name, meta);
         const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
         throw new AppError('RATE_LIMITED', `Too many attempts; try again in ${retryAfter} s`, { retryAfter });
       }

@@ -1,6 +1,7 @@
 import { AppError } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../core/request.js';
+import type { SecuritySignals } from '../alerts/security-signals.js';
 import { tokenSchema } from '../email-verification/verification.schema.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -19,6 +20,8 @@ export interface AccountLockDeps {
   sessions: Pick<SessionsService, 'isKnownDevice'>;
   /** Base of the unlock link in the account-locked email (PUBLIC_URL). */
   publicUrl: string;
+  /** Told of each new lock (latchkey_lockouts_total). */
+  signals: Pick<SecuritySignals, 'lockedOut'>;
 }
 
 export const UNLOCK_TTL_SECONDS = 24 * 3600;
@@ -52,6 +55,7 @@ export class AccountLock {
         secret: ['unlockLink'],
       });
     });
+    this.deps.signals.lockedOut();
     this.deps.mail.afterCommit();
   }
 

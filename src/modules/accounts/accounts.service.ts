@@ -1,7 +1,8 @@
-import { AppError } from '../../infra/errors.js';
+import { AppError, isAppError, type ErrorCode } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { Principal, RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
+import type { SecuritySignals, SignUpOutcome } from '../alerts/security-signals.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { byAddress } from '../../infra/limit-spec.js';
@@ -39,6 +40,8 @@ export interface AccountsDeps {
   limits: Pick<Limits, 'consumeAll'>;
   /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
   passwordServiceNames?: readonly string[];
+  /** Told of failed sign-ins and of every sign-up's outcome (metrics and alert rules). */
+  signals: Pick<SecuritySignals, 'signInFailed' | 'signUp'>;
 }
 
 export type { AuthResult };
@@ -47,6 +50,27 @@ export type { AuthResult };
 const laterEnd = (locks: FailureOutcome[]): Date | null =>
   locks.map((o) => o.until).reduce((a, b) => (a === null || b === null ? null : a > b ? a : b));
 
+/** The answers of `login` that are a failed sign-in (a rate-limited attempt is counted by its limit). */
+const SIGN_IN_FAILURES: ReadonlySet<ErrorCode> = new Set(['INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED']);
+
+/** What a refused sign-up came to, from its error. */
+function signUpOutcomeOf(e: unknown): SignUpOutcome {
+  if (!isAppError(e)) return 'error';
+  switch (e.code) {
+    case 'BAD_USER_INPUT':
+      return 'invalid';
+    case 'WEAK_PASSWORD':
+      return 'weak_password';
+    case 'EMAIL_TAKEN':
+    case 'USERNAME_TAKEN':
+      return 'taken';
+    case 'RATE_LIMITED':
+      return 'rate_limited';
+    default:
+      return 'error';
+  }
+}
+
 /** Same words for an unknown identifier and a wrong password, so the answer reveals nothing. */
 const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identifier or password is incorrect');
 
@@ -54,11 +78,26 @@ const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identi
 export class AccountsService {
   constructor(private readonly deps: AccountsDeps) {}
 
+  /** Sign-up; its outcome, created or why not, is reported to the signals (a refusal may feed `signup_burst`). */
+  async register(input: unknown, meta: RequestMeta): Promise<AuthResult> {
+    let outcome: SignUpOutcome = 'error';
+    try {
+      const result = await this.createAccount(input, meta);
+      outcome = 'created';
+      return result;
+    } catch (e) {
+      outcome = signUpOutcomeOf(e);
+      throw e;
+    } finally {
+      await this.deps.signals.signUp(outcome, meta);
+    }
+  }
+
   /**
    * One transaction: the user, its first session, SIGNED_IN, the verification token and its email job.
    * The unique indexes decide every race, and a failure anywhere leaves nothing behind.
    */
-  async register(input: unknown, meta: RequestMeta): Promise<AuthResult> {
+  private async createAccount(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const data = parseInput(registerSchema, input);
     checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email], serviceNames: this.deps.passwordServiceNames });
     const passwordHash = await this.deps.hasher.hash(data.password);
@@ -89,6 +128,16 @@ export class AccountsService {
    */
   async login(input: unknown, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
     const { identifier, password } = parseInput(loginSchema, input);
+    try {
+      return await this.loginWithPassword(identifier, password, meta);
+    } catch (e) {
+      // Only a failure is reported: a successful sign-in pays nothing for the counting.
+      if (isAppError(e) && SIGN_IN_FAILURES.has(e.code)) await this.deps.signals.signInFailed(identifier, meta);
+      throw e;
+    }
+  }
+
+  private async loginWithPassword(identifier: string, password: string, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
     const user = await this.deps.users.findByIdentifier(identifier);
     // The same query runs for an unknown identifier (no account: never known).
     const known = await this.deps.sessions.isKnownDevice(user?.id ?? null, meta);

@@ -5,6 +5,7 @@ import type { KeyRing } from '../../infra/crypto/secrets.js';
 import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
+import type { SecuritySignals } from '../alerts/security-signals.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
 import { admitSignIn } from '../identity/account-standing.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -61,6 +62,8 @@ export interface MfaDeps {
   profiles: Pick<ProfileCache, 'invalidate'>;
   issuer: string;
   appUrl: string;
+  /** Told of each wrong code at sign-in (latchkey_login_failures_total). */
+  signals: Pick<SecuritySignals, 'signInFailed'>;
 }
 
 const invalidCode = () => new AppError('INVALID_TOKEN', 'The code is wrong, already used or expired');
@@ -154,6 +157,7 @@ export class MfaService {
     admitSignIn(user);
     await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
+      await this.deps.signals.signInFailed(null, meta);
       await this.challengeFailed(user, mfaToken, meta);
       throw invalidCode();
     }

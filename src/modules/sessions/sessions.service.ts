@@ -2,6 +2,7 @@ import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
 import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
+import type { SecuritySignals } from '../alerts/security-signals.js';
 import { accountStanding, admitSession, admitSignIn } from '../identity/account-standing.js';
 import type { UserProfile } from '../identity/users.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
@@ -48,6 +49,8 @@ export interface SessionsDeps {
   idleTtlSeconds: number;
   /** How long a sign-in or reauthenticate counts as recent (REAUTH_MAX_AGE_SECONDS). */
   reauthMaxAgeSeconds: number;
+  /** Told of a replayed refresh token (latchkey_refresh_reuse_total). */
+  signals: Pick<SecuritySignals, 'refreshTokenReused'>;
   now?: () => Date;
 }
 
@@ -124,6 +127,7 @@ export class SessionsService {
     }
     if (result.kind === 'reused') {
       await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED', null);
+      this.deps.signals.refreshTokenReused();
       this.deps.log.warn({ requestId: meta.requestId, userId: result.userId, sessionId: result.sessionId, ip: meta.ip }, 'refresh token reuse: session revoked');
       throw new AppError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; the session has been revoked');
     }

@@ -187,6 +187,7 @@ export async function sessionsOverFakes(opts: { now: number; refreshTtlSeconds?:
     refreshTtlSeconds: opts.refreshTtlSeconds ?? 30 * 86_400,
     idleTtlSeconds: opts.idleTtlSeconds ?? 7 * 86_400,
     reauthMaxAgeSeconds: 600,
+    signals: { refreshTokenReused: () => undefined },
     // Every account exists and is active: the standing rules have their own tests (account-standing).
     accounts: { cacheKey: (userId: string) => `profile:${userId}`, current: async (userId: string, cached: string | null) => (cached ? (JSON.parse(cached) as ReturnType<FakeSessionStore['user']>) : repo.user(userId)) },
     now: () => new Date(clock.now),
