@@ -56,6 +56,8 @@ export interface Config {
   readonly metrics: { readonly port?: number; readonly host: string; readonly token?: string };
   /** Per-IP limits key an IPv6 client by this prefix length (IPv4 by its address). */
   readonly rateLimitIpv6Prefix: number;
+  /** The audit log: how many days an entry is kept. */
+  readonly audit: { readonly retentionDays: number };
 }
 
 const HINTS: Record<string, string> = {
@@ -187,6 +189,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     mfaIssuer: e.MFA_ISSUER,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? host, token: e.METRICS_TOKEN },
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
+    audit: { retentionDays: e.AUDIT_RETENTION_DAYS },
   };
   return deepFreeze(config);
 }

@@ -8,6 +8,20 @@ import type { KeyPart, KeyText, LimitSpec } from './limit-spec.js';
 
 export type { LimitName };
 
+/**
+ * RATE_LIMITED, naming the limit that refused and whether this is the first refusal of its window: what
+ * reports a refusal (the audit log) reports it once per key and window, however hard a client hammers.
+ */
+export class RateLimitedError extends AppError {
+  constructor(
+    readonly limit: LimitName,
+    readonly firstInWindow: boolean,
+    retryAfter: number,
+  ) {
+    super('RATE_LIMITED', `Too many attempts; try again in ${retryAfter} s`, { retryAfter });
+  }
+}
+
 export interface LimitRule {
   /** Allowed attempts per window. */
   points: number;
@@ -60,7 +74,7 @@ export class Limits {
     } catch (res) {
       if (res instanceof RateLimiterRes) {
         const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        throw new AppError('RATE_LIMITED', `Too many attempts; try again in ${retryAfter} s`, { retryAfter });
+        throw new RateLimitedError(name, res.consumedPoints === limiter.points + 1, retryAfter);
       }
       throw res;
     }
