@@ -31,7 +31,7 @@ export interface AuditSealerDeps {
 
 /**
  * The audit log's background step, run by every process (like the outbox relay and the event publisher),
- * leader-free: woken by the NOTIFY of each commit that adds entries, and by a sweep. Each pass
+ * leader-free: woken by the NOTIFY of each commit that adds entries, and by a sweep. Two loops:
  *  1. seals pending entries into the hash chain, oldest first (one process at a time holds the seal lock;
  *     the others skip the round), and writes each sealed entry as one JSON log line (`"audit": true`, with
  *     its seal: shipped logs then hold the chain's hashes outside the database);
@@ -40,33 +40,51 @@ export interface AuditSealerDeps {
  * Writers of the log take no lock: sealing is off the hot path, within milliseconds of a commit.
  */
 export class AuditSealer {
-  private readonly loop: BackgroundPass;
+  /** Two loops, so sealing never waits behind a slow or unreachable Redis. */
+  private readonly sealing: BackgroundPass;
+  private readonly publishing: BackgroundPass;
   private readonly listener: PgListener;
 
   constructor(private readonly deps: AuditSealerDeps) {
-    this.loop = new BackgroundPass(() => this.pass(), { sweepMs: deps.sweepMs ?? 1_000, gatherMs: GATHER_MS });
-    this.listener = new PgListener(deps.databaseUrl, AUDIT_CHANNEL, () => this.loop.wake(), deps.log);
+    const sweepMs = deps.sweepMs ?? 1_000;
+    this.sealing = new BackgroundPass(() => this.sealPass(), { sweepMs, gatherMs: GATHER_MS });
+    this.publishing = new BackgroundPass(() => this.publishPass(), { sweepMs, gatherMs: 0 });
+    this.listener = new PgListener(deps.databaseUrl, AUDIT_CHANNEL, () => this.sealing.wake(), deps.log);
   }
 
   async start(): Promise<void> {
     await this.listener.start();
-    this.loop.start();
+    this.sealing.start();
+    this.publishing.start();
   }
 
   async stop(): Promise<void> {
-    await this.loop.stop();
+    await this.sealing.stop();
+    await this.publishing.stop();
     await this.listener.stop();
   }
 
-  /** Seals and publishes until nothing is left (tests and the verify CLI call it to settle the chain). */
+  /** Seals, then publishes, until nothing is left (tests call it to settle the chain). */
   async pass(): Promise<void> {
+    await this.sealPass();
+    await this.publishPass();
+  }
+
+  private async sealPass(): Promise<void> {
+    let sealed = 0;
     try {
-      while ((await this.sealOnce()) === BATCH) {
-        // A full batch: more may be waiting.
-      }
+      let n: number;
+      do {
+        n = await this.sealOnce();
+        sealed += n;
+      } while (n === BATCH); // a full batch: more may be waiting
     } catch (err) {
       this.deps.log.warn({ err }, 'audit: sealing failed; will retry from the pending entries');
     }
+    if (sealed > 0) this.publishing.wake();
+  }
+
+  private async publishPass(): Promise<void> {
     try {
       while ((await this.deps.repo.publishBatch(BATCH, (rows) => this.publish(rows))) === BATCH) {
         // A full batch: more may be waiting.
