@@ -11,7 +11,7 @@ import { createApollo } from './graphql/apollo.js';
 import { documentRules } from './graphql/limits.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { GRAPHIQL_PATH, wantsHtml } from './graphql/graphiql-paths.js';
-import { buildGraphQLSchema, instanceContainer, type ResolverClasses } from './graphql/schema.js';
+import { buildGraphQLSchema, instanceContainer, type ResolverClasses, type RoleCheck } from './graphql/schema.js';
 import { attachGraphQLWs, type GraphQLWsServer, type WsOptions } from './graphql/ws.js';
 import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
@@ -52,6 +52,10 @@ export interface AppDeps {
   restRoutes: FastifyPluginAsync[];
   /** Routes mounted at the root (development tools such as /dev/mail). */
   rootRoutes?: FastifyPluginAsync[];
+  /** Feature REST doors for operators, mounted under `/v1/admin`. */
+  adminRoutes?: FastifyPluginAsync[];
+  /** The role guard behind `@Authorized(role)` (subscriptions: checked at subscribe time and per event). */
+  requireRole: RoleCheck;
   /** What subscriptions need: the pub/sub they read, and socket authentication. */
   realtime: {
     pubSub: PubSub;
@@ -71,6 +75,7 @@ export interface App {
 }
 
 export const REST_PREFIXES = ['/auth', '/v1/auth'] as const;
+export const ADMIN_PREFIX = '/v1/admin';
 const REQUEST_ID = /^[\w.-]{1,64}$/;
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 /** The methods an `Allow` header can list (OPTIONS is answered on every path, by CORS). */
@@ -193,7 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     prepaid.add(req);
   });
 
-  const schema = await buildGraphQLSchema(deps.resolverClasses, resolvers, deps.realtime.pubSub);
+  const schema = await buildGraphQLSchema(deps.resolverClasses, resolvers, deps.realtime.pubSub, deps.requireRole);
   const rules = documentRules();
   const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql, validationRules: rules });
   await apollo.start();
@@ -238,6 +243,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       { prefix },
     );
   }
+  await fastify.register(
+    async (scope) => {
+      for (const routes of deps.adminRoutes ?? []) await scope.register(routes);
+    },
+    { prefix: ADMIN_PREFIX },
+  );
 
   await fastify.ready();
   const ws = attachGraphQLWs({

@@ -19,6 +19,13 @@ import { AlertsRepository } from './modules/alerts/alerts.repository.js';
 import { AlertsService } from './modules/alerts/alerts.service.js';
 import { accountsModule } from './modules/accounts/accounts.module.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
+import { AuditRetention } from './modules/audit/audit-retention.js';
+import { AuditSealsRepository } from './modules/audit/audit-seals.repository.js';
+import { AuditTrail } from './modules/audit/audit-trail.js';
+import { auditModule } from './modules/audit/audit.module.js';
+import { AuditRepository } from './modules/audit/audit.repository.js';
+import { AuditSealer } from './modules/audit/audit.sealer.js';
+import { AuditService } from './modules/audit/audit.service.js';
 import { Lockout } from './modules/accounts/lockout.js';
 import { SignIn } from './modules/accounts/sign-in.js';
 import { emailVerificationModule } from './modules/email-verification/verification.module.js';
@@ -67,6 +74,7 @@ export const MODULES = [
   accountsModule,
   mfaModule,
   securityEventsModule,
+  auditModule,
   mailModule,
   maintenanceModule,
 ] as const satisfies readonly Feature<Services>[];
@@ -127,6 +135,9 @@ export function buildServices(infra: Infra) {
   const sender: MailSender = devOutbox ?? createResendSender({ apiKey: config.mail.resendApiKey!, baseUrl: config.mail.resendBaseUrl });
 
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix, (name, meta) => alerts.rateLimited(name, meta));
+  const auditRepo = new AuditRepository(prisma);
+  const auditSeals = new AuditSealsRepository(prisma);
+  const auditTrail = new AuditTrail({ repo: auditRepo, identifierKey: infra.appSecrets.ring('audit-identifier') });
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
   const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
@@ -146,6 +157,7 @@ export function buildServices(infra: Infra) {
     failures: lock.failures,
     mail,
     profiles,
+    audit: auditTrail,
     issuer: config.mfaIssuer,
     appUrl: config.http.appUrl,
     signals: alerts,
@@ -163,6 +175,7 @@ export function buildServices(infra: Infra) {
     mfa,
     passwordMinLength: config.auth.passwordMinLength,
     limits,
+    audit: auditTrail,
     passwordServiceNames,
     signals: alerts,
   });
@@ -178,10 +191,12 @@ export function buildServices(infra: Infra) {
     passwordMinLength: config.auth.passwordMinLength,
     passwordServiceNames,
     appUrl: config.http.appUrl,
+    audit: auditTrail,
   });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
+  const auditSealer = new AuditSealer({ repo: auditSeals, sealKey: infra.appSecrets.ring('audit-seal'), pubsub: infra.pubsub, databaseUrl: infra.databaseUrl, log });
   return {
     config,
     log,
@@ -200,6 +215,10 @@ export function buildServices(infra: Infra) {
     passwordReset,
     securityEvents,
     publisher,
+    audit: new AuditService(auditRepo),
+    auditTrail,
+    auditSealer,
+    auditRetention: new AuditRetention({ repo: auditSeals, retentionDays: config.audit.retentionDays }),
     limits,
     lockout,
     mfa,
@@ -247,6 +266,8 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
     resolvers: RESOLVER_BINDINGS.map((b) => b.make(s)),
     restRoutes: FEATURES.flatMap((m) => m.routes?.(s) ?? []),
     rootRoutes,
+    adminRoutes: FEATURES.flatMap((m) => m.adminRoutes?.(s) ?? []),
+    requireRole: (ctx, role) => s.auth.requireRole(ctx, role),
     realtime: {
       pubSub: infra.pubsub,
       authenticate: (authorization) => s.sessions.authenticate(authorization),
@@ -257,16 +278,19 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
 }
 
 /**
- * Background loops every process runs (API and worker): the outbox relay (committed jobs reach BullMQ)
- * and the security-event publisher (committed events reach subscribers on every instance).
+ * Background loops every process runs (API and worker): the outbox relay (committed jobs reach BullMQ),
+ * the security-event publisher (committed events reach subscribers on every instance) and the audit
+ * sealer (committed audit entries join the hash chain, reach the log and every operator's subscription).
  */
 export async function startRelay(s: Services): Promise<{ stop(): Promise<void> }> {
   s.relay.start();
   await s.publisher.start();
+  await s.auditSealer.start();
   return {
     async stop() {
       await s.relay.stop();
       await s.publisher.stop();
+      await s.auditSealer.stop();
     },
   };
 }

@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { GeneralBudget } from './rate-limit.js';
-import { buildSchema, type ContainerType, type NonEmptyArray, type PubSub } from 'type-graphql';
+import { buildSchema, type AuthChecker, type ContainerType, type NonEmptyArray, type PubSub } from 'type-graphql';
+import type { Role } from '../core/request.js';
+import type { GraphQLContext } from './context.js';
 /** Resolver classes as type-graphql takes them (it types them as bare Function). */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 export type ResolverClasses = NonEmptyArray<Function>;
@@ -17,15 +19,33 @@ const NO_PUBSUB: PubSub = {
   },
 };
 
+/** The role guard (AuthGuard.requireRole): resolves when the caller's current role holds `role`, else throws FORBIDDEN. */
+export type RoleCheck = (ctx: GraphQLContext, role: Role) => Promise<unknown>;
+
+/**
+ * `@Authorized(role)` through the role guard. It is type-graphql's one hook that also runs when a
+ * subscription starts (and again on each event it delivers), where a resolver instance cannot be reached.
+ */
+const roleChecker =
+  (requireRole: RoleCheck): AuthChecker<GraphQLContext, Role> =>
+  async ({ context }, roles) => {
+    for (const role of roles) await requireRole(context, role);
+    return true;
+  };
+
+/** Printing needs no guard; executing without one would leave `@Authorized` fields open, so nothing may. */
+const NO_GUARD: AuthChecker<GraphQLContext, Role> = () => false;
+
 /**
  * Builds the executable schema of these resolver classes (the composition root lists them). Without a
- * container and pub/sub it is only good for printing (`schema:emit`).
+ * container, pub/sub and role guard it is only good for printing (`schema:emit`).
  */
-export function buildGraphQLSchema(resolvers: ResolverClasses, container?: ContainerType, pubSub: PubSub = NO_PUBSUB): Promise<GraphQLSchema> {
+export function buildGraphQLSchema(resolvers: ResolverClasses, container?: ContainerType, pubSub: PubSub = NO_PUBSUB, requireRole?: RoleCheck): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers,
     container,
     pubSub,
+    authChecker: requireRole ? roleChecker(requireRole) : NO_GUARD,
     // The API's scalar is `DateTime` (docs/api.md, "Operations"); type-graphql's default would be `DateTimeISO`.
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     // Every root field of every query and mutation draws on the caller's general budget.

@@ -134,6 +134,8 @@ export const envSchema = z.object({
   BODY_LIMIT: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
   /** Expose GraphiQL and introspection (off in production whatever this says). @default true outside production */
   GRAPHIQL: bool.optional(),
+  /** Days an audit entry is kept; the hourly maintenance job removes older ones (and their seals). @default 365 */
+  AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),
   /** Serve `/metrics` on its own listener (and no longer on PORT). Unset: on PORT. */
   METRICS_PORT: int(0, 65535).optional(),
   /** Interface of the metrics listener. @default HOST */

@@ -63,6 +63,8 @@ export interface Config {
   readonly rateLimitIpv6Prefix: number;
   /** Thresholds of the built-in security alert rules; `null`: that rule is off. */
   readonly alerts: Readonly<Record<AlertRuleName, AlertThreshold | null>>;
+  /** The audit log: how many days an entry is kept. */
+  readonly audit: { readonly retentionDays: number };
 }
 
 /** The built-in security alert rules (docs/api.md, "Alerts"): public names, do not rename. */
@@ -207,6 +209,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? host, token: e.METRICS_TOKEN },
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
     alerts: { credential_stuffing: e.ALERT_CREDENTIAL_STUFFING, signup_burst: e.ALERT_SIGNUP_BURST },
+    audit: { retentionDays: e.AUDIT_RETENTION_DAYS },
   };
   return deepFreeze(config);
 }

@@ -15,6 +15,20 @@ export type { LimitName };
  */
 export type LimitObserver = (name: LimitName, meta: RequestMeta | undefined) => Promise<void> | void;
 
+/**
+ * RATE_LIMITED, naming the limit that refused and whether this is the first refusal of its window: what
+ * reports a refusal (the audit log) reports it once per key and window, however hard a client hammers.
+ */
+export class RateLimitedError extends AppError {
+  constructor(
+    readonly limit: LimitName,
+    readonly firstInWindow: boolean,
+    retryAfter: number,
+  ) {
+    super('RATE_LIMITED', `Too many attempts; try again in ${retryAfter} s`, { retryAfter });
+  }
+}
+
 export interface LimitRule {
   /** Allowed attempts per window. */
   points: number;
@@ -70,15 +84,15 @@ export class Limits {
       if (res instanceof RateLimiterRes) {
         await this.observer?.(name, meta);
         const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        throw new AppError('RATE_LIMITED', `Too many attempts; try again in ${retryAfter} s`, { retryAfter });
+        throw new RateLimitedError(name, res.consumedPoints === limiter.points + 1, retryAfter);
       }
       throw res;
     }
   }
 
   /** Every limit of a declared spec, in order: the first one spent answers RATE_LIMITED. */
-  async consumeAll(spec: LimitSpec): Promise<void> {
-    for (const [name, parts] of spec) await this.consume(name, parts);
+  async consumeAll(spec: LimitSpec, meta?: RequestMeta): Promise<void> {
+    for (const [name, parts] of spec) await this.consume(name, parts, meta);
   }
 
   /**

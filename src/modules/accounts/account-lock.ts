@@ -8,6 +8,7 @@ import type { MailService } from '../mail/mail.service.js';
 import type { AccountFailures } from '../mfa/mfa.service.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import { recordAudit } from '../audit/audit.repository.js';
 import { accountSubject, lockSubjects, sourceOf, type FailureOutcome, type Lockout } from './lockout.js';
 import type { SessionsService } from '../sessions/sessions.service.js';
 
@@ -46,6 +47,9 @@ export class AccountLock {
     await this.deps.users.transaction(async (tx) => {
       if (accountLock) await this.deps.users.setLockedUntil(tx, user.id, accountLock.until ?? new Date(Date.now() + FOREVER_MS));
       await recordSecurityEvents(tx, [{ userId: user.id, actorId: null, type: 'ACCOUNT_LOCKED', ip: meta.ip, userAgent: meta.userAgent, data: { until: until?.toISOString() ?? null } }]);
+      // `scope`: the account-wide lock for unknown sources, or a lock of one identifier or known device.
+      const details = { until: until?.toISOString() ?? null, scope: accountLock ? 'account' : 'identifier_or_device' };
+      await recordAudit(tx, meta, [{ action: 'user.locked', outcome: 'SUCCESS', actorId: null, targetUserId: user.id, details }]);
       const token = await this.deps.tokens.issue(tx, user.id, 'ACCOUNT_UNLOCK', UNLOCK_TTL_SECONDS, { voidOlder: true });
       await this.deps.mail.queue(tx, {
         userId: user.id,
@@ -70,11 +74,13 @@ export class AccountLock {
    * durable one too), while the count of failures in a row stays: past the ceiling, the next failure
    * from an unknown source locks it again. Only a successful sign-in or a password reset starts it over.
    */
-  async unlock(input: unknown): Promise<void> {
+  async unlock(input: unknown, meta: RequestMeta | null = null): Promise<void> {
     const { token } = parseInput(tokenSchema, input);
     const user = await this.deps.users.transaction(async (tx) => {
       const owner = await this.deps.tokens.consume(tx, token, 'ACCOUNT_UNLOCK');
       if (!owner) throw invalidUnlockToken();
+      // The link's holder acted: the owner, by the mailbox the link went to.
+      await recordAudit(tx, meta, [{ action: 'user.unlocked', outcome: 'SUCCESS', actorId: owner, targetUserId: owner, details: { method: 'unlock_link' } }]);
       return this.deps.users.unlock(tx, owner);
     });
     const { account, identifiers } = lockSubjects(user);

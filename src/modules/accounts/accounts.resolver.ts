@@ -1,7 +1,7 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
-import { loginLimit, registerLimit } from './accounts.limits.js';
+import { registerLimit } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
 import type { AccountLock } from './account-lock.js';
@@ -22,8 +22,8 @@ export class AccountsResolver {
     return toAuthPayload(await this.accounts.register({ ...input }, ctx.meta));
   }
 
+  // Its limits are counted by the service (AccountsService.login), which audits a refusal.
   @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
-  @RateLimited<{ input: LoginInput }>(loginLimit, (args) => args.input)
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
     const result = await this.accounts.login({ ...input }, ctx.meta);
     if ('mfaRequired' in result) return Object.assign(new MfaChallenge(), { mfaToken: result.mfaToken, methods: result.methods });
@@ -31,8 +31,8 @@ export class AccountsResolver {
   }
 
   @Mutation(() => Boolean, { description: 'Lift a lockout with the token from the account-locked email' })
-  async unlockAccount(@Arg('token', () => String) token: string): Promise<boolean> {
-    await this.lock.unlock({ token });
+  async unlockAccount(@Arg('token', () => String) token: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
+    await this.lock.unlock({ token }, ctx.meta);
     return true;
   }
 

@@ -4,7 +4,7 @@ import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
 import { isAppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
-import { loginLimit, registerLimit } from './accounts.limits.js';
+import { registerLimit } from './accounts.limits.js';
 import { loginBodyToInput } from './accounts.schema.js';
 import { authPayloadJson } from '../sessions/sessions.inputs.js';
 import type { AccountLock } from './account-lock.js';
@@ -16,7 +16,8 @@ export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock
     app.post('/register', { preHandler: rateLimited(limits, registerLimit) }, async (req, reply) =>
       reply.code(201).send(authPayloadJson(await accounts.register(req.body, requestMeta(req)))),
     );
-    app.post('/login', { preHandler: rateLimited(limits, loginLimit, (req) => loginBodyToInput(req.body)) }, async (req) => {
+    // Its limits are counted by the service (AccountsService.login), which audits a refusal.
+    app.post('/login', async (req) => {
       const result = await accounts.login(loginBodyToInput(req.body), requestMeta(req));
       return 'mfaRequired' in result ? result : authPayloadJson(result);
     });
@@ -40,10 +41,10 @@ export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock
       });
       scope.post('/unlock-account', async (req, reply) => {
         if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-          await lock.unlock(req.body);
+          await lock.unlock(req.body, requestMeta(req));
           return { unlocked: true };
         }
-        const done = await lock.unlock(req.body).then(() => true, ifInvalidToken(false));
+        const done = await lock.unlock(req.body, requestMeta(req)).then(() => true, ifInvalidToken(false));
         return done ? sendPage(reply, 200, unlockedPage(appUrl)) : sendPage(reply, 400, invalidLinkPage(appUrl));
       });
     });

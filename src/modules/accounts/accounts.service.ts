@@ -4,9 +4,11 @@ import type { Principal, RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
 import type { SecuritySignals, SignUpOutcome } from '../alerts/security-signals.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
-import type { Limits } from '../../infra/rate-limit.js';
-import { byAddress } from '../../infra/limit-spec.js';
-import { ownerProofLimit } from './accounts.limits.js';
+import { RateLimitedError, type Limits } from '../../infra/rate-limit.js';
+import { byAddress, fieldOf } from '../../infra/limit-spec.js';
+import { recordAudit } from '../audit/audit.repository.js';
+import type { AuditTrail, SignInFailureInput } from '../audit/audit-trail.js';
+import { loginLimit, ownerProofLimit } from './accounts.limits.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { PasswordHasher } from '../identity/password.js';
 import { admitSignIn } from '../identity/account-standing.js';
@@ -36,8 +38,10 @@ export interface AccountsDeps {
   sessions: SessionsService;
   hasher: PasswordHasher;
   passwordMinLength: number;
-  /** Proofs of the owner (reauthenticate, changePassword): per account and, with login, per IP. */
+  /** Login (per IP and identifier, per IP), and proofs of the owner (reauthenticate, changePassword): per account and, with login, per IP. */
   limits: Pick<Limits, 'consumeAll'>;
+  /** Refusals (which write nothing else) get an audit entry of their own. */
+  audit: Pick<AuditTrail, 'signInFailed' | 'record'>;
   /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
   passwordServiceNames?: readonly string[];
   /** Told of failed sign-ins and of every sign-up's outcome (metrics and alert rules). */
@@ -74,6 +78,11 @@ function signUpOutcomeOf(e: unknown): SignUpOutcome {
 /** Same words for an unknown identifier and a wrong password, so the answer reveals nothing. */
 const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identifier or password is incorrect');
 
+const codeOf = (e: unknown) => (isAppError(e) ? e.code : undefined);
+
+/** What a refused proof of the owner is audited as: the operation it guarded. */
+type ProofPurpose = 'user.reauthenticated' | 'user.password_changed';
+
 /** Accounts: sign-up, sign-in by password, and the owner's proofs (reauthenticate, password change). Knows nothing of HTTP or GraphQL. */
 export class AccountsService {
   constructor(private readonly deps: AccountsDeps) {}
@@ -104,8 +113,9 @@ export class AccountsService {
     try {
       const { user, issue } = await this.deps.users.transaction(async (tx) => {
         const user = await this.deps.users.create(tx, { username: data.username, email: data.email, passwordHash });
+        await recordAudit(tx, meta, [{ action: 'user.registered', outcome: 'SUCCESS', actorId: user.id, targetUserId: user.id }]);
         await this.deps.verification.issue(tx, user);
-        return { user, issue: await this.deps.sessions.open(tx, user.id, meta) };
+        return { user, issue: await this.deps.sessions.open(tx, user.id, meta, 'sign_up') };
       });
       this.deps.verification.afterCommit();
       return { ...(await issue()), user };
@@ -125,8 +135,12 @@ export class AccountsService {
    * From anywhere else, failures count per identifier as typed (the lock a caller can see, the same for
    * every identifier, known or not) and per account (a lock shown to no one: a wrong password and a locked
    * account answer alike), so locking `alice` says nothing about `alice@example.com`.
+   *
+   * Every refusal is audited (`user.sign_in_failed`, the identifier as a keyed hash): with its own INSERT,
+   * run beside the lockout's Redis writes rather than after them.
    */
   async login(input: unknown, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
+    await this.limitLogin(input, meta);
     const { identifier, password } = parseInput(loginSchema, input);
     try {
       return await this.loginWithPassword(identifier, password, meta);
@@ -141,24 +155,55 @@ export class AccountsService {
     const user = await this.deps.users.findByIdentifier(identifier);
     // The same query runs for an unknown identifier (no account: never known).
     const known = await this.deps.sessions.isKnownDevice(user?.id ?? null, meta);
-    const signedIn = user && known ? await this.passwordFromKnownDevice(user, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
-    // Only now, the password verified, may the answer say the account is disabled (SignIn.finish asks again).
-    admitSignIn(signedIn);
-    // A correct password with MFA on earns a challenge, not tokens (and not a session); the failure counts
-    // start again only once the code is right too (MfaService.completeLogin), so wrong codes add up.
-    if (signedIn.mfaEnabledAt) {
-      await this.deps.signIn.upgradeHash(signedIn, password);
-      return this.deps.mfa.challenge(signedIn);
+    const signedIn = user && known ? await this.passwordFromKnownDevice(user, identifier, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
+    try {
+      // Only now, the password verified, may the answer say the account is disabled (SignIn.finish asks again).
+      admitSignIn(signedIn);
+      // A correct password with MFA on earns a challenge, not tokens (and not a session); the failure counts
+      // start again only once the code is right too (MfaService.completeLogin), so wrong codes add up.
+      if (signedIn.mfaEnabledAt) {
+        await this.deps.signIn.upgradeHash(signedIn, password);
+        return await this.deps.mfa.challenge(signedIn);
+      }
+      return await this.deps.signIn.finish(signedIn, meta, { password });
+    } catch (e) {
+      if (codeOf(e) === 'ACCOUNT_DISABLED') await this.deps.audit.signInFailed(meta, { reason: 'disabled', userId: signedIn.id, identifier });
+      throw e;
     }
-    return this.deps.signIn.finish(signedIn, meta, { password });
   }
 
-  private async passwordFromKnownDevice(user: UserRecord, password: string, meta: RequestMeta): Promise<UserRecord> {
+  /** The login limits (per IP and identifier, per IP); the first refusal of each window is audited. */
+  private async limitLogin(input: unknown, meta: RequestMeta): Promise<void> {
+    try {
+      await this.deps.limits.consumeAll(loginLimit(input, byAddress(meta.ip)), meta);
+    } catch (e) {
+      if (e instanceof RateLimitedError && e.firstInWindow) {
+        const typed = fieldOf(input, 'identifier');
+        await this.deps.audit.signInFailed(meta, { reason: 'rate_limited', ...(typeof typed === 'string' ? { identifier: typed } : {}), details: { limit: e.limit } });
+      }
+      throw e;
+    }
+  }
+
+  /** A lockout check: a lock it finds refuses the sign-in, audited as `locked`. */
+  private async lockCheck(check: Promise<unknown>, meta: RequestMeta, refusal: SignInFailureInput): Promise<void> {
+    try {
+      await check;
+    } catch (e) {
+      if (codeOf(e) === 'ACCOUNT_LOCKED') await this.deps.audit.signInFailed(meta, refusal);
+      throw e;
+    }
+  }
+
+  private async passwordFromKnownDevice(user: UserRecord, identifier: string, password: string, meta: RequestMeta): Promise<UserRecord> {
     const account = accountSubject(user.id);
     const here = { source: sourceOf(meta) };
-    await this.deps.lockout.check(account, null, here);
+    await this.lockCheck(this.deps.lockout.check(account, null, here), meta, { reason: 'locked', userId: user.id, identifier });
     if (!(await this.deps.hasher.verify(password, user.passwordHash))) {
-      const outcome = await this.deps.lockout.recordFailure(account, here);
+      const [outcome] = await Promise.all([
+        this.deps.lockout.recordFailure(account, here),
+        this.deps.audit.signInFailed(meta, { reason: 'invalid_credentials', userId: user.id, identifier }),
+      ]);
       if (outcome.lockedNow) await this.deps.lock.lock(user, outcome.until, meta);
       throw invalidCredentials();
     }
@@ -170,7 +215,7 @@ export class AccountsService {
     const typed = identifierSubject(identifier);
     const account = user ? accountSubject(user.id) : null;
     const [, accountLock] = await Promise.all([
-      this.deps.lockout.check(typed),
+      this.lockCheck(this.deps.lockout.check(typed), meta, { reason: 'locked', userId: user?.id ?? null, identifier }),
       account ? this.deps.lockout.state(account, user?.lockedUntil) : { locked: false },
     ]);
     // While the account is locked for unknown sources no guess is checked, not even a right one, and the
@@ -178,9 +223,12 @@ export class AccountsService {
     const candidate = accountLock.locked ? null : user;
     const ok = candidate ? await this.deps.hasher.verify(password, candidate.passwordHash) : await this.deps.hasher.verifyDummy(password);
     if (!candidate || !ok) {
+      // The operator's record says what the caller is not told: that the account's own lock refused it.
+      const reason = accountLock.locked ? 'locked' : 'invalid_credentials';
       const [byIdentifier, byAccount] = await Promise.all([
         this.deps.lockout.recordFailure(typed),
         candidate && account ? this.deps.lockout.recordFailure(account) : undefined,
+        this.deps.audit.signInFailed(meta, { reason, userId: user?.id ?? null, identifier }),
       ]);
       const lockedNow = [byIdentifier, byAccount].filter((o): o is FailureOutcome => o?.lockedNow === true);
       if (user && lockedNow.length > 0) await this.deps.lock.lock(user, laterEnd(lockedNow), meta, byAccount?.lockedNow ? byAccount : undefined);
@@ -198,13 +246,20 @@ export class AccountsService {
    * counts toward the account's lockout, and every failure (wrong password, missing or wrong code) answers
    * INVALID_CREDENTIALS, so it tells a token thief nothing about which part was right.
    */
-  private async proveOwner(user: UserRecord, password: string, code: string | null | undefined, meta: RequestMeta): Promise<void> {
-    await this.deps.limits.consumeAll(ownerProofLimit({ userId: user.id }, byAddress(meta.ip)));
+  private async proveOwner(user: UserRecord, password: string, code: string | null | undefined, meta: RequestMeta, purpose: ProofPurpose, sessionId: string): Promise<void> {
+    const refused = (reason: string) =>
+      this.deps.audit.record(meta, [{ action: purpose, outcome: 'FAILURE', actorId: user.id, targetUserId: user.id, sessionId, details: { reason } }]);
+    try {
+      await this.deps.limits.consumeAll(ownerProofLimit({ userId: user.id }, byAddress(meta.ip)), meta);
+      await this.deps.lock.failures.check(user, meta);
+    } catch (e) {
+      if (e instanceof RateLimitedError ? e.firstInWindow : codeOf(e) === 'ACCOUNT_LOCKED') await refused(codeOf(e) === 'ACCOUNT_LOCKED' ? 'locked' : 'rate_limited');
+      throw e;
+    }
     const { failures } = this.deps.lock;
-    await failures.check(user, meta);
     const ok = (await this.deps.hasher.verify(password, user.passwordHash)) && (await this.deps.mfa.stepUp(user, code));
     if (!ok) {
-      await failures.record(user, meta);
+      await Promise.all([failures.record(user, meta), refused('invalid_credentials')]);
       throw invalidCredentials();
     }
     await failures.clear(user, meta);
@@ -214,8 +269,8 @@ export class AccountsService {
   async reauthenticate(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
     const { password, code } = parseInput(reauthenticateSchema, input);
     const user = await this.deps.identity.account(principal.userId);
-    await this.proveOwner(user, password, code, meta);
-    await this.deps.sessions.markReauthenticated(principal);
+    await this.proveOwner(user, password, code, meta, 'user.reauthenticated', principal.sessionId);
+    await this.deps.sessions.markReauthenticated(principal, meta);
   }
 
   /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */
@@ -223,7 +278,7 @@ export class AccountsService {
     const { currentPassword, newPassword, code } = parseInput(changePasswordSchema, input);
     const user = await this.deps.identity.account(principal.userId);
     // With MFA on, a stolen session plus a guessed password is not enough to take the account.
-    await this.proveOwner(user, currentPassword, code, meta);
+    await this.proveOwner(user, currentPassword, code, meta, 'user.password_changed', principal.sessionId);
     checkPasswordPolicy(newPassword, {
       minLength: this.deps.passwordMinLength,
       context: [user.username, user.email],
@@ -234,6 +289,7 @@ export class AccountsService {
     await this.deps.users.transaction(async (tx) => {
       await this.deps.users.updatePasswordHash(tx, user.id, passwordHash, new Date());
       await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'PASSWORD_CHANGED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordAudit(tx, meta, [{ action: 'user.password_changed', outcome: 'SUCCESS', actorId: user.id, targetUserId: user.id, sessionId: principal.sessionId }]);
       await this.deps.sessions.endAllBut(user.id, principal.sessionId, 'password_changed', meta, tx);
     });
   }

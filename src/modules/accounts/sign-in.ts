@@ -1,6 +1,7 @@
 import type { RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
 import type { MailService } from '../mail/mail.service.js';
+import type { SignInMethod } from '../sessions/sessions.repository.js';
 import type { IssuedTokens, SessionsService } from '../sessions/sessions.service.js';
 import { admitSignIn } from '../identity/account-standing.js';
 import type { PasswordHasher } from '../identity/password.js';
@@ -39,7 +40,7 @@ export class SignIn {
   async finish(
     user: UserRecord,
     meta: RequestMeta,
-    opts: { password?: string; inTransaction?: (tx: Tx) => Promise<void> } = {},
+    opts: { password?: string; inTransaction?: (tx: Tx) => Promise<void>; method?: SignInMethod } = {},
   ): Promise<AuthResult> {
     // Asked of the account as the method found it, and again inside the transaction of the state as it is
     // then (SessionsService.open), so a disable that lands meanwhile still wins.
@@ -52,7 +53,7 @@ export class SignIn {
       // Only a new device or place is news: a session from the same client and address within the
       // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
       const known = await this.deps.sessions.isKnownDevice(user.id, meta, tx);
-      const open = await this.deps.sessions.open(tx, user.id, meta);
+      const open = await this.deps.sessions.open(tx, user.id, meta, opts.method);
       if (known) return open;
       queued = true;
       await this.deps.mail.queue(tx, {

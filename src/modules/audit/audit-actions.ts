@@ -21,6 +21,8 @@ export const AUDIT_ACTIONS = [
   'user.sign_in_denied',
   'user.passkey_added',
   'user.passkey_removed',
+  /** A proof of the owner on a live session (reauthenticate): outcome SUCCESS or FAILURE. */
+  'user.reauthenticated',
   'admin.user_disabled',
   'admin.user_enabled',
   'admin.user_deleted',
@@ -36,6 +38,9 @@ export const AUDIT_ACTIONS = [
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** Whether a string names an audit action (filters accept only these). */
+export const isAuditAction = (s: string): s is AuditAction => (AUDIT_ACTIONS as readonly string[]).includes(s);
 
 /** Why a sign-in failed (`details.reason` of `user.sign_in_failed`). */
 export type SignInFailure = 'invalid_credentials' | 'locked' | 'disabled' | 'rate_limited' | 'mfa_failed';

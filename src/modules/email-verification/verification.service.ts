@@ -9,6 +9,7 @@ import type { ProfileCache } from '../identity/profile-cache.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import { recordAudit } from '../audit/audit.repository.js';
 import { resendLimit } from './verification.limits.js';
 import { tokenSchema } from './verification.schema.js';
 
@@ -59,6 +60,7 @@ export class EmailVerificationService {
       if (!owner) throw invalidToken();
       if (await this.deps.users.markEmailVerified(tx, owner, new Date())) {
         await recordSecurityEvents(tx, [{ userId: owner, actorId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
+        await recordAudit(tx, meta, [{ action: 'user.email_verified', outcome: 'SUCCESS', actorId: owner, targetUserId: owner }]);
       }
       return owner;
     });

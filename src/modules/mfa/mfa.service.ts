@@ -2,11 +2,13 @@ import type { Principal, RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
 import type { Sealer } from '../../infra/crypto/sealed.js';
 import type { KeyRing } from '../../infra/crypto/secrets.js';
-import { AppError } from '../../infra/errors.js';
-import type { Limits } from '../../infra/rate-limit.js';
+import { AppError, isAppError } from '../../infra/errors.js';
+import { RateLimitedError, type Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { SecuritySignals } from '../alerts/security-signals.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
+import { recordAudit } from '../audit/audit.repository.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
 import { admitSignIn } from '../identity/account-standing.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { IdentityService } from '../identity/identity.service.js';
@@ -60,6 +62,8 @@ export interface MfaDeps {
   failures: AccountFailures;
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
   profiles: Pick<ProfileCache, 'invalidate'>;
+  /** Refused codes at sign-in and refused disables are audited (the former as `user.sign_in_failed`). */
+  audit: Pick<AuditTrail, 'signInFailed' | 'signInFailure' | 'record'>;
   issuer: string;
   appUrl: string;
   /** Told of each wrong code at sign-in (latchkey_login_failures_total). */
@@ -67,6 +71,9 @@ export interface MfaDeps {
 }
 
 const invalidCode = () => new AppError('INVALID_TOKEN', 'The code is wrong, already used or expired');
+
+/** Refusals of the second step audited here (a wrong code is audited with its MFA_CHALLENGE_FAILED). */
+const REFUSED = { ACCOUNT_LOCKED: 'locked', ACCOUNT_DISABLED: 'disabled' } as const;
 
 /** A second factor is tied to a mailbox the owner controls: it is where MFA changes and warnings go. */
 function requireVerifiedEmail(user: UserRecord): void {
@@ -105,6 +112,7 @@ export class MfaService {
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.enable(tx, user.id, step, codes.map((c) => this.hashCode(c)));
       await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_ENABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordAudit(tx, meta, [{ action: 'user.mfa_enabled', outcome: 'SUCCESS', actorId: user.id, targetUserId: user.id, sessionId: principal.sessionId, details: { method: 'totp' } }]);
       await this.notify(tx, user, true, meta);
     });
     await this.deps.profiles.invalidate(user.id);
@@ -123,12 +131,15 @@ export class MfaService {
     if (!user.mfaEnabledAt) throw new AppError('BAD_USER_INPUT', 'Two-factor sign-in is not on', { fields: { mfa: 'not enabled' } });
     await this.deps.failures.check(user, meta);
     if (!(await this.checkCode(user, code))) {
-      await this.deps.failures.record(user, meta);
+      // A stolen session trying codes to switch the second factor off is what an operator wants to see.
+      const refused = { action: 'user.mfa_disabled', outcome: 'FAILURE', actorId: user.id, targetUserId: user.id, sessionId: principal.sessionId, details: { reason: 'invalid_code' } } as const;
+      await Promise.all([this.deps.failures.record(user, meta), this.deps.audit.record(meta, [refused])]);
       throw invalidCode();
     }
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
       await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_DISABLED', sessionId: principal.sessionId, ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordAudit(tx, meta, [{ action: 'user.mfa_disabled', outcome: 'SUCCESS', actorId: user.id, targetUserId: user.id, sessionId: principal.sessionId }]);
       await this.notify(tx, user, false, meta);
     });
     await this.deps.profiles.invalidate(user.id);
@@ -150,22 +161,31 @@ export class MfaService {
     const { mfaToken, code } = parseInput(completeMfaSchema, input);
     const userId = await this.deps.tokens.peek(mfaToken, 'MFA_CHALLENGE');
     if (!userId) throw new AppError('INVALID_TOKEN', 'This sign-in challenge is invalid, used or expired; sign in again');
-    // Guesses are limited per challenge and per account, whatever the number of challenges opened.
-    await this.deps.limits.consumeAll(challengeLimit(mfaToken));
-    const user = await this.user(userId);
-    // The challenge proves the password: the standing may be told now, before a code is spent on a refused sign-in.
-    admitSignIn(user);
-    await this.deps.failures.check(user, meta);
-    if (!(await this.checkCode(user, code))) {
-      await this.deps.signals.signInFailed(null, meta);
-      await this.challengeFailed(user, mfaToken, meta);
-      throw invalidCode();
+    let result: AuthResult;
+    let user: UserRecord;
+    try {
+      // Guesses are limited per challenge and per account, whatever the number of challenges opened.
+      await this.deps.limits.consumeAll(challengeLimit(mfaToken), meta);
+      user = await this.user(userId);
+      // The challenge proves the password: the standing may be told now, before a code is spent on a refused sign-in.
+      admitSignIn(user);
+      await this.deps.failures.check(user, meta);
+      if (!(await this.checkCode(user, code))) {
+        await this.deps.signals.signInFailed(null, meta);
+        await this.challengeFailed(user, mfaToken, meta);
+        throw invalidCode();
+      }
+      result = await this.deps.signIn.finish(user, meta, {
+        method: 'password_mfa',
+        inTransaction: async (tx) => {
+          if ((await this.deps.tokens.consume(tx, mfaToken, 'MFA_CHALLENGE')) !== user.id) throw new AppError('INVALID_TOKEN', 'This sign-in challenge was already used');
+        },
+      });
+    } catch (e) {
+      const reason = e instanceof RateLimitedError ? (e.firstInWindow ? 'rate_limited' : null) : isAppError(e) ? REFUSED[e.code as keyof typeof REFUSED] : null;
+      if (reason) await this.deps.audit.signInFailed(meta, { reason, userId, details: { step: 'mfa' } });
+      throw e;
     }
-    const result = await this.deps.signIn.finish(user, meta, {
-      inTransaction: async (tx) => {
-        if ((await this.deps.tokens.consume(tx, mfaToken, 'MFA_CHALLENGE')) !== user.id) throw new AppError('INVALID_TOKEN', 'This sign-in challenge was already used');
-      },
-    });
     // Password and code both right: only now does the failure count start again (login leaves it for MFA accounts).
     await this.deps.failures.clear(user, meta);
     return result;
@@ -234,6 +254,7 @@ export class MfaService {
       const count = await this.deps.tokens.recordFailure(tx, mfaToken, 'MFA_CHALLENGE', CHALLENGE_MAX_FAILURES);
       const data = { failures: count?.failures ?? null, voided: count?.voided ?? false };
       await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'MFA_CHALLENGE_FAILED', ip: meta.ip, userAgent: meta.userAgent, data }]);
+      await recordAudit(tx, meta, [this.deps.audit.signInFailure({ reason: 'mfa_failed', userId: user.id, details: { step: 'mfa', ...data } })]);
       if (!count?.voided) return false;
       await this.deps.mail.queue(tx, {
         userId: user.id,

@@ -15,9 +15,10 @@ declare module '../../infra/queue.js' {
     /**
      * A password-reset request for a submitted address, known or not: the worker decides whether to mail.
      * The address is sealed (AES-GCM, bound to the job id, which is its outbox row's id): neither Redis
-     * nor the outbox row holds it in clear.
+     * nor the outbox row holds it in clear. So is its origin (IP, user agent, request id: for the audit
+     * entry the worker writes); jobs queued before origins were sealed have none.
      */
-    'password-reset': { sealedEmail: string };
+    'password-reset': { sealedEmail: string; sealedOrigin?: string };
   }
 }
 

@@ -12,6 +12,8 @@ import type { UsersRepository } from '../identity/users.repository.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import { recordAudit } from '../audit/audit.repository.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
 import type { SessionsService } from '../sessions/sessions.service.js';
 import { resetConfirmSchema, resetRequestSchema } from './password-reset.schema.js';
 
@@ -31,6 +33,8 @@ export interface PasswordResetDeps {
   /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
   passwordServiceNames?: readonly string[];
   appUrl: string;
+  /** An unknown address is audited by its keyed hash only. */
+  audit: Pick<AuditTrail, 'identifierHash'>;
 }
 
 const invalidToken = () => new AppError('INVALID_TOKEN', 'This reset link is invalid, used or expired');
@@ -42,6 +46,8 @@ export class UnreadableRequestError extends Error {
 
 /** Binds a sealed address to its request (the outbox row id, which is also the job id). */
 const requestContext = (requestId: string) => `password-reset:${requestId}`;
+/** Binds the sealed origin of a request (address, client, request id: for its audit entry) to it. */
+const originContext = (requestId: string) => `password-reset-origin:${requestId}`;
 
 /** Password reset by email (docs/api.md, "Operations"; the Copenhagen Book's password-reset page). */
 export class PasswordResetService {
@@ -52,18 +58,21 @@ export class PasswordResetService {
    * (the per-email limit runs at the doors, known address or not). The worker looks the address up and mails only a known one, so neither the
    * answer nor its timing tells which accounts exist.
    */
-  async request(input: unknown, _meta: RequestMeta): Promise<void> {
+  async request(input: unknown, meta: RequestMeta): Promise<void> {
     const { email } = parseInput(resetRequestSchema, input);
-    // The address is personal and, with the job's outcome, would tell which accounts exist: sealed.
+    // The address is personal and, with the job's outcome, would tell which accounts exist: sealed. So is
+    // where the request came from, which its audit entry (written by the worker) records.
     const id = randomUUID();
-    await this.deps.outbox.add('password-reset', { sealedEmail: this.deps.sealer.seal(email, requestContext(id)) }, { id });
+    const origin = JSON.stringify({ ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId });
+    await this.deps.outbox.add('password-reset', { sealedEmail: this.deps.sealer.seal(email, requestContext(id)), sealedOrigin: this.deps.sealer.seal(origin, originContext(id)) }, { id });
     this.deps.mail.afterCommit();
   }
 
   /**
    * Worker side of `request` (`requestId` is the job id): a new token (older ones void) and its email,
    * or nothing for an unknown address. The request's outbox row is claimed (deleted) with the change, so
-   * a request handled once is never handled again, and its sealed address does not outlive it.
+   * a request handled once is never handled again, and its sealed address does not outlive it. Its audit
+   * entry is written here, with the claim: the answer to the requester cannot depend on it.
    */
   async handleRequest(requestId: string, job: JobMap['password-reset']): Promise<'sent' | 'unknown' | 'handled'> {
     let email: string;
@@ -72,10 +81,20 @@ export class PasswordResetService {
     } catch {
       throw new UnreadableRequestError(`password-reset request ${requestId} cannot be opened`);
     }
+    const meta = this.originOf(requestId, job);
     const user = await this.deps.users.findByIdentifier(email);
-    if (!user) return (await this.deps.outbox.claim('password-reset', requestId)) ? 'unknown' : 'handled';
+    if (!user) {
+      const claimed = await this.deps.users.transaction(async (tx) => {
+        if (!(await this.deps.outbox.claim('password-reset', requestId, tx))) return false;
+        const details = { reason: 'unknown_address', identifierHash: this.deps.audit.identifierHash(email) };
+        await recordAudit(tx, meta, [{ action: 'user.password_reset_requested', outcome: 'FAILURE', actorId: null, targetUserId: null, details }]);
+        return true;
+      });
+      return claimed ? 'unknown' : 'handled';
+    }
     const sent = await this.deps.users.transaction(async (tx) => {
       if (!(await this.deps.outbox.claim('password-reset', requestId, tx))) return false;
+      await recordAudit(tx, meta, [{ action: 'user.password_reset_requested', outcome: 'SUCCESS', actorId: null, targetUserId: user.id }]);
       const token = await this.deps.tokens.issue(tx, user.id, 'PASSWORD_RESET', RESET_TTL_SECONDS, { voidOlder: true });
       await this.deps.mail.queue(tx, {
         userId: user.id,
@@ -89,6 +108,17 @@ export class PasswordResetService {
     if (!sent) return 'handled';
     this.deps.mail.afterCommit();
     return 'sent';
+  }
+
+  /** Where the request came from (null for a job queued before origins were sealed with it). */
+  private originOf(requestId: string, job: JobMap['password-reset']): RequestMeta | null {
+    if (typeof job.sealedOrigin !== 'string') return null;
+    try {
+      const o = JSON.parse(this.deps.sealer.open(job.sealedOrigin, originContext(requestId))) as Partial<RequestMeta>;
+      return { ip: String(o.ip ?? ''), userAgent: typeof o.userAgent === 'string' ? o.userAgent : null, requestId: String(o.requestId ?? '') };
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -116,6 +146,7 @@ export class PasswordResetService {
       await this.deps.users.resetPassword(tx, user.id, passwordHash, now);
       await this.deps.sessions.endAllBut(user.id, null, 'password_reset', meta, tx);
       await recordSecurityEvents(tx, [{ userId: user.id, actorId: user.id, type: 'PASSWORD_RESET', ip: meta.ip, userAgent: meta.userAgent }]);
+      await recordAudit(tx, meta, [{ action: 'user.password_reset', outcome: 'SUCCESS', actorId: user.id, targetUserId: user.id }]);
       await this.deps.mail.queue(tx, {
         userId: user.id,
         to: user.email,

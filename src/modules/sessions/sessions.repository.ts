@@ -14,7 +14,12 @@ export interface NewSession {
   refreshTokenHash: Uint8Array<ArrayBuffer>;
   /** The sign-in that opens it: the start of its "recent authentication". */
   authenticatedAt: Date;
+  /** What its `user.signed_in` audit entry records beyond the session: the request and how the account proved itself. */
+  signIn: { requestId: string | null; method: SignInMethod };
 }
+
+/** How a sign-in proved the account (`details.method` of `user.signed_in`). */
+export type SignInMethod = 'password' | 'password_mfa' | 'sign_up';
 
 /** The account as the rotation returns it, so a refresh checks its standing and answers with it in the same round trip. */
 export type RotatedUser = UserProfile;
@@ -51,9 +56,9 @@ export class SessionsRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /**
-   * A session, its first refresh token and its SIGNED_IN event (the account acting), in ONE statement inside
-   * the caller's transaction (sign-in is bcrypt-bound: every other round trip taken from it is a login per
-   * second more). It also returns the account's state as it stands now, and holds it (FOR SHARE) until the
+   * A session, its first refresh token, its SIGNED_IN event and its `user.signed_in` audit entry (the account
+   * acting), in ONE statement inside the caller's transaction (sign-in is bcrypt-bound: every other round trip
+   * taken from it is a login per second more). It also returns the account's state as it stands now, and holds it (FOR SHARE) until the
    * transaction ends: a concurrent disable either waits and then ends this session with the others, or is
    * seen here, so the caller can refuse the sign-in (rolling it all back). Null when the account is gone.
    */
@@ -71,6 +76,10 @@ export class SessionsRepository {
       ), e AS (
         INSERT INTO security_events (user_id, actor_id, type, session_id, ip, user_agent)
         SELECT ${s.userId}::uuid, ${s.userId}::uuid, 'SIGNED_IN'::"SecurityEventType", id, ${s.ip}, ${s.userAgent} FROM s
+      ), a AS (
+        INSERT INTO audit_log (action, outcome, actor_id, target_user_id, session_id, ip, user_agent, request_id, details)
+        SELECT 'user.signed_in', 'SUCCESS'::"AuditOutcome", ${s.userId}::uuid, ${s.userId}::uuid, id, ${s.ip}, ${s.userAgent},
+               ${s.signIn.requestId}, jsonb_build_object('method', ${s.signIn.method}::text) FROM s
       )
       SELECT s.id::text AS id, u.role::text AS role, u.disabled_at FROM s CROSS JOIN u`;
     const row = rows[0];
@@ -172,8 +181,8 @@ export class SessionsRepository {
   }
 
   /** Records a fresh proof of the owner on a live session; false when there is no such live session. */
-  async markAuthenticated(sessionId: string, userId: string, now: Date): Promise<boolean> {
-    const res = await this.prisma.session.updateMany({ where: { id: sessionId, userId, ...liveWhere(now) }, data: { authenticatedAt: now } });
+  async markAuthenticated(sessionId: string, userId: string, now: Date, tx?: Tx): Promise<boolean> {
+    const res = await (tx ? clientOf(tx) : this.prisma).session.updateMany({ where: { id: sessionId, userId, ...liveWhere(now) }, data: { authenticatedAt: now } });
     return res.count === 1;
   }
 

@@ -6,11 +6,12 @@ import type { SecuritySignals } from '../alerts/security-signals.js';
 import { accountStanding, admitSession, admitSignIn } from '../identity/account-standing.js';
 import type { UserProfile } from '../identity/users.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
+import { recordAudit } from '../audit/audit.repository.js';
 import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
 import { sessionEnds } from './session-liveness.js';
-import type { LiveSession, RotatedUser, SessionsRepository } from './sessions.repository.js';
+import type { LiveSession, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -72,6 +73,13 @@ type Actor = string | null;
 
 const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
 
+/** The audit action of each way a session ends (one entry per ended session, `details.reason` saying why). */
+const AUDIT_OF = {
+  SIGNED_OUT: 'user.signed_out',
+  SESSION_REVOKED: 'session.revoked',
+  REFRESH_TOKEN_REUSED: 'session.refresh_token_reused',
+} as const;
+
 /**
  * Sessions and their tokens (docs/api.md, "Access tokens"): issuing, refresh rotation with reuse detection, the
  * liveness check behind every authenticated call, and revocation that takes effect at once.
@@ -84,12 +92,12 @@ export class SessionsService {
   }
 
   /**
-   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN with it
-   * (one statement: see SessionsRepository.open). The account's standing, as that statement read and holds
+   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN and the
+   * `user.signed_in` audit entry with it (one statement: see SessionsRepository.open). The account's standing, as that statement read and holds
    * it, must admit a sign-in (ACCOUNT_DISABLED otherwise, and the caller's transaction rolls back).
    * Returns a function that signs the access token once the transaction has committed.
    */
-  async open(tx: Tx, userId: string, meta: RequestMeta): Promise<() => Promise<IssuedTokens>> {
+  async open(tx: Tx, userId: string, meta: RequestMeta, method: SignInMethod = 'password'): Promise<() => Promise<IssuedTokens>> {
     const now = this.now();
     const { token, hash } = newOpaqueToken();
     const session = await this.deps.repo.open(tx, {
@@ -99,6 +107,7 @@ export class SessionsService {
       ...sessionEnds(now, this.deps.refreshTtlSeconds, this.deps.idleTtlSeconds),
       refreshTokenHash: hash,
       authenticatedAt: now,
+      signIn: { requestId: meta.requestId, method },
     });
     admitSignIn(session?.account ?? null);
     return () => this.issue(userId, session!.id, token);
@@ -179,9 +188,16 @@ export class SessionsService {
     }
   }
 
-  /** After the owner proved it is them again (see AccountsService.reauthenticate): the session is recent from now. */
-  async markReauthenticated(principal: Principal): Promise<void> {
-    if (!(await this.deps.repo.markAuthenticated(principal.sessionId, principal.userId, this.now()))) throw unauthenticated('The session has ended');
+  /**
+   * After the owner proved it is them again (see AccountsService.reauthenticate): the session is recent from
+   * now, and `user.reauthenticated` records it in the same transaction.
+   */
+  async markReauthenticated(principal: Principal, meta: RequestMeta): Promise<void> {
+    await this.deps.repo.transaction(async (tx) => {
+      if (!(await this.deps.repo.markAuthenticated(principal.sessionId, principal.userId, this.now(), tx))) throw unauthenticated('The session has ended');
+      const { userId, sessionId } = principal;
+      await recordAudit(tx, meta, [{ action: 'user.reauthenticated', outcome: 'SUCCESS', actorId: userId, targetUserId: userId, sessionId }]);
+    });
   }
 
   list(userId: string): Promise<LiveSession[]> {
@@ -248,6 +264,11 @@ export class SessionsService {
       await recordSecurityEvents(
         t,
         ended.map((sessionId) => ({ userId, actorId, type: eventType, sessionId, ip: meta.ip, userAgent: meta.userAgent, data: { reason } })),
+      );
+      await recordAudit(
+        t,
+        meta,
+        ended.map((sessionId) => ({ action: AUDIT_OF[eventType], outcome: 'SUCCESS', actorId, targetUserId: userId, sessionId, details: { reason } })),
       );
       return ended;
     };

@@ -50,15 +50,20 @@ export class FakeSessionStore implements SessionStore {
   readonly sessions = new Map<string, SessionRow>();
   readonly tokens = new Map<string, TokenRow>();
   readonly events: WrittenEvent[] = [];
+  /** Audit entries the service wrote through `recordAudit`. */
+  readonly audit: Record<string, unknown>[] = [];
   /** How often the service asked for one session's liveness (PostgreSQL, on a cache miss). */
   findLiveCalls = 0;
   rotateCalls = 0;
 
   /**
-   * Stands in for Prisma's transaction client where the service writes through `recordSecurityEvents`:
-   * a Tx is opaque to services, so only this cast can make one outside a repository.
+   * Stands in for Prisma's transaction client where the service writes through `recordSecurityEvents` and
+   * `recordAudit`: a Tx is opaque to services, so only this cast can make one outside a repository.
    */
-  readonly tx = { securityEvent: { createMany: async ({ data }: { data: WrittenEvent[] }) => (this.events.push(...data), { count: data.length }) } } as unknown as Tx;
+  readonly tx = {
+    securityEvent: { createMany: async ({ data }: { data: WrittenEvent[] }) => (this.events.push(...data), { count: data.length }) },
+    auditEntry: { createMany: async ({ data }: { data: Record<string, unknown>[] }) => (this.audit.push(...data), { count: data.length }) },
+  } as unknown as Tx;
 
   user(id: string): RotatedUser {
     return { id, username: `user_${id.slice(0, 8)}`, email: `${id.slice(0, 8)}@example.com`, emailVerifiedAt: null, mfaEnabledAt: null, createdAt: new Date(0), role: 'USER', disabledAt: null };
