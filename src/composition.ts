@@ -14,6 +14,10 @@ import { Limits } from './infra/rate-limit.js';
 import { pingRedis } from './infra/redis.js';
 import type { Infra } from './infra/runtime.js';
 import { AccountLock } from './modules/accounts/account-lock.js';
+import { AccountLifecycle } from './modules/admin/account-lifecycle.js';
+import { adminModule } from './modules/admin/admin.module.js';
+import { AdminRepository } from './modules/admin/admin.repository.js';
+import { AdminService } from './modules/admin/admin.service.js';
 import { accountsModule } from './modules/accounts/accounts.module.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { Lockout } from './modules/accounts/lockout.js';
@@ -64,6 +68,7 @@ export const MODULES = [
   accountsModule,
   mfaModule,
   securityEventsModule,
+  adminModule,
   mailModule,
   maintenanceModule,
 ] as const satisfies readonly Feature<Services>[];
@@ -114,7 +119,17 @@ export function buildServices(infra: Infra) {
 
   const limits = new Limits(redis, config.redis.keyPrefix, config.limits, config.rateLimitIpv6Prefix);
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
+  const verification = new EmailVerificationService({
+    users,
+    identity,
+    tokens: oneTimeTokens,
+    mail,
+    profiles,
+    limits,
+    publicUrl: config.http.publicUrl,
+    // ADMIN_EMAILS: a listed address holds ADMIN from the transaction that verifies it (lifecycle is built below).
+    onVerified: (tx, userId, meta): Promise<void> => lifecycle.onVerified(tx, userId, meta),
+  });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords.
@@ -163,6 +178,19 @@ export function buildServices(infra: Infra) {
     passwordServiceNames,
     appUrl: config.http.appUrl,
   });
+  const adminRepo = new AdminRepository(prisma);
+  const lifecycle = new AccountLifecycle({
+    repo: adminRepo,
+    identity,
+    sessions,
+    mfa,
+    lock,
+    owner: accounts,
+    pubsub: infra.pubsub,
+    log,
+    adminEmails: config.adminEmails,
+  });
+  const admin = new AdminService({ repo: adminRepo, lifecycle, sessions, limits });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
@@ -186,6 +214,8 @@ export function buildServices(infra: Infra) {
     limits,
     lockout,
     mfa,
+    lifecycle,
+    admin,
     auth: new AuthGuard(sessions),
     relay,
     mail,
@@ -215,10 +245,20 @@ export async function warmUp(services: Services): Promise<void> {
   await services.hasher.warmUp();
 }
 
+/**
+ * What an API process settles before it serves: ADMIN_EMAILS, for accounts whose listed address was verified
+ * before (each promotion audited; concurrent starts promote an account once).
+ */
+export async function prepareStart(s: Services): Promise<void> {
+  const promoted = await s.lifecycle.promoteListedAdmins();
+  if (promoted > 0) s.log.info({ promoted }, 'ADMIN_EMAILS: verified accounts made ADMIN');
+}
+
 export function appDeps(infra: Infra, s: Services): AppDeps {
   const rootRoutes: FastifyPluginAsync[] = [];
   // The dev outbox lists mail with live links: development only, never in production.
   if (s.devOutbox && !infra.config.isProduction) rootRoutes.push(devMailRoutes(s.devOutbox));
+  rootRoutes.push(...FEATURES.flatMap((m) => m.rootRoutes?.(s) ?? []));
   return {
     config: infra.config,
     log: infra.log,

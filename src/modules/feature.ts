@@ -17,6 +17,8 @@ export interface Feature<W> {
   readonly resolvers?: readonly ResolverBinding<W>[];
   /** REST doors, each mounted under `/auth` and `/v1/auth`. */
   readonly routes?: (wiring: W) => readonly FastifyPluginAsync[];
+  /** REST doors mounted at the root, each under a prefix of its own (the operators' `/v1/admin`). */
+  readonly rootRoutes?: (wiring: W) => readonly FastifyPluginAsync[];
   /** BullMQ workers, started in every process that runs workers. */
   readonly workers?: readonly ((wiring: W) => Worker | Promise<Worker>)[];
   /**

@@ -163,10 +163,18 @@ export class AccountsService {
 
   /** Proves it is the owner again; the session counts as recently authenticated from now (REAUTH_MAX_AGE_SECONDS). */
   async reauthenticate(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
+    await this.confirmOwner(principal, input, meta);
+    await this.deps.sessions.markReauthenticated(principal);
+  }
+
+  /**
+   * The owner's proof (`{ password, code }`) for another feature's sensitive operation, such as deleting
+   * the account: the same check, limits, lockout and answers as `reauthenticate`.
+   */
+  async confirmOwner(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
     const { password, code } = parseInput(reauthenticateSchema, input);
     const user = await this.deps.identity.account(principal.userId);
     await this.proveOwner(user, password, code, meta);
-    await this.deps.sessions.markReauthenticated(principal);
   }
 
   /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */
