@@ -1,10 +1,7 @@
-import 'reflect-metadata';
-import { buildServices } from './composition.js';
 import type { Role } from './core/request.js';
 import { ConfigError, loadConfig, type Config } from './infra/config.js';
 import { isAppError } from './infra/errors.js';
-import { createLogger } from './infra/logger.js';
-import { startInfra, type Infra } from './infra/runtime.js';
+import type { Infra } from './infra/runtime.js';
 
 /**
  * `npm run admin -- grant <email> <ROLE>`: sets an account's role from the command line, against the
@@ -39,6 +36,11 @@ try {
 }
 
 // Progress and warnings as JSON lines on stderr; stdout carries the outcome alone.
+// The whole wiring loads only now: a usage error answers at once.
+await import('reflect-metadata');
+const { createLogger } = await import('./infra/logger.js');
+const { startInfra } = await import('./infra/runtime.js');
+const { buildServices } = await import('./composition.js');
 const log = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, destination: process.stderr, base: { role: 'admin-cli' } });
 let infra: Infra | undefined;
 let outcome: { out: string } | { code: string; message: string };

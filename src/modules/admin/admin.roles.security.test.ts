@@ -65,7 +65,7 @@ describe('admin API: every operation checked against the caller role on the serv
         expect(res.body.data?.[op]).toBeDefined();
       } else {
         expect(codeOf(res.body)).toBe('FORBIDDEN');
-        expect(res.body.data ?? null).toBeNull();
+        expect(res.body.data?.[op] ?? null).toBeNull();
         await unchanged(victim.user.id);
       }
     });

@@ -35,7 +35,8 @@ describe('account lifecycle', () => {
     const t = await register(server, id);
     await prisma().user.update({ where: { id: t.user.id }, data: { emailVerifiedAt: new Date() } });
     const secret = (await gql<{ startTotpEnrollment: { secret: string } }>(server, START, undefined, bearer(t.accessToken))).body.data!.startTotpEnrollment.secret;
-    await gql(server, CONFIRM, { code: totpAt(secret, stepNow() - 1) }, bearer(t.accessToken));
+    const confirmed = await gql(server, CONFIRM, { code: totpAt(secret, stepNow() - 1) }, bearer(t.accessToken));
+    expect(confirmed.body.errors, JSON.stringify(confirmed.body.errors)).toBeUndefined();
     return { id, t, secret };
   }
 
