@@ -119,6 +119,11 @@ export class AdminRepository {
     return rows[0] ? fromRow(rows[0]) : null;
   }
 
+  /** The account's role; null when there is no such account. */
+  async roleOf(id: string): Promise<Role | null> {
+    return (await this.prisma.user.findUnique({ where: { id }, select: { role: true } }))?.role ?? null;
+  }
+
   /** By email, without regard to case (citext), for the command line. */
   findByEmail(email: string): Promise<{ id: string; role: Role } | null> {
     return this.prisma.user.findUnique({ where: { email }, select: { id: true, role: true } });

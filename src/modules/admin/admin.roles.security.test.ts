@@ -100,6 +100,18 @@ describe('admin API: every operation checked against the caller role on the serv
     });
   });
 
+  it('SUPPORT may not end the sessions of, or unlock, an account above it (an ADMIN); ADMIN may', async () => {
+    const target = await accountWithRole(fx.server, 'ADMIN', 'above');
+    const support = callers.SUPPORT!.accessToken;
+    expect(codeOf((await adminCall(fx.server, 'revokeUserSessions', { userId: target.user.id }, support)).body)).toBe('FORBIDDEN');
+    expect(codeOf((await adminCall(fx.server, 'unlockUser', { id: target.user.id }, support)).body)).toBe('FORBIDDEN');
+    expect((await adminRest(fx.server, 'POST', `/users/${target.user.id}/sessions/revoke`, support)).status).toBe(403);
+    expect(await prisma().session.count({ where: { userId: target.user.id, revokedAt: null } })).toBe(1);
+    const peer = await accountWithRole(fx.server, 'SUPPORT', 'peer');
+    expect((await adminCall(fx.server, 'revokeUserSessions', { userId: peer.user.id }, support)).body.data).toEqual({ revokeUserSessions: 1 });
+    expect((await adminCall(fx.server, 'revokeUserSessions', { userId: target.user.id }, callers.ADMIN!.accessToken)).body.data).toEqual({ revokeUserSessions: 1 });
+  });
+
   it('a role change takes effect at the next call of the sessions already open', async () => {
     const helper = await accountWithRole(fx.server, 'SUPPORT', 'helper');
     const victim = await register(fx.server);

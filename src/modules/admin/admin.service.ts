@@ -3,7 +3,7 @@ import { AppError } from '../../infra/errors.js';
 import { byAddress } from '../../infra/limit-spec.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
-import { requireRole } from '../identity/account-standing.js';
+import { holdsRole, requireRole } from '../identity/account-standing.js';
 import type { SessionsService } from '../sessions/sessions.service.js';
 import type { LiveSession } from '../sessions/sessions.repository.js';
 import type { AccountLifecycle } from './account-lifecycle.js';
@@ -113,7 +113,9 @@ export class AdminService {
   /** Ends every session of the account; returns how many ended. */
   async revokeUserSessions(caller: Authenticated, id: unknown, meta: RequestMeta): Promise<number> {
     await this.authorize(caller, 'revokeUserSessions', meta);
-    return this.deps.lifecycle.revokeSessions(parseInput(userIdSchema, { id }).id, caller.userId, meta);
+    const input = parseInput(userIdSchema, { id });
+    await this.notAbove(caller, input.id);
+    return this.deps.lifecycle.revokeSessions(input.id, caller.userId, meta);
   }
 
   async resetUserMfa(caller: Authenticated, id: unknown, meta: RequestMeta): Promise<AdminUserRecord> {
@@ -126,6 +128,7 @@ export class AdminService {
   async unlockUser(caller: Authenticated, id: unknown, meta: RequestMeta): Promise<AdminUserRecord> {
     await this.authorize(caller, 'unlockUser', meta);
     const input = parseInput(userIdSchema, { id });
+    await this.notAbove(caller, input.id);
     await this.deps.lifecycle.unlock(input.id, caller.userId, meta);
     return this.current(input.id);
   }
@@ -141,6 +144,16 @@ export class AdminService {
   private async authorize(caller: Authenticated, op: AdminOperation, meta: RequestMeta): Promise<void> {
     requireRole(caller, ADMIN_OPERATIONS[op]);
     await this.deps.limits.consumeAll(adminLimit({ actorId: caller.userId }, byAddress(meta.ip)));
+  }
+
+  /**
+   * The changes SUPPORT may make (ending sessions, unlocking) reach no account above it: a SUPPORT account
+   * cannot sign the administrators out, again and again. (An unknown id passes: the change says so.)
+   */
+  private async notAbove(caller: Authenticated, id: string): Promise<void> {
+    if (caller.role === 'ADMIN') return;
+    const role = await this.deps.repo.roleOf(id);
+    if (role !== null && !holdsRole(caller.role, role)) throw new AppError('FORBIDDEN', 'Your account may not act on an account with a higher role');
   }
 
   /** The account as a change left it (gone meanwhile: as for an unknown id). */
