@@ -172,6 +172,7 @@ export class AccountLifecycle {
    * verified before (each promotion audited with no actor); `onVerified` does it as an address is verified.
    */
   async promoteListedAdmins(): Promise<number> {
+    if (this.deps.adminEmails.length === 0) return 0;
     const promoted = await this.deps.repo.transaction(async (tx) => this.promote(tx, null));
     for (const id of promoted) await this.deps.identity.accountChanged(id);
     return promoted.length;
