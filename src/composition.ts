@@ -17,6 +17,10 @@ import { AccountLock } from './modules/accounts/account-lock.js';
 import { AlertWindows } from './modules/alerts/alert-windows.js';
 import { AlertsRepository } from './modules/alerts/alerts.repository.js';
 import { AlertsService } from './modules/alerts/alerts.service.js';
+import { AccountLifecycle } from './modules/admin/account-lifecycle.js';
+import { adminModule } from './modules/admin/admin.module.js';
+import { AdminRepository } from './modules/admin/admin.repository.js';
+import { AdminService } from './modules/admin/admin.service.js';
 import { accountsModule } from './modules/accounts/accounts.module.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { AuditRetention } from './modules/audit/audit-retention.js';
@@ -75,6 +79,7 @@ export const MODULES = [
   mfaModule,
   securityEventsModule,
   auditModule,
+  adminModule,
   mailModule,
   maintenanceModule,
 ] as const satisfies readonly Feature<Services>[];
@@ -139,7 +144,17 @@ export function buildServices(infra: Infra) {
   const auditSeals = new AuditSealsRepository(prisma);
   const auditTrail = new AuditTrail({ repo: auditRepo, identifierKey: infra.appSecrets.ring('audit-identifier') });
   const oneTimeTokens = new OneTimeTokensRepository(prisma);
-  const verification = new EmailVerificationService({ users, identity, tokens: oneTimeTokens, mail, profiles, limits, publicUrl: config.http.publicUrl });
+  const verification = new EmailVerificationService({
+    users,
+    identity,
+    tokens: oneTimeTokens,
+    mail,
+    profiles,
+    limits,
+    publicUrl: config.http.publicUrl,
+    // ADMIN_EMAILS: a listed address holds ADMIN from the transaction that verifies it (lifecycle is built below).
+    onVerified: (tx, userId, meta): Promise<void> => lifecycle.onVerified(tx, userId, meta),
+  });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
   const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords.
@@ -193,6 +208,19 @@ export function buildServices(infra: Infra) {
     appUrl: config.http.appUrl,
     audit: auditTrail,
   });
+  const adminRepo = new AdminRepository(prisma);
+  const lifecycle = new AccountLifecycle({
+    repo: adminRepo,
+    identity,
+    sessions,
+    mfa,
+    lock,
+    owner: accounts,
+    pubsub: infra.pubsub,
+    log,
+    adminEmails: config.adminEmails,
+  });
+  const admin = new AdminService({ repo: adminRepo, lifecycle, sessions, limits });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
@@ -222,6 +250,8 @@ export function buildServices(infra: Infra) {
     limits,
     lockout,
     mfa,
+    lifecycle,
+    admin,
     auth: new AuthGuard(sessions),
     relay,
     mail,
@@ -249,6 +279,15 @@ function outboxJobOptions(infra: Infra): RelayOptions['jobOptions'] {
 export async function warmUp(services: Services): Promise<void> {
   preloadCommonPasswords();
   await services.hasher.warmUp();
+}
+
+/**
+ * What an API process settles before it serves: ADMIN_EMAILS, for accounts whose listed address was verified
+ * before (each promotion audited; concurrent starts promote an account once).
+ */
+export async function prepareStart(s: Services): Promise<void> {
+  const promoted = await s.lifecycle.promoteListedAdmins();
+  if (promoted > 0) s.log.info({ promoted }, 'ADMIN_EMAILS: verified accounts made ADMIN');
 }
 
 export function appDeps(infra: Infra, s: Services): AppDeps {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { buildApp } from './app.js';
-import { appDeps, buildServices, startRelay, startWorkers, warmUp } from './composition.js';
+import { appDeps, buildServices, prepareStart, startRelay, startWorkers, warmUp } from './composition.js';
 import { runProcess } from './infra/process.js';
 import { startInfra } from './infra/runtime.js';
 import { startMetricsListener, type MetricsListener } from './modules/health/metrics-endpoint.js';
@@ -17,6 +17,7 @@ await runProcess(role, async (config, log) => {
   try {
     const services = buildServices(infra);
     await warmUp(services);
+    await prepareStart(services);
     const app = await buildApp(appDeps(infra, services));
     // METRICS_PORT: /metrics on a listener of its own (the API port then serves none).
     metricsListener = await startMetricsListener(config, infra.metrics.registry, log);

@@ -85,6 +85,8 @@ export const envSchema = z.object({
   RATE_LIMIT_MFA: limitRule.prefault('5/300'),
   /** Proofs of the owner (reauthenticate, changePassword) per account, whatever the IP. @default 10/900 */
   RATE_LIMIT_REAUTH: limitRule.prefault('10/900'),
+  /** Operator calls (the admin API) per operator account, whatever the IP. @default 300/60 */
+  RATE_LIMIT_ADMIN: limitRule.prefault('300/60'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */
@@ -93,6 +95,8 @@ export const envSchema = z.object({
   ALERT_CREDENTIAL_STUFFING: alertRule.prefault('10/600'),
   /** Security alert: this many refused sign-ups from one IP network within the window. @default 20/600 */
   ALERT_SIGNUP_BURST: alertRule.prefault('20/600'),
+  /** Emails whose accounts hold ADMIN once the address is verified, comma-separated. Unset: none. */
+  ADMIN_EMAILS: list.optional(),
   /** The issuer shown by authenticator apps for TOTP. @default Latchkey */
   MFA_ISSUER: z.string().min(1).max(64).default('Latchkey'),
   /** Failed logins per account (any IP) within LOCKOUT_WINDOW that lock it. @default 50 */

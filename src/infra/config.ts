@@ -9,11 +9,11 @@ import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 export type { TrustProxy };
 
 /** Every named rate limit (README "Abuse protection"). */
-export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth';
+export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth' | 'admin';
 
 /** Every limit name once (the compiler checks the list is complete): the values of a metric label. */
 export const LIMIT_NAMES = Object.keys({
-  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0,
+  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0, admin: 0,
 } satisfies Record<LimitName, 0>) as readonly LimitName[];
 
 export interface Config {
@@ -57,6 +57,8 @@ export interface Config {
   readonly log: { readonly level: Env['LOG_LEVEL'] };
   readonly dataDir: string;
   readonly mfaIssuer: string;
+  /** Accounts whose verified address is listed hold ADMIN (lower case). */
+  readonly adminEmails: readonly string[];
   /** Where `/metrics` is served: on PORT unless `port` is set; a bearer token when `token` is set. */
   readonly metrics: { readonly port?: number; readonly host: string; readonly token?: string };
   /** Per-IP limits key an IPv6 client by this prefix length (IPv4 by its address). */
@@ -95,6 +97,7 @@ const HINTS: Record<string, string> = {
   ALERT_CREDENTIAL_STUFFING: 'count/seconds, e.g. 10/600, or off',
   ALERT_SIGNUP_BURST: 'count/seconds, e.g. 20/600, or off',
   RESEND_API_KEY: 'a Resend API key (re_...) so mail is delivered',
+  ADMIN_EMAILS: 'comma-separated email addresses, e.g. ops@example.com,alice@example.com',
 };
 
 export class ConfigError extends Error {
@@ -141,6 +144,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     issues.push({ key: 'METRICS_PORT', problem: 'is the same as PORT (unset it to serve /metrics on PORT)' });
   }
+  const adminEmails = e.ADMIN_EMAILS ?? [];
+  if (adminEmails.some((a) => !/^[^\s@]+@[^\s@]+$/.test(a))) issues.push({ key: 'ADMIN_EMAILS', problem: 'lists something that is not an email address' });
   if (isProduction) {
     if (!e.JWT_PRIVATE_KEYS) issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is required in production' });
     if (!e.APP_SECRET) issues.push({ key: 'APP_SECRET', problem: 'is required in production' });
@@ -192,6 +197,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       mfa: e.RATE_LIMIT_MFA,
       general: e.RATE_LIMIT_GENERAL,
       reauth: e.RATE_LIMIT_REAUTH,
+      admin: e.RATE_LIMIT_ADMIN,
     },
     lockout: { threshold: e.LOCKOUT_THRESHOLD, windowSeconds: e.LOCKOUT_WINDOW, baseSeconds: e.LOCKOUT_BASE_SECONDS, maxFailures: e.LOCKOUT_MAX_FAILURES },
     auth: {
@@ -206,6 +212,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     log: { level: e.LOG_LEVEL },
     dataDir: e.DATA_DIR,
     mfaIssuer: e.MFA_ISSUER,
+    adminEmails: adminEmails.map((a) => a.toLowerCase()),
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? host, token: e.METRICS_TOKEN },
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
     alerts: { credential_stuffing: e.ALERT_CREDENTIAL_STUFFING, signup_burst: e.ALERT_SIGNUP_BURST },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { buildApp, type App } from '../app.js';
-import { appDeps, buildServices, startRelay, startWorkers, warmUp, type Services } from '../composition.js';
+import { appDeps, buildServices, prepareStart, startRelay, startWorkers, warmUp, type Services } from '../composition.js';
 import { loadConfig, type Config } from '../infra/config.js';
 import { generateSigningJwk } from '../infra/crypto/keys.js';
 import { createLogger } from '../infra/logger.js';
@@ -44,7 +44,7 @@ export interface TestServerOptions {
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
 
 export const GENEROUS_LIMITS = Object.fromEntries(
-  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
+  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH', 'ADMIN'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
 );
 
 /** The documented default limits (README "Abuse protection"), for the tests that assert them. */
@@ -103,6 +103,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const infra = await startInfra(config, log, { migrate: false });
   const services = buildServices(infra);
   await warmUp(services);
+  await prepareStart(services);
   const deps = appDeps(infra, services);
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);

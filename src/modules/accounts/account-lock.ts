@@ -2,6 +2,7 @@ import { AppError } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { RequestMeta } from '../../core/request.js';
 import type { SecuritySignals } from '../alerts/security-signals.js';
+import type { Tx } from '../../core/tx.js';
 import { tokenSchema } from '../email-verification/verification.schema.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -83,6 +84,25 @@ export class AccountLock {
       await recordAudit(tx, meta, [{ action: 'user.unlocked', outcome: 'SUCCESS', actorId: owner, targetUserId: owner, details: { method: 'unlock_link' } }]);
       return this.deps.users.unlock(tx, owner);
     });
+    await this.liftCounts(user);
+  }
+
+  /**
+   * An operator's unlock: every lock of the account lifted as the link does (the durable one inside the
+   * transaction, with whatever `inTransaction` writes there), the counts kept. False for no such account.
+   */
+  async unlockByOperator(userId: string, inTransaction: (tx: Tx) => Promise<void>): Promise<boolean> {
+    const user = await this.deps.users.transaction(async (tx) => {
+      const found = await this.deps.users.unlockIfExists(tx, userId);
+      if (found) await inTransaction(tx);
+      return found;
+    });
+    if (user) await this.liftCounts(user);
+    return user !== null;
+  }
+
+  /** Lifts the locks Redis holds for the account and its identifiers (an erased account's too: its names become free). */
+  async liftCounts(user: { id: string; username: string; email: string }): Promise<void> {
     const { account, identifiers } = lockSubjects(user);
     await Promise.all([account, ...identifiers].map((s) => this.deps.lockout.lift(s)));
   }

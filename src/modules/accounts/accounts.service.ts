@@ -81,7 +81,7 @@ const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'The identi
 const codeOf = (e: unknown) => (isAppError(e) ? e.code : undefined);
 
 /** What a refused proof of the owner is audited as: the operation it guarded. */
-type ProofPurpose = 'user.reauthenticated' | 'user.password_changed';
+export type ProofPurpose = 'user.reauthenticated' | 'user.password_changed' | 'user.deleted';
 
 /** Accounts: sign-up, sign-in by password, and the owner's proofs (reauthenticate, password change). Knows nothing of HTTP or GraphQL. */
 export class AccountsService {
@@ -267,10 +267,18 @@ export class AccountsService {
 
   /** Proves it is the owner again; the session counts as recently authenticated from now (REAUTH_MAX_AGE_SECONDS). */
   async reauthenticate(principal: Principal, input: unknown, meta: RequestMeta): Promise<void> {
+    await this.confirmOwner(principal, input, meta, 'user.reauthenticated');
+    await this.deps.sessions.markReauthenticated(principal, meta);
+  }
+
+  /**
+   * The owner's proof (`{ password, code }`) for another feature's sensitive operation, such as deleting
+   * the account: the same check, limits, lockout and answers as `reauthenticate`.
+   */
+  async confirmOwner(principal: Principal, input: unknown, meta: RequestMeta, purpose: ProofPurpose): Promise<void> {
     const { password, code } = parseInput(reauthenticateSchema, input);
     const user = await this.deps.identity.account(principal.userId);
-    await this.proveOwner(user, password, code, meta, 'user.reauthenticated', principal.sessionId);
-    await this.deps.sessions.markReauthenticated(principal, meta);
+    await this.proveOwner(user, password, code, meta, purpose, principal.sessionId);
   }
 
   /** Needs the current password; the new hash, PASSWORD_CHANGED and the end of every other session commit together. */

@@ -24,6 +24,11 @@ export interface VerificationDeps {
   /** Resends per account. */
   limits: Pick<Limits, 'consumeAll'>;
   publicUrl: string;
+  /**
+   * What else a newly verified address settles, inside the verifying transaction (the admin bootstrap:
+   * an account whose address is in ADMIN_EMAILS holds ADMIN from now).
+   */
+  onVerified?: (tx: Tx, userId: string, meta: RequestMeta) => Promise<void>;
 }
 
 const invalidToken = () => new AppError('INVALID_TOKEN', 'This verification link is invalid, used or expired');
@@ -61,6 +66,7 @@ export class EmailVerificationService {
       if (await this.deps.users.markEmailVerified(tx, owner, new Date())) {
         await recordSecurityEvents(tx, [{ userId: owner, actorId: owner, type: 'EMAIL_VERIFIED', ip: meta.ip, userAgent: meta.userAgent }]);
         await recordAudit(tx, meta, [{ action: 'user.email_verified', outcome: 'SUCCESS', actorId: owner, targetUserId: owner }]);
+        await this.deps.onVerified?.(tx, owner, meta);
       }
       return owner;
     });

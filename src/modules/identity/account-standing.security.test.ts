@@ -32,8 +32,8 @@ const closed = (socket: WebSocket) =>
 
 /**
  * Whether an account may act is decided in one place (accountStanding); these are the doors that ask it.
- * The admin API that disables or deletes accounts does not exist yet: the tests change the row by SQL and,
- * where a session was already in use, drop its cached state with the hook that API will call.
+ * These tests change the row by SQL (as a change made outside the API would) and, where a session was already
+ * in use, drop its cached state with the hook the admin API calls; the admin API's own are in modules/admin.
  */
 describe('account standing: every sign-in and every use of a session asks the same rule', () => {
   const fx = useTestServer('standing');

@@ -102,6 +102,12 @@ export class UsersRepository {
     return clientOf(tx).user.update({ where: { id }, data: { lockedUntil: null }, select: { id: true, username: true, email: true } });
   }
 
+  /** As `unlock`, for an account that may no longer exist (an operator's unlock): null when it does not. */
+  async unlockIfExists(tx: Tx, id: string): Promise<Pick<UserRecord, 'id' | 'username' | 'email'> | null> {
+    const rows = await clientOf(tx).user.updateManyAndReturn({ where: { id }, data: { lockedUntil: null }, select: { id: true, username: true, email: true } });
+    return rows[0] ?? null;
+  }
+
   /** True when this call verified the address (false when it already was). */
   async markEmailVerified(tx: Tx, id: string, at: Date): Promise<boolean> {
     const updated = await clientOf(tx).user.updateMany({ where: { id, emailVerifiedAt: null }, data: { emailVerifiedAt: at } });

@@ -207,9 +207,10 @@ export class MfaService {
    * The operator's way back in for an owner who lost the second factor and every recovery code, once the
    * operator has made sure out of band that the request is the owner's: MFA off (secret, pending enrollment
    * and recovery codes gone), MFA_DISABLED recorded with who did it, the owner told by email. A password
-   * reset never does this. False when the account had nothing to reset.
+   * reset never does this. False when the account had nothing to reset. `actorId` is the operator's account
+   * when there is one (the admin API); `inTransaction` writes with the reset (its audit entry).
    */
-  async resetMfa(userId: string, actor: string): Promise<boolean> {
+  async resetMfa(userId: string, actor: string, opts: { actorId?: string | null; inTransaction?: (tx: Tx) => Promise<void> } = {}): Promise<boolean> {
     const input = parseInput(resetMfaSchema, { userId, actor });
     const user = await this.deps.users.findById(input.userId);
     if (!user) throw new AppError('NOT_FOUND', 'No such account');
@@ -217,7 +218,8 @@ export class MfaService {
     if (!state?.mfaEnabledAt && !state?.totpSecretEnc) return false;
     await this.deps.repo.transaction(async (tx) => {
       await this.deps.repo.disable(tx, user.id);
-      await recordSecurityEvents(tx, [{ userId: user.id, actorId: null, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
+      await recordSecurityEvents(tx, [{ userId: user.id, actorId: opts.actorId ?? null, type: 'MFA_DISABLED', data: { by: 'operator', actor: input.actor } }]);
+      await opts.inTransaction?.(tx);
       await this.notify(tx, user, false, { ip: null, userAgent: null });
     });
     await this.deps.profiles.invalidate(user.id);

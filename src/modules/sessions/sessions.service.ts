@@ -234,11 +234,12 @@ export class SessionsService {
 
   /**
    * Every session of the account ends at once, for a change after which it may not hold one (disabled,
-   * deleted); `actorId` is who made the change (null: the system). Call it in the change's transaction and
-   * `IdentityService.accountChanged` after the commit. For a delete, commit this before the row goes: the
-   * SESSION_REVOKED events are what closes the sessions' sockets on every instance, and they go with it.
+   * deleted), or because an operator ends them (`revoked`); `actorId` is who made the change (null: the
+   * system). Call it in the change's transaction and `IdentityService.accountChanged` after the commit. The
+   * SESSION_REVOKED events are what closes the sessions' sockets on every instance: a delete, whose
+   * transaction removes them with the account, announces the returned sessions itself after its commit.
    */
-  async endEverySession(userId: string, reason: 'account_disabled' | 'account_deleted', actorId: Actor, meta: RequestMeta, tx?: Tx): Promise<string[]> {
+  async endEverySession(userId: string, reason: 'account_disabled' | 'account_deleted' | 'revoked', actorId: Actor, meta: RequestMeta, tx?: Tx): Promise<string[]> {
     const ids = await this.deps.repo.liveIds(userId, this.now());
     return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', actorId, tx);
   }
