@@ -73,6 +73,8 @@ export const envSchema = z.object({
   RATE_LIMIT_MFA: limitRule.prefault('5/300'),
   /** Proofs of the owner (reauthenticate, changePassword) per account, whatever the IP. @default 10/900 */
   RATE_LIMIT_REAUTH: limitRule.prefault('10/900'),
+  /** Magic-link requests per submitted email, known or not. @default 5/3600 */
+  RATE_LIMIT_MAGIC_LINK_REQUEST: limitRule.prefault('5/3600'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */

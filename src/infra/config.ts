@@ -9,7 +9,7 @@ import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 export type { TrustProxy };
 
 /** Every named rate limit (README "Abuse protection"). */
-export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth';
+export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth' | 'magicLinkRequest';
 
 export interface Config {
   readonly env: Env['NODE_ENV'];
@@ -171,6 +171,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       mfa: e.RATE_LIMIT_MFA,
       general: e.RATE_LIMIT_GENERAL,
       reauth: e.RATE_LIMIT_REAUTH,
+      magicLinkRequest: e.RATE_LIMIT_MAGIC_LINK_REQUEST,
     },
     lockout: { threshold: e.LOCKOUT_THRESHOLD, windowSeconds: e.LOCKOUT_WINDOW, baseSeconds: e.LOCKOUT_BASE_SECONDS, maxFailures: e.LOCKOUT_MAX_FAILURES },
     auth: {
