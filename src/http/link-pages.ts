@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import Negotiator from 'negotiator';
 import { isAppError } from '../infra/errors.js';
 
 /**
@@ -41,3 +42,11 @@ export const ifInvalidToken =
     if (isAppError(err) && (err.code === 'INVALID_TOKEN' || err.code === 'BAD_USER_INPUT')) return value;
     throw err;
   };
+
+/**
+ * Whether a GET of a link asks for JSON above HTML (`Accept: application/json`): only an API client that
+ * says so. A browser, a missing `Accept` and the wildcard (what mail scanners and link previews send) accept
+ * HTML, so they get the page, which acts only when its button is pressed.
+ */
+export const asksForJson = (accept: string | undefined): boolean =>
+  new Negotiator({ headers: accept === undefined ? {} : { accept } }).mediaType(['text/html', 'application/json']) === 'application/json';
