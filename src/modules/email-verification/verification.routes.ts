@@ -16,7 +16,8 @@ export function verificationRoutes(verification: EmailVerificationService, appUr
   return async (app) => {
     app.get('/verify-email', async (req, reply) => {
       const token = (req.query as Record<string, unknown>).token;
-      if (asksForJson(req.headers.accept)) return { verified: true, user: User.from(await verification.verify({ token }, requestMeta(req))) };
+      // A HEAD runs this handler too (Fastify answers it from the GET route): it never verifies.
+      if (req.method === 'GET' && asksForJson(req.headers.accept)) return { verified: true, user: User.from(await verification.verify({ token }, requestMeta(req))) };
       const usable = await verification.check({ token }).then(() => true, ifInvalidToken(false));
       if (!usable || typeof token !== 'string') return reply.redirect(outcome('invalid'), 303);
       return sendLinkPage(reply, 200, verifyFormPage(token));

@@ -73,6 +73,7 @@ describe('EmailVerificationService', () => {
       expect(html).not.toMatch(/<script/i);
       expect((await fetch(link, { method: 'HEAD', headers })).status).toBe(200);
     }
+    expect((await fetch(link, { method: 'HEAD', headers: JSON_ACCEPT })).status).toBe(200);
     const row = await fx.server.infra.prisma.oneTimeToken.findFirstOrThrow({ where: { userId: t.user.id, purpose: 'EMAIL_VERIFICATION' } });
     expect(row.consumedAt).toBeNull();
     expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
