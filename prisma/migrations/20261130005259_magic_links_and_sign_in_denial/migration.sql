@@ -13,4 +13,6 @@ ALTER TYPE "OneTimeTokenPurpose" ADD VALUE 'SIGN_IN_DENIAL';
 ALTER TYPE "SecurityEventType" ADD VALUE 'SIGN_IN_DENIED';
 
 -- AlterTable
+-- The session a "this wasn't me" token ends. No foreign key: the link must still answer after the
+-- session's row has been purged.
 ALTER TABLE "one_time_tokens" ADD COLUMN     "session_id" UUID;
