@@ -46,6 +46,8 @@ import { UsersRepository } from './modules/identity/users.repository.js';
 import { mailModule } from './modules/mail/mail.module.js';
 import { MailRepository } from './modules/mail/mail.repository.js';
 import { MailService } from './modules/mail/mail.service.js';
+import { magicLinkModule } from './modules/magic-link/magic-link.module.js';
+import { MagicLinkService } from './modules/magic-link/magic-link.service.js';
 import { maintenanceModule } from './modules/maintenance/maintenance.module.js';
 import { MaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
 import { mfaModule } from './modules/mfa/mfa.module.js';
@@ -64,6 +66,8 @@ import { SessionCache } from './modules/sessions/session-cache.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { sessionsModule } from './modules/sessions/sessions.module.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
+import { signInDenialModule } from './modules/sign-in-denial/sign-in-denial.module.js';
+import { SignInDenialService } from './modules/sign-in-denial/sign-in-denial.service.js';
 
 /**
  * Every feature of the app, each listed once: its manifest brings its resolvers, REST routes, workers,
@@ -77,6 +81,8 @@ export const MODULES = [
   passwordResetModule,
   accountsModule,
   mfaModule,
+  magicLinkModule,
+  signInDenialModule,
   securityEventsModule,
   auditModule,
   adminModule,
@@ -156,7 +162,8 @@ export function buildServices(infra: Infra) {
     onVerified: (tx, userId, meta): Promise<void> => lifecycle.onVerified(tx, userId, meta),
   });
   const lockout = new Lockout(redis, config.redis.keyPrefix, config.lockout);
-  const signIn = new SignIn({ users, sessions, hasher, mail, sessionsUrl: `${config.http.appUrl}/sessions` });
+  const signInDenial = new SignInDenialService({ users, tokens: oneTimeTokens, sessions, mail, appUrl: config.http.appUrl });
+  const signIn = new SignIn({ users, sessions, hasher, mail, denial: signInDenial, sessionsUrl: `${config.http.appUrl}/sessions` });
   // Wrong codes feed the same failure ceiling as wrong passwords.
   const lock = new AccountLock({ users, lockout, tokens: oneTimeTokens, mail, sessions, publicUrl: config.http.publicUrl, signals: alerts });
   const mfa = new MfaService({
@@ -221,6 +228,7 @@ export function buildServices(infra: Infra) {
     adminEmails: config.adminEmails,
   });
   const admin = new AdminService({ repo: adminRepo, lifecycle, sessions, limits });
+  const magicLink = new MagicLinkService({ outbox, users, tokens: oneTimeTokens, mail, sealer, signIn, mfa, profiles, appUrl: config.http.appUrl });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
@@ -241,6 +249,8 @@ export function buildServices(infra: Infra) {
     lock,
     verification,
     passwordReset,
+    magicLink,
+    signInDenial,
     securityEvents,
     publisher,
     audit: new AuditService(auditRepo),

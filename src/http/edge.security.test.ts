@@ -90,7 +90,7 @@ describe('the edge', () => {
     const cases: [string, string, string][] = [
       ['GET', '/auth/login', 'POST'],
       ['GET', '/v1/auth/register', 'POST'],
-      ['DELETE', '/auth/verify-email', 'GET, HEAD'],
+      ['DELETE', '/auth/verify-email', 'GET, HEAD, POST'],
       ['PUT', '/graphql', 'GET, HEAD, POST'],
       ['POST', '/healthz', 'GET, HEAD'],
       ['POST', '/readyz', 'GET, HEAD'],

@@ -87,6 +87,8 @@ export const envSchema = z.object({
   RATE_LIMIT_REAUTH: limitRule.prefault('10/900'),
   /** Operator calls (the admin API) per operator account, whatever the IP. @default 300/60 */
   RATE_LIMIT_ADMIN: limitRule.prefault('300/60'),
+  /** Magic-link requests per submitted email, known or not. @default 5/3600 */
+  RATE_LIMIT_MAGIC_LINK_REQUEST: limitRule.prefault('5/3600'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */

@@ -37,9 +37,9 @@ export function tokenIn(text: string | undefined): string {
   return decodeURIComponent(m[1]);
 }
 
-/** Verifies an account's address the way its owner does: the link in the verification email (the double saw it). */
+/** Verifies an account's address with the link in the verification email (the double saw it), as an API client asking for JSON. */
 export async function verifyEmailOf(server: { url: string }, double: ResendDouble, email: string): Promise<void> {
   const mail = await double.waitForDelivery((m) => sentTo(m, email) && /verify/i.test(m.subject), 10_000);
-  const res = await fetch(`${server.url}/auth/verify-email?token=${encodeURIComponent(tokenIn(mail.text))}`);
+  const res = await fetch(`${server.url}/auth/verify-email?token=${encodeURIComponent(tokenIn(mail.text))}`, { headers: { accept: 'application/json' } });
   if (res.status !== 200) throw new Error(`verifying ${email} answered ${res.status}`);
 }

@@ -44,7 +44,7 @@ export interface TestServerOptions {
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
 
 export const GENEROUS_LIMITS = Object.fromEntries(
-  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH', 'ADMIN'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
+  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH', 'ADMIN', 'MAGIC_LINK_REQUEST'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
 );
 
 /** The documented default limits (README "Abuse protection"), for the tests that assert them. */
@@ -53,6 +53,7 @@ export const DEFAULT_LIMITS: Record<string, string> = {
   RATE_LIMIT_LOGIN_IP: '100/900',
   RATE_LIMIT_REGISTER: '30/300',
   RATE_LIMIT_RESET_REQUEST: '5/3600',
+  RATE_LIMIT_MAGIC_LINK_REQUEST: '5/3600',
   RATE_LIMIT_VERIFY_RESEND: '5/3600',
   RATE_LIMIT_REFRESH: '600/60',
   RATE_LIMIT_GENERAL: '1200/60',

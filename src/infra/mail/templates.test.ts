@@ -26,10 +26,19 @@ const samples: { [K in TemplateName]: TemplateData[K] } = {
     ip: null,
     userAgent: null,
     sessionsLink: 'https://app.example.com/settings/sessions',
+    denyLink: `https://app.example.com/deny-sign-in?token=${TOKEN}`,
   },
   'account-locked': { username: 'alice', until: '2026-11-25T08:05:00.000Z', unlockLink: `https://app.example.com/unlock?token=${TOKEN}` },
   'mfa-changed': { username: 'alice', enabled: true, at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', userAgent: 'ua', resetLink: 'https://app.example.com/forgot-password' },
   'mfa-code-failed': { username: 'alice', at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', resetLink: 'https://app.example.com/forgot-password' },
+  'magic-link': { username: 'alice', link: `https://app.example.com/magic-link?token=${TOKEN}`, expiresInMinutes: 15 },
+  'sign-in-denied': {
+    username: 'alice',
+    at: '2026-11-25T07:50:09.123Z',
+    sessionEnded: true,
+    resetLink: 'https://app.example.com/forgot-password',
+    sessionsLink: 'https://app.example.com/sessions',
+  },
 };
 
 const linkOf = (name: TemplateName): string => {
@@ -55,7 +64,7 @@ describe('renderEmail', () => {
   });
 
   it('carries token=<token> in the query of both parts of the token emails', () => {
-    for (const name of ['verify-email', 'reset-password', 'account-locked'] as const) {
+    for (const name of ['verify-email', 'reset-password', 'account-locked', 'magic-link', 'new-sign-in'] as const) {
       const mail = renderEmail(name, samples[name] as never);
       const inText = [...mail.text.matchAll(/https?:\/\/\S+/g)].map((m) => new URL(m[0]));
       const inHtml = [...mail.html.matchAll(/href="([^"]+)"/g)].map((m) => new URL(m[1]!.replace(/&amp;/g, '&')));
@@ -81,6 +90,7 @@ describe('renderEmail', () => {
       ip: '"><img src=x onerror=alert(1)>',
       userAgent: 'evil\r\nClick here: https://evil.example/phish',
       sessionsLink: 'https://app.example.com/settings/sessions',
+      denyLink: `https://app.example.com/deny-sign-in?token=${TOKEN}`,
     });
     expect(mail.html).not.toContain('<script>');
     expect(mail.html).not.toContain('<img');
@@ -166,6 +176,8 @@ describe('renderEmail', () => {
       'Your account has been locked',
       'Two-factor sign-in was changed on your account',
       'Someone has your password',
+      'Your sign-in link',
+      'We signed out a device you did not recognise',
     ]);
   });
 });

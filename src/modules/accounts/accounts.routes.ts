@@ -1,8 +1,8 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { wantsHtml } from '../../graphql/graphiql-paths.js';
+import { acceptTokenForm, escapeHtml, ifInvalidToken, isFormPost, linkPage as page, sendLinkPage as sendPage, tokenForm } from '../../http/link-pages.js';
 import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
-import { isAppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { registerLimit } from './accounts.limits.js';
 import { loginBodyToInput } from './accounts.schema.js';
@@ -34,13 +34,11 @@ export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock
       return valid && typeof token === 'string' ? sendPage(reply, 200, unlockFormPage(token)) : sendPage(reply, 400, invalidLinkPage(appUrl));
     });
     await app.register(async (scope) => {
-      // This route alone also takes the page's form (a token is all it carries, and the token is the
-      // credential, so a cross-site post gains nothing); every other REST route stays JSON only.
-      scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_req, body, done) => {
-        done(null, Object.fromEntries(new URLSearchParams(String(body))));
-      });
+      // This route also takes the page's form (a token is all it carries, and the token is the
+      // credential, so a cross-site post gains nothing); REST routes are otherwise JSON only.
+      acceptTokenForm(scope);
       scope.post('/unlock-account', async (req, reply) => {
-        if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+        if (!isFormPost(req.headers['content-type'])) {
           await lock.unlock(req.body, requestMeta(req));
           return { unlocked: true };
         }
@@ -51,27 +49,11 @@ export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock
   };
 }
 
-/** An invalid, used or expired token (or none) becomes `value`; anything else is rethrown. */
-const ifInvalidToken =
-  <T>(value: T) =>
-  (err: unknown): T => {
-    if (isAppError(err) && (err.code === 'INVALID_TOKEN' || err.code === 'BAD_USER_INPUT')) return value;
-    throw err;
-  };
-
-// The unlock pages: static text, no script, no style, under a CSP that lets the form post to this origin only.
-const PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-const page = (title: string, body: string) =>
-  `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title></head><body><h1>${title}</h1>${body}</body></html>`;
-
-// The form posts to this same path ("unlock-account" relative to /auth/unlock-account or /v1/auth/unlock-account).
+// The unlock pages (src/http/link-pages.ts: no script, their own CSP). The form posts to this same path ("unlock-account" relative to /auth/unlock-account or /v1/auth/unlock-account).
 const unlockFormPage = (token: string) =>
   page(
     'Unlock your account',
-    `<p>Sign-ins to your account were stopped after too many failed attempts. Press the button to allow them again; the link then stops working.</p><form method="post" action="unlock-account"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">Unlock my account</button></form>`,
+    `<p>Sign-ins to your account were stopped after too many failed attempts. Press the button to allow them again; the link then stops working.</p>${tokenForm('unlock-account', token, 'Unlock my account')}`,
   );
 
 const unlockedPage = (appUrl: string) => page('Your account is unlocked', `<p>You can sign in again.</p><p><a href="${escapeHtml(appUrl)}">Continue</a></p>`);
@@ -79,5 +61,3 @@ const unlockedPage = (appUrl: string) => page('Your account is unlocked', `<p>Yo
 const invalidLinkPage = (appUrl: string) =>
   page('This link cannot be used', `<p>The unlock link is invalid, already used or expired. Resetting your password also unlocks your account.</p><p><a href="${escapeHtml(appUrl)}">Continue</a></p>`);
 
-const sendPage = (reply: FastifyReply, status: number, html: string) =>
-  reply.code(status).header('content-security-policy', PAGE_CSP).type('text/html; charset=utf-8').send(html);

@@ -11,10 +11,16 @@ export interface AuthResult extends IssuedTokens {
   user: UserRecord;
 }
 
+/** The "this wasn't me" link of a new sign-in notice, bound to the session it would end. */
+export interface DenialLinks {
+  /** Issues the link's token inside the sign-in's transaction; returns the link. */
+  link(tx: Tx, userId: string, sessionId: string): Promise<string>;
+}
+
 /**
  * The last step of every sign-in (password alone, or password then a second factor; any method to come):
  * the account's standing (accountStanding), then the session, SIGNED_IN and, for a device not seen lately,
- * the new sign-in notice, in one transaction; and a hash upgrade when BCRYPT_COST changed.
+ * the new sign-in notice (with its "this wasn't me" link, bound to the new session), in one transaction; and a hash upgrade when BCRYPT_COST changed.
  */
 export class SignIn {
   constructor(
@@ -23,6 +29,7 @@ export class SignIn {
       sessions: SessionsService;
       hasher: PasswordHasher;
       mail: Pick<MailService, 'queue' | 'afterCommit'>;
+      denial: DenialLinks;
       sessionsUrl: string;
     },
   ) {}
@@ -53,16 +60,18 @@ export class SignIn {
       // Only a new device or place is news: a session from the same client and address within the
       // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
       const known = await this.deps.sessions.isKnownDevice(user.id, meta, tx);
-      const open = await this.deps.sessions.open(tx, user.id, meta, opts.method);
-      if (known) return open;
+      const { sessionId, issue } = await this.deps.sessions.openSession(tx, user.id, meta, opts.method);
+      if (known) return issue;
       queued = true;
+      const denyLink = await this.deps.denial.link(tx, user.id, sessionId);
       await this.deps.mail.queue(tx, {
         userId: user.id,
         to: user.email,
         template: 'new-sign-in',
-        data: { username: user.username, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, sessionsLink: this.deps.sessionsUrl },
+        data: { username: user.username, at: new Date().toISOString(), ip: meta.ip, userAgent: meta.userAgent, sessionsLink: this.deps.sessionsUrl, denyLink },
+        secret: ['denyLink'],
       });
-      return open;
+      return issue;
     });
     if (queued) this.deps.mail.afterCommit();
     return { ...(await issue()), user };

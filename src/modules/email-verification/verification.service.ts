@@ -57,6 +57,12 @@ export class EmailVerificationService {
     this.deps.mail.afterCommit();
   }
 
+  /** What the link will do, without doing it (a GET: mail scanners follow links): INVALID_TOKEN unless usable. */
+  async check(input: unknown): Promise<void> {
+    const { token } = parseInput(tokenSchema, input);
+    if (!(await this.deps.tokens.peek(token, 'EMAIL_VERIFICATION'))) throw invalidToken();
+  }
+
   /** Consumes the token in one statement (two clicks cannot both win) and marks the address verified. */
   async verify(input: unknown, meta: RequestMeta): Promise<UserRecord> {
     const { token } = parseInput(tokenSchema, input);

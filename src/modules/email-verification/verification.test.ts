@@ -3,6 +3,8 @@ import { bearer, codeOf, me, newIdentity, register, rest } from '../../test/auth
 import { gql, useTestServer } from '../../test/harness.js';
 import { sentTo, tokenIn } from '../../test/mail-server.js';
 
+const JSON_ACCEPT = { accept: 'application/json' };
+
 describe('EmailVerificationService', () => {
   const fx = useTestServer('verify', { mail: true });
 
@@ -21,12 +23,13 @@ describe('EmailVerificationService', () => {
     // `me` before the click caches the profile beside the session; the click must invalidate it.
     expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
     expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
-    const click = await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
+    // An API client asking for JSON verifies with the GET itself (anything else only gets the page: below).
+    const click = await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`, undefined, JSON_ACCEPT);
     expect(click.status).toBe(200);
     expect(click.body).toMatchObject({ verified: true, user: { id: t.user.id, emailVerified: true } });
     expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(true);
 
-    const again = await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
+    const again = await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`, undefined, JSON_ACCEPT);
     expect(again.status).toBe(400);
     expect(again.body).toMatchObject({ code: 'INVALID_TOKEN' });
     const events = await fx.server.infra.prisma.securityEvent.findMany({ where: { userId: t.user.id, type: 'EMAIL_VERIFIED' } });
@@ -36,14 +39,53 @@ describe('EmailVerificationService', () => {
     expect(JSON.stringify(row.data)).not.toContain(token);
   });
 
-  it('sends a browser on to the app with the outcome (303)', async () => {
+  it('sends a browser on to the app with the outcome (303), once the page\'s button has posted the token', async () => {
     const t = await register(fx.server);
     const token = tokenIn((await verificationMail(t.user.email)).text);
-    const ok = await fetch(`${fx.server.url}/v1/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    // Opening the link shows a page; its form posts the token back to the same path.
+    const page = await fetch(`${fx.server.url}/v1/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<form method="post" action="verify-email">');
+    const ok = await fetch(`${fx.server.url}/v1/auth/verify-email`, {
+      method: 'POST',
+      headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }).toString(),
+      redirect: 'manual',
+    });
     expect(ok.status).toBe(303);
     expect(ok.headers.get('location')).toBe('http://app.test.local/?emailVerification=success');
     const bad = await fetch(`${fx.server.url}/auth/verify-email?token=${encodeURIComponent(token)}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(bad.headers.get('location')).toBe('http://app.test.local/?emailVerification=invalid');
+  });
+
+  it('a GET that does not ask for JSON changes nothing (a browser, a mail scanner, a link preview): the page posts the token', async () => {
+    const t = await register(fx.server);
+    const token = tokenIn((await verificationMail(t.user.email)).text);
+    const link = `${fx.server.url}/auth/verify-email?token=${encodeURIComponent(token)}`;
+    const asked: Record<string, string>[] = [{ accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }, { accept: '*/*' }, {}, { accept: 'image/png' }];
+    for (const headers of asked) {
+      const res = await fetch(link, { headers, redirect: 'manual' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.headers.get('content-security-policy')).toContain("form-action 'self'");
+      const html = await res.text();
+      expect(html).toContain(`<input type="hidden" name="token" value="${token}">`);
+      expect(html).not.toMatch(/<script/i);
+      expect((await fetch(link, { method: 'HEAD', headers })).status).toBe(200);
+    }
+    expect((await fetch(link, { method: 'HEAD', headers: JSON_ACCEPT })).status).toBe(200);
+    const row = await fx.server.infra.prisma.oneTimeToken.findFirstOrThrow({ where: { userId: t.user.id, purpose: 'EMAIL_VERIFICATION' } });
+    expect(row.consumedAt).toBeNull();
+    expect((await me(fx.server, t.accessToken)).body.data?.me.emailVerified).toBe(false);
+    expect(await fx.server.infra.prisma.securityEvent.count({ where: { userId: t.user.id, type: 'EMAIL_VERIFIED' } })).toBe(0);
+    // The REST twin of verifyEmail: POST with JSON.
+    const posted = await rest(fx.server, 'POST', '/auth/verify-email', { token });
+    expect(posted.status).toBe(200);
+    expect(posted.body).toMatchObject({ verified: true, user: { id: t.user.id, emailVerified: true } });
+    // A used link opened in a browser goes on to the app's "invalid" page, still without acting.
+    const used = await fetch(link, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect(used.status).toBe(303);
+    expect(used.headers.get('location')).toBe('http://app.test.local/?emailVerification=invalid');
   });
 
   it('race: two uses of one link, exactly one wins', async () => {
@@ -79,7 +121,7 @@ describe('EmailVerificationService', () => {
   it('never logs a verification token, even from the link request itself', async () => {
     const t = await register(fx.server);
     const token = tokenIn((await verificationMail(t.user.email)).text);
-    await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`);
+    await rest(fx.server, 'GET', `/auth/verify-email?token=${encodeURIComponent(token)}`, undefined, JSON_ACCEPT);
     expect(fx.server.logs.some((l) => l.includes('/auth/verify-email?token=[redacted]'))).toBe(true);
     expect(fx.server.logs.join('\n')).not.toContain(token);
   });

@@ -29,7 +29,7 @@ describe('development outbox (no RESEND_API_KEY)', () => {
     const mail = listed.messages.find((m) => m.to === t.user.email)!;
     const token = tokenIn(mail.text);
     expect(mail.links.some((l) => l.includes(`token=${token}`))).toBe(true);
-    const click = await rest(dev, 'GET', `/auth/verify-email?token=${token}`);
+    const click = await rest(dev, 'GET', `/auth/verify-email?token=${token}`, undefined, { accept: 'application/json' });
     expect(click.body).toMatchObject({ verified: true });
     expect(dev.logs.join('\n')).not.toContain(token);
     const row = await dev.infra.prisma.emailMessage.findFirstOrThrow({ where: { userId: t.user.id } });

@@ -2,6 +2,12 @@ import type { Tx } from '../../core/tx.js';
 import { clientOf, type OneTimeTokenPurpose, type Prisma, type PrismaClient } from '../../infra/db/index.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from '../sessions/refresh-token.js';
 
+interface IssueOptions {
+  voidOlder?: boolean;
+  now?: Date;
+  sessionId?: string;
+}
+
 /**
  * Verification, reset and unlock tokens: 256 random bits, stored only as SHA-256, single use, expiring.
  * Consumption is one conditional UPDATE, so two concurrent uses cannot both win.
@@ -9,8 +15,11 @@ import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from '../sessions/refre
 export class OneTimeTokensRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** Issues a token inside the caller's transaction; with `voidOlder`, earlier unused ones of that purpose die. */
-  issue(tx: Tx, userId: string, purpose: OneTimeTokenPurpose, ttlSeconds: number, opts: { voidOlder?: boolean; now?: Date } = {}): Promise<string> {
+  /**
+   * Issues a token inside the caller's transaction; with `voidOlder`, earlier unused ones of that purpose die.
+   * `sessionId` binds it to the one session it acts on (see `consumeBound`).
+   */
+  issue(tx: Tx, userId: string, purpose: OneTimeTokenPurpose, ttlSeconds: number, opts: IssueOptions = {}): Promise<string> {
     return this.insert(clientOf(tx), userId, purpose, ttlSeconds, opts);
   }
 
@@ -24,14 +33,16 @@ export class OneTimeTokensRepository {
     userId: string,
     purpose: OneTimeTokenPurpose,
     ttlSeconds: number,
-    opts: { voidOlder?: boolean; now?: Date } = {},
+    opts: IssueOptions = {},
   ): Promise<string> {
     const now = opts.now ?? new Date();
     if (opts.voidOlder) {
       await db.oneTimeToken.updateMany({ where: { userId, purpose, consumedAt: null }, data: { consumedAt: now } });
     }
     const { token, hash } = newOpaqueToken();
-    await db.oneTimeToken.create({ data: { userId, purpose, tokenHash: hash, expiresAt: new Date(now.getTime() + ttlSeconds * 1000) } });
+    await db.oneTimeToken.create({
+      data: { userId, purpose, tokenHash: hash, expiresAt: new Date(now.getTime() + ttlSeconds * 1000), sessionId: opts.sessionId ?? null },
+    });
     return token;
   }
 
@@ -54,6 +65,17 @@ export class OneTimeTokensRepository {
       select: { userId: true },
     });
     return rows[0]?.userId ?? null;
+  }
+
+  /** `consume` for a token bound to a session: its owner and that session, or null when unusable. */
+  async consumeBound(tx: Tx, token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<{ userId: string; sessionId: string | null } | null> {
+    if (!OPAQUE_TOKEN.test(token)) return null;
+    const rows = await clientOf(tx).oneTimeToken.updateManyAndReturn({
+      where: { tokenHash: hashOpaqueToken(token), purpose, consumedAt: null, expiresAt: { gt: now } },
+      data: { consumedAt: now },
+      select: { userId: true, sessionId: true },
+    });
+    return rows[0] ?? null;
   }
 
   /**

@@ -64,6 +64,8 @@ export type RevokeReason =
   | 'password_changed'
   | 'password_reset'
   | 'refresh_token_reused'
+  /** The owner answered "this wasn't me" to the new sign-in notice. */
+  | 'sign_in_denied'
   /** The account may no longer hold a session (see `accountStanding`). */
   | 'account_disabled'
   | 'account_deleted';
@@ -98,6 +100,11 @@ export class SessionsService {
    * Returns a function that signs the access token once the transaction has committed.
    */
   async open(tx: Tx, userId: string, meta: RequestMeta, method: SignInMethod = 'password'): Promise<() => Promise<IssuedTokens>> {
+    return (await this.openSession(tx, userId, meta, method)).issue;
+  }
+
+  /** `open`, also naming the new session inside the transaction (for what must be bound to it there). */
+  async openSession(tx: Tx, userId: string, meta: RequestMeta, method: SignInMethod = 'password'): Promise<{ sessionId: string; issue: () => Promise<IssuedTokens> }> {
     const now = this.now();
     const { token, hash } = newOpaqueToken();
     const session = await this.deps.repo.open(tx, {
@@ -110,7 +117,8 @@ export class SessionsService {
       signIn: { requestId: meta.requestId, method },
     });
     admitSignIn(session?.account ?? null);
-    return () => this.issue(userId, session!.id, token);
+    const sessionId = session!.id;
+    return { sessionId, issue: () => this.issue(userId, sessionId, token) };
   }
 
   /**
@@ -230,6 +238,15 @@ export class SessionsService {
   ): Promise<string[]> {
     const ids = await this.deps.repo.liveIds(userId, this.now(), keepSessionId ? { except: keepSessionId } : {});
     return this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', userId, tx);
+  }
+
+  /**
+   * Ends one session of the account, if still live, for the owner acting from outside it (the "this wasn't
+   * me" link), inside the caller's transaction. Its sockets close on every instance (SESSION_REVOKED).
+   */
+  async endOne(userId: string, sessionId: string, reason: RevokeReason, meta: RequestMeta, tx?: Tx): Promise<boolean> {
+    const ids = await this.deps.repo.liveIds(userId, this.now(), { only: sessionId });
+    return (await this.revoke(userId, ids, reason, meta, 'SESSION_REVOKED', userId, tx)).length > 0;
   }
 
   /**

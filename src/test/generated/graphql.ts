@@ -51,7 +51,8 @@ export type SecurityEventType =
   | 'REFRESH_TOKEN_REUSED'
   | 'SESSION_REVOKED'
   | 'SIGNED_IN'
-  | 'SIGNED_OUT';
+  | 'SIGNED_OUT'
+  | 'SIGN_IN_DENIED';
 
 export type UserFieldsFragment = { id: string, username: string, email: string, emailVerified: boolean, mfaEnabled: boolean, createdAt: string };
 
