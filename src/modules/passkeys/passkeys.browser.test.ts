@@ -110,7 +110,7 @@ describe('passkeys in Chromium (virtual authenticator)', () => {
     });
     const t = await register(server, newIdentity('chromium'));
 
-    const added = await tab.evaluate(([token]) => (window as unknown as { registerPasskey: (t: string, n: string) => Promise<{ id: string; name: string }> }).registerPasskey(token!, 'Chromium'), [
+    const added = await tab.evaluate(([token]) => (globalThis as unknown as { registerPasskey: (t: string, n: string) => Promise<{ id: string; name: string }> }).registerPasskey(token!, 'Chromium'), [
       t.accessToken,
     ]);
     expect(added.name).toBe('Chromium');
@@ -120,11 +120,11 @@ describe('passkeys in Chromium (virtual authenticator)', () => {
     const stored = await server.infra.prisma.passkey.findUniqueOrThrow({ where: { id: added.id } });
     expect(stored.credentialId).toBe(credentials[0]!.credentialId.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
 
-    expect(await tab.evaluate(([token]) => (window as unknown as { signOut: (t: string) => Promise<boolean> }).signOut(token!), [t.accessToken])).toBe(true);
+    expect(await tab.evaluate(([token]) => (globalThis as unknown as { signOut: (t: string) => Promise<boolean> }).signOut(token!), [t.accessToken])).toBe(true);
     const session = await server.infra.prisma.session.findFirstOrThrow({ where: { userId: t.user.id } });
     expect(session.revokedAt).not.toBeNull();
 
-    const signedIn = await tab.evaluate(() => (window as unknown as { signInWithPasskey: () => Promise<{ accessToken: string; user: { id: string } }> }).signInWithPasskey());
+    const signedIn = await tab.evaluate(() => (globalThis as unknown as { signInWithPasskey: () => Promise<{ accessToken: string; user: { id: string } }> }).signInWithPasskey());
     expect(signedIn.user.id).toBe(t.user.id);
     const sessions = await server.infra.prisma.session.findMany({ where: { userId: t.user.id, revokedAt: null } });
     expect(sessions).toHaveLength(1);
