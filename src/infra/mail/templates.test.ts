@@ -178,6 +178,7 @@ describe('renderEmail', () => {
       'Two-factor sign-in was changed on your account',
       'Someone has your password',
       'Your sign-in link',
+      'The passkeys of your account changed',
       'We signed out a device you did not recognise',
     ]);
   });
