@@ -166,6 +166,15 @@ describe('PasskeysService', () => {
     });
   });
 
+  it('erasing the account erases its passkeys (the credential can register again elsewhere)', async () => {
+    const id = newIdentity('pke');
+    const t = await register(fx.server, id);
+    await addPasskey(fx.server, authenticator(), t.accessToken);
+    const res = await gql(fx.server, 'mutation D($p: String!) { deleteAccount(password: $p) }', { p: id.password }, bearer(t.accessToken));
+    expect(res.body.errors).toBeUndefined();
+    expect(await prisma().passkey.count({ where: { userId: t.user.id } })).toBe(0);
+  });
+
   describe('REST', () => {
     it('registers, lists, signs in and deletes under /auth', async () => {
       const t = await register(fx.server, newIdentity('pkrest'));
