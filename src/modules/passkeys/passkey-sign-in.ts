@@ -7,7 +7,9 @@ import {
 } from '@simplewebauthn/server';
 import type { RequestMeta } from '../../core/request.js';
 import { AppError, isAppError } from '../../infra/errors.js';
+import { byAddress } from '../../infra/limit-spec.js';
 import type { Logger } from '../../infra/logger.js';
+import { RateLimitedError, type Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { AuthResult, SignIn } from '../accounts/sign-in.js';
 import type { SecuritySignals } from '../alerts/security-signals.js';
@@ -18,6 +20,7 @@ import type { UserRecord, UsersRepository } from '../identity/users.repository.j
 import type { AccountFailures } from '../mfa/mfa.service.js';
 import { PASSKEY_CHALLENGE_TTL_SECONDS, type PasskeyChallenges, type PendingCeremony } from './passkey-challenges.js';
 import type { PasskeyRecord, PasskeysRepository } from './passkeys.repository.js';
+import { passkeyLoginLimit } from './passkeys.limits.js';
 import { finishLoginSchema, startLoginSchema } from './passkeys.schema.js';
 
 /** Matches no account: the passkey lookup still runs for an identifier that names none. */
@@ -42,6 +45,8 @@ export interface PasskeySignInDeps {
   failures: AccountFailures;
   signIn: Pick<SignIn, 'finish'>;
   audit: Pick<AuditTrail, 'signInFailed'>;
+  /** RATE_LIMIT_PASSKEY_LOGIN, counted here for both doors (the first refusal of a window is audited). */
+  limits: Pick<Limits, 'consumeAll'>;
   signals: Pick<SecuritySignals, 'signInFailed'>;
   /** Derives the stand-in credential ids offered for an identifier with no passkey (`AppSecrets.ring('passkey-decoy')`). */
   decoyKey: Buffer;
@@ -74,7 +79,8 @@ export class PasskeySignIn {
    * without passkeys) is offered a stand-in credential id derived from it, the same on every call, so the
    * answer does not say by its emptiness which accounts exist or hold passkeys.
    */
-  async start(input: unknown, _meta: RequestMeta): Promise<PasskeyChallengeResult<PublicKeyCredentialRequestOptionsJSON>> {
+  async start(input: unknown, meta: RequestMeta): Promise<PasskeyChallengeResult<PublicKeyCredentialRequestOptionsJSON>> {
+    await this.limit(input, meta);
     const { identifier } = parseInput(startLoginSchema, input ?? {});
     let ceremony: PendingCeremony = { kind: 'login', challenge: '', identified: false, userId: null };
     let allowCredentials: { id: string; transports?: string[] }[] | undefined;
@@ -100,6 +106,7 @@ export class PasskeySignIn {
    * lockout and standing, then SignIn.finish with the counter's move in its transaction.
    */
   async finish(input: unknown, meta: RequestMeta): Promise<AuthResult> {
+    await this.limit(input, meta);
     const { challengeId, response } = parseInput(finishLoginSchema, input);
     const pending = await this.deps.challenges.take(challengeId);
     if (pending?.kind !== 'login') throw invalidChallenge();
@@ -157,6 +164,16 @@ export class PasskeySignIn {
     }
     await this.deps.failures.clear(owner, meta);
     return result;
+  }
+
+  /** Per source, before anything else; the first refusal of each window is audited, as for password sign-ins. */
+  private async limit(input: unknown, meta: RequestMeta): Promise<void> {
+    try {
+      await this.deps.limits.consumeAll(passkeyLoginLimit(input, byAddress(meta.ip)), meta);
+    } catch (e) {
+      if (e instanceof RateLimitedError && e.firstInWindow) await this.deps.audit.signInFailed(meta, { reason: 'rate_limited', details: { method: 'passkey', limit: e.limit } });
+      throw e;
+    }
   }
 
   /** A verified assertion: the account's lock, then its standing, each refusal audited. */

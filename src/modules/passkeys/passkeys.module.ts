@@ -1,4 +1,3 @@
-import type { Limits } from '../../infra/rate-limit.js';
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import { passkeyChangedTemplate } from './passkey-changed.template.js';
@@ -8,10 +7,10 @@ import { passkeysRoutes } from './passkeys.routes.js';
 import type { PasskeysService } from './passkeys.service.js';
 
 /** Passkeys (WebAuthn): registration, the owner's list and removals, sign-in with or without a name. */
-export const passkeysModule: Feature<{ passkeys: PasskeysService; auth: AuthGuard; limits: Limits }> = {
+export const passkeysModule: Feature<{ passkeys: PasskeysService; auth: AuthGuard }> = {
   name: 'passkeys',
   resolvers: [resolver(PasskeysResolver, (w) => new PasskeysResolver(w.passkeys, w.auth))],
-  routes: (w) => [passkeysRoutes(w.passkeys, w.auth, w.limits)],
+  routes: (w) => [passkeysRoutes(w.passkeys, w.auth)],
   limits: { passkeyLogin: passkeyLoginLimit },
   templates: [passkeyChangedTemplate],
 };

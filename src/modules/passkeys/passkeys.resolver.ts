@@ -1,11 +1,9 @@
 import { JSONResolver } from 'graphql-scalars';
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { RateLimited } from '../../graphql/rate-limit.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
 import { Passkey, PasskeyChallenge } from './passkeys.inputs.js';
-import { passkeyLoginLimit } from './passkeys.limits.js';
 import type { PasskeysService } from './passkeys.service.js';
 
 @Resolver()
@@ -41,13 +39,11 @@ export class PasskeysResolver {
   }
 
   @Mutation(() => PasskeyChallenge, { description: 'Options for navigator.credentials.get(); without an identifier any passkey of this site may answer' })
-  @RateLimited(passkeyLoginLimit)
   async startPasskeyLogin(@Arg('identifier', () => String, { nullable: true }) identifier: string | null, @Ctx() ctx: GraphQLContext): Promise<PasskeyChallenge> {
     return PasskeyChallenge.from(await this.service.startLogin({ identifier }, ctx.meta));
   }
 
   @Mutation(() => AuthPayload, { description: "Sign in with a passkey: `response` is the asserted credential's JSON (toJSON())" })
-  @RateLimited(passkeyLoginLimit)
   async finishPasskeyLogin(@Arg('challengeId', () => ID) challengeId: string, @Arg('response', () => JSONResolver) response: unknown, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
     return toAuthPayload(await this.service.finishLogin({ challengeId, response }, ctx.meta));
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { codeOf, newIdentity, register } from '../../test/auth-client.js';
+import { codeOf, newIdentity, register, rest } from '../../test/auth-client.js';
 import { useTestServer } from '../../test/harness.js';
 import { addPasskey, finishLogin, finishRegistration, passkeySignIn, startLogin, startRegistration } from '../../test/passkey-client.js';
 import { FLAG, SoftAuthenticator } from '../../test/soft-authenticator.js';
@@ -152,12 +152,18 @@ describe('PasskeysService: what an attacker tries', () => {
   });
 
   describe('limits', () => {
-    it('options and assertions are limited per source (RATE_LIMIT_PASSKEY_LOGIN)', async () => {
+    it('options and assertions are limited per source over both doors (RATE_LIMIT_PASSKEY_LOGIN); the first refusal is audited', async () => {
       const limited = await fx.start({ namespace: 'rl', env: { WEBAUTHN_RP_ID: 'test.local', WEBAUTHN_ORIGINS: ORIGIN, RATE_LIMIT_PASSKEY_LOGIN: '3/900' } });
-      for (let i = 0; i < 3; i++) expect((await startLogin(limited)).body.errors).toBeUndefined();
-      const res = await startLogin(limited);
-      expect(codeOf(res.body)).toBe('RATE_LIMITED');
+      const audited = () => prisma().auditEntry.count({ where: { action: 'user.sign_in_failed', details: { path: ['reason'], equals: 'rate_limited' } } });
+      const before = await audited();
+      for (let i = 0; i < 2; i++) expect((await startLogin(limited)).body.errors).toBeUndefined();
+      expect((await rest(limited, 'POST', '/auth/passkey/login/options', {})).status).toBe(200);
+      expect(codeOf((await startLogin(limited)).body)).toBe('RATE_LIMITED');
       expect(codeOf((await finishLogin(limited, 'x', { id: 'x' })).body)).toBe('RATE_LIMITED');
+      const refused = await rest(limited, 'POST', '/auth/passkey/login', { challengeId: 'x', response: {} });
+      expect([refused.status, refused.body?.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await audited()).toBe(before + 1);
     });
   });
 });
