@@ -50,6 +50,15 @@ describe('PasskeysService: what an attacker tries', () => {
       expect((await passkeySignIn(fx.server, auth, { counter: 6 })).body.errors).toBeUndefined();
     });
 
+    it('two assertions racing with one counter value (a clone used at the same time): exactly one signs in', async () => {
+      const { t, auth } = await holder('race');
+      const starts = await Promise.all([startLogin(fx.server), startLogin(fx.server)]);
+      const [a, b] = starts.map((r) => r.body.data!.startPasskeyLogin);
+      const results = await Promise.all([finishLogin(fx.server, a!.challengeId, auth.assert(a!.options, { counter: 9 })), finishLogin(fx.server, b!.challengeId, auth.assert(b!.options, { counter: 9 }))]);
+      expect(results.map((r) => codeOf(r.body) ?? 'ok').sort()).toEqual(['INVALID_CREDENTIALS', 'ok']);
+      expect((await failures(t.user.id)).at(-1)?.details).toMatchObject({ counter: 'regressed', receivedCounter: 9 });
+    });
+
     it('an authenticator that keeps no counter (always 0) signs in again and again', async () => {
       const { auth } = await holder('zero');
       for (let i = 0; i < 2; i++) expect((await passkeySignIn(fx.server, auth, { counter: 0 })).body.errors).toBeUndefined();
