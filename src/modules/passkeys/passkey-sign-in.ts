@@ -150,6 +150,9 @@ export class PasskeySignIn {
     const stored = Number(passkey.counter);
     if ((newCounter > 0 || stored > 0) && newCounter <= stored) return this.counterRegressed(owner, passkey, newCounter, meta);
     await this.admit(owner, meta);
+    // The owner is in: the failure count starts again. Before SignIn.finish, whose new session makes this device
+    // a known one: cleared after it, only the device's own count would go and the account's would stay.
+    await this.deps.failures.clear(owner, meta);
     let result: AuthResult;
     try {
       result = await this.deps.signIn.finish(owner, meta, {
@@ -162,7 +165,6 @@ export class PasskeySignIn {
       if (e instanceof CounterRace) return this.counterRegressed(owner, passkey, newCounter, meta);
       throw e;
     }
-    await this.deps.failures.clear(owner, meta);
     return result;
   }
 

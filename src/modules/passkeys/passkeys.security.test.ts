@@ -145,6 +145,17 @@ describe('PasskeysService: what an attacker tries', () => {
       expect((await failures(t.user.id)).at(-1)?.details).toMatchObject({ reason: 'locked', method: 'passkey' });
     });
 
+    it('a sign-in from a new device starts the account count again (before its session makes the device known)', async () => {
+      const { t, auth } = await holder('recount');
+      const stranger2 = { 'user-agent': 'Stranger/2.0' };
+      for (let i = 0; i < 2; i++) expect(codeOf((await passkeySignIn(fx.server, auth, { flags: FLAG.UP, headers: UNKNOWN_DEVICE })).body)).toBe('INVALID_CREDENTIALS');
+      expect((await passkeySignIn(fx.server, auth, { headers: UNKNOWN_DEVICE })).body.errors).toBeUndefined();
+      // Two more refusals from yet another device: two in a row, under the threshold (3).
+      for (let i = 0; i < 2; i++) expect(codeOf((await passkeySignIn(fx.server, auth, { flags: FLAG.UP, headers: stranger2 })).body)).toBe('INVALID_CREDENTIALS');
+      expect((await passkeySignIn(fx.server, auth, { headers: stranger2 })).body.errors).toBeUndefined();
+      expect(await prisma().securityEvent.count({ where: { userId: t.user.id, type: 'ACCOUNT_LOCKED' } })).toBe(0);
+    });
+
     it('an unknown credential is refused like a bad signature and audited without an account', async () => {
       const auth = new SoftAuthenticator({ origin: ORIGIN });
       auth.create({ rp: { id: 'test.local' }, user: { id: 'AAAAAAAAAAAAAAAAAAAAAA' }, challenge: 'x' });
