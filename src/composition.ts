@@ -121,6 +121,7 @@ export function buildServices(infra: Infra) {
   });
   const tokens = new AccessTokens(infra.keys, { issuer: config.http.publicUrl, ttlSeconds: config.auth.accessTokenTtl });
   const profiles = new ProfileCache(redis, config.redis.keyPrefix);
+  const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const users = new UsersRepository(prisma);
   const identity = new IdentityService({ users, profiles });
   const sessions = new SessionsService({
@@ -134,12 +135,12 @@ export function buildServices(infra: Infra) {
     idleTtlSeconds: config.auth.sessionIdleTtl,
     reauthMaxAgeSeconds: config.auth.reauthMaxAge,
     signals: alerts,
+    reuseGrace: { seconds: config.auth.refreshReuseGrace, sealer },
   });
   const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
   const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: outboxJobOptions(infra) });
   const mailRepo = new MailRepository(prisma);
-  const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const outbox = new Outbox(prisma);
   const mail = new MailService(mailRepo, sealer, relay, outbox);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
@@ -269,7 +270,7 @@ export function buildServices(infra: Infra) {
     sender,
     renderer: mailRenderer,
     devOutbox,
-    maintenance: new MaintenanceRepository(prisma),
+    maintenance: new MaintenanceRepository(prisma, config.auth.refreshReuseGrace),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Sealer } from '../../infra/crypto/sealed.js';
 import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
 import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
@@ -11,7 +12,7 @@ import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
 import { sessionEnds } from './session-liveness.js';
-import type { LiveSession, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
+import type { LiveSession, ReuseGrace, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -52,6 +53,11 @@ export interface SessionsDeps {
   reauthMaxAgeSeconds: number;
   /** Told of a replayed refresh token (latchkey_refresh_reuse_total). */
   signals: Pick<SecuritySignals, 'refreshTokenReused'>;
+  /**
+   * REFRESH_REUSE_GRACE_SECONDS (0: none) and the sealer that keeps each successor for that long, so a
+   * retry after a lost response gets the same successor back.
+   */
+  reuseGrace?: { seconds: number; sealer: Pick<Sealer, 'seal' | 'open'> };
   now?: () => Date;
 }
 
@@ -74,6 +80,9 @@ export type RevokeReason =
 type Actor = string | null;
 
 const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
+
+/** A sealed successor opens only for the row of the token it succeeds (a swapped value fails to open). */
+const successorAad = (parentHash: Uint8Array) => `refresh-successor:${Buffer.from(parentHash).toString('hex')}`;
 
 /** The audit action of each way a session ends (one entry per ended session, `details.reason` saying why). */
 const AUDIT_OF = {
@@ -129,18 +138,24 @@ export class SessionsService {
     return this.deps.repo.hasRecentSession(userId, meta, new Date(this.now().getTime() - KNOWN_DEVICE_MS), tx);
   }
 
-  /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
+  /**
+   * Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token.
+   * Under a reuse grace, a token rotated within it whose successor is still unused answers with that same
+   * successor (and a fresh access token): an idempotent retry, never a second live refresh token.
+   */
   async refresh(refreshToken: string, meta: RequestMeta): Promise<IssuedTokens & { user: RotatedUser }> {
     if (!OPAQUE_TOKEN.test(refreshToken)) throw unauthenticated('The refresh token is invalid or expired');
     const next = newOpaqueToken();
-    const result = await this.deps.repo.rotate(hashOpaqueToken(refreshToken), next.hash, this.now(), this.deps.idleTtlSeconds * 1000);
-    if (result.kind === 'rotated') {
+    const oldHash = hashOpaqueToken(refreshToken);
+    const result = await this.deps.repo.rotate(oldHash, next.hash, this.now(), this.deps.idleTtlSeconds * 1000, this.graceFor(oldHash, next.token));
+    if (result.kind === 'rotated' || result.kind === 'replayed') {
       // The rotation and the account's state come from one statement, so the standing is judged after the
       // rotation: an account that may no longer hold a session loses this one (the system ends it).
       const standing = accountStanding(result.user);
       if (standing !== 'active') await this.revoke(result.userId, [result.sessionId], `account_${standing}`, meta, 'SESSION_REVOKED', null);
       admitSession(result.user);
-      return { ...(await this.issue(result.userId, result.sessionId, next.token)), user: result.user };
+      const token = result.kind === 'rotated' ? next.token : this.openSuccessor(result.sealedSuccessor, oldHash, meta);
+      return { ...(await this.issue(result.userId, result.sessionId, token)), user: result.user };
     }
     if (result.kind === 'reused') {
       await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED', null);
@@ -291,6 +306,28 @@ export class SessionsService {
       return ended;
     };
     return tx ? write(tx) : this.deps.repo.transaction(write);
+  }
+
+  /**
+   * The successor kept for a retry. One that does not open (moved to another row, or sealed under a key no
+   * longer configured) is refused like an unknown token: nothing is handed out that was not sealed for it.
+   */
+  private openSuccessor(sealed: string, parentHash: Uint8Array, meta: RequestMeta): string {
+    try {
+      const token = this.deps.reuseGrace!.sealer.open(sealed, successorAad(parentHash));
+      this.deps.log.info({ requestId: meta.requestId }, 'refresh retried within the reuse grace: same successor');
+      return token;
+    } catch (err) {
+      this.deps.log.warn({ requestId: meta.requestId, err }, 'refresh retry: the kept successor does not open');
+      throw unauthenticated('The refresh token is invalid or expired');
+    }
+  }
+
+  /** The successor sealed to its parent token, when a reuse grace is on. */
+  private graceFor(oldHash: Uint8Array, successor: string): ReuseGrace | undefined {
+    const grace = this.deps.reuseGrace;
+    if (!grace || grace.seconds <= 0) return undefined;
+    return { seconds: grace.seconds, sealedSuccessor: grace.sealer.seal(successor, successorAad(oldHash)) };
   }
 
   private async issue(userId: string, sessionId: string, refreshToken: string): Promise<IssuedTokens> {
