@@ -62,6 +62,7 @@ import { SecurityEventsRepository } from './modules/security-events/security-eve
 import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 import { AccessTokens } from './modules/sessions/access-token.js';
 import { AuthGuard } from './modules/sessions/auth.guard.js';
+import { SessionCookies, sessionCookiePolicy } from './modules/sessions/session-cookie.guard.js';
 import { SessionCache } from './modules/sessions/session-cache.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { sessionsModule } from './modules/sessions/sessions.module.js';
@@ -264,6 +265,10 @@ export function buildServices(infra: Infra) {
     lifecycle,
     admin,
     auth: new AuthGuard(sessions),
+    sessionCookies: new SessionCookies(
+      sessionCookiePolicy({ isProduction: config.isProduction, publicUrl: config.http.publicUrl, refreshTokenTtl: config.auth.refreshTokenTtl }),
+      sessions,
+    ),
     relay,
     mail,
     mailRepo,

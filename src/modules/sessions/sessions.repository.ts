@@ -217,6 +217,15 @@ export class SessionsRepository {
     return row !== null;
   }
 
+  /** The live session a refresh token (used or not) belongs to; null when unknown, expired or its session ended. */
+  async sessionOfToken(tokenHash: Uint8Array<ArrayBuffer>, now: Date): Promise<{ userId: string; sessionId: string } | null> {
+    const t = await this.prisma.refreshToken.findUnique({
+      where: { tokenHash },
+      select: { expiresAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true, idleExpiresAt: true } } },
+    });
+    return t && t.expiresAt > now && liveUntil(t.session, now) ? { userId: t.session.userId, sessionId: t.session.id } : null;
+  }
+
   async findLive(sessionId: string, now: Date): Promise<{ userId: string; liveUntil: Date } | null> {
     const s = await this.prisma.session.findFirst({
       where: { id: sessionId },

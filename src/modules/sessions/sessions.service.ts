@@ -238,6 +238,15 @@ export class SessionsService {
     return this.endAllBut(principal.userId, principal.sessionId, 'revoked', meta).then((ids) => ids.length);
   }
 
+  /**
+   * Who holds a refresh token: the session it belongs to, if live (logout by the session cookie, whose
+   * holder could refresh into an access token of that session anyway); null otherwise. Never rotates.
+   */
+  async principalOfRefreshToken(refreshToken: string): Promise<Principal | null> {
+    if (!OPAQUE_TOKEN.test(refreshToken)) return null;
+    return this.deps.repo.sessionOfToken(hashOpaqueToken(refreshToken), this.now());
+  }
+
   async logout(principal: Principal, allSessions: boolean, meta: RequestMeta): Promise<void> {
     const ids = allSessions ? await this.deps.repo.liveIds(principal.userId, this.now()) : [principal.sessionId];
     await this.revoke(principal.userId, ids, 'logout', meta, 'SIGNED_OUT', principal.userId);
