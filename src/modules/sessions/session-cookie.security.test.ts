@@ -2,6 +2,7 @@ import { parseSetCookie } from 'cookie';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bearer, codeOf, me, newIdentity, PAYLOAD } from '../../test/auth-client.js';
 import { gql, useTestServers, type TestServer } from '../../test/harness.js';
+import { sessionCookiePolicy } from './session-cookie.guard.js';
 
 const COOKIE_MODE = { 'x-latchkey-session': 'cookie' };
 const NAME = '__Host-latchkey_refresh';
@@ -18,6 +19,17 @@ async function call(server: TestServer, path: string, opts: { body?: unknown; he
 }
 
 const sidOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
+
+describe('sessionCookiePolicy', () => {
+  const secure = (publicUrl: string, isProduction = false) => sessionCookiePolicy({ isProduction, publicUrl, refreshTokenTtl: 60 }).secure;
+
+  it('drops Secure (and so the __Host- prefix) only in development over plain http on this machine', () => {
+    for (const url of ['http://localhost:4000', 'http://127.0.0.1:4000', 'http://[::1]:4000', 'http://app.localhost']) expect(secure(url), url).toBe(false);
+    for (const url of ['https://localhost:4000', 'https://auth.example.com', 'http://auth.example.com', 'http://192.168.1.10:4000', 'http://localhost.example.com'])
+      expect(secure(url), url).toBe(true);
+    expect(secure('http://localhost:4000', true)).toBe(true);
+  });
+});
 
 describe('cookie-mode sessions over raw HTTP', () => {
   const fx = useTestServers('session-cookie');

@@ -1,4 +1,3 @@
-import type { Sealer } from '../../infra/crypto/sealed.js';
 import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
 import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
@@ -12,7 +11,8 @@ import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
 import { sessionEnds } from './session-liveness.js';
-import type { LiveSession, ReuseGrace, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
+import { keepSuccessor, keptSuccessor, type ReuseGraceSettings } from './refresh-grace.js';
+import type { LiveSession, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -57,7 +57,7 @@ export interface SessionsDeps {
    * REFRESH_REUSE_GRACE_SECONDS (0: none) and the sealer that keeps each successor for that long, so a
    * retry after a lost response gets the same successor back.
    */
-  reuseGrace?: { seconds: number; sealer: Pick<Sealer, 'seal' | 'open'> };
+  reuseGrace?: ReuseGraceSettings;
   now?: () => Date;
 }
 
@@ -80,9 +80,6 @@ export type RevokeReason =
 type Actor = string | null;
 
 const unauthenticated = (msg: string) => new AppError('UNAUTHENTICATED', msg);
-
-/** A sealed successor opens only for the row of the token it succeeds (a swapped value fails to open). */
-const successorAad = (parentHash: Uint8Array) => `refresh-successor:${Buffer.from(parentHash).toString('hex')}`;
 
 /** The audit action of each way a session ends (one entry per ended session, `details.reason` saying why). */
 const AUDIT_OF = {
@@ -147,7 +144,7 @@ export class SessionsService {
     if (!OPAQUE_TOKEN.test(refreshToken)) throw unauthenticated('The refresh token is invalid or expired');
     const next = newOpaqueToken();
     const oldHash = hashOpaqueToken(refreshToken);
-    const result = await this.deps.repo.rotate(oldHash, next.hash, this.now(), this.deps.idleTtlSeconds * 1000, this.graceFor(oldHash, next.token));
+    const result = await this.deps.repo.rotate(oldHash, next.hash, this.now(), this.deps.idleTtlSeconds * 1000, keepSuccessor(this.deps.reuseGrace, oldHash, next.token));
     if (result.kind === 'rotated' || result.kind === 'replayed') {
       // The rotation and the account's state come from one statement, so the standing is judged after the
       // rotation: an account that may no longer hold a session loses this one (the system ends it).
@@ -323,20 +320,13 @@ export class SessionsService {
    */
   private openSuccessor(sealed: string, parentHash: Uint8Array, meta: RequestMeta): string {
     try {
-      const token = this.deps.reuseGrace!.sealer.open(sealed, successorAad(parentHash));
+      const token = keptSuccessor(this.deps.reuseGrace, parentHash, sealed);
       this.deps.log.info({ requestId: meta.requestId }, 'refresh retried within the reuse grace: same successor');
       return token;
     } catch (err) {
       this.deps.log.warn({ requestId: meta.requestId, err }, 'refresh retry: the kept successor does not open');
       throw unauthenticated('The refresh token is invalid or expired');
     }
-  }
-
-  /** The successor sealed to its parent token, when a reuse grace is on. */
-  private graceFor(oldHash: Uint8Array, successor: string): ReuseGrace | undefined {
-    const grace = this.deps.reuseGrace;
-    if (!grace || grace.seconds <= 0) return undefined;
-    return { seconds: grace.seconds, sealedSuccessor: grace.sealer.seal(successor, successorAad(oldHash)) };
   }
 
   private async issue(userId: string, sessionId: string, refreshToken: string): Promise<IssuedTokens> {
