@@ -101,7 +101,7 @@ await main(async () => {
       const s = samples[door][mode];
       rows.push({
         path: `${door === 'rest' ? 'REST /auth/refresh' : 'GraphQL refresh'} (${mode})`,
-        'req/s (median)': median(s.map((r) => r.rps)),
+        'req/s (median)': Math.round(median(s.map((r) => r.rps))),
         'p50 ms': median(s.map((r) => r.p50)),
         'p99 ms': median(s.map((r) => r.p99)),
         failed: s.reduce((n, r) => n + r.failed, 0),
