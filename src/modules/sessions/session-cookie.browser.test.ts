@@ -147,4 +147,41 @@ describe('cookie-mode sessions in Chromium', () => {
     // What reached the service from the sibling: the refused preflight, and the header-less POST refused.
     expect(refreshCalls().slice(-2)).toEqual(['OPTIONS 403', 'POST 403']);
   });
+
+  it('an app on another origin of the same site, listed in CORS_ORIGINS, signs in and refreshes by cookie with credentials: include', async () => {
+    const app = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>app</title>'));
+    await new Promise<void>((done) => app.listen(0, '127.0.0.1', done));
+    const appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+    const api = await fx.start({ env: { PUBLIC_URL: 'https://auth.example.test', CORS_ORIGINS: appOrigin } });
+    const own = await browser.newContext();
+    try {
+      const id = newIdentity('browser');
+      await fetch(`${api.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(id) });
+      const tab = await own.newPage();
+      await tab.goto(`${appOrigin}/`);
+      const outcome = await tab.evaluate(
+        async ([base, identifier, password]) => {
+          const call = async (path: string, body?: unknown) => {
+            const res = await fetch(`${base}${path}`, {
+              method: 'POST',
+              credentials: 'include',
+              headers: { 'x-latchkey-session': 'cookie', ...(body ? { 'content-type': 'application/json' } : {}) },
+              body: body ? JSON.stringify(body) : undefined,
+            });
+            return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+          };
+          return { signedIn: await call('/auth/login', { identifier, password }), refreshed: await call('/auth/refresh') };
+        },
+        [api.url, id.username, id.password],
+      );
+      expect(outcome.signedIn.status).toBe(200);
+      expect(outcome.signedIn.body).not.toHaveProperty('refreshToken');
+      expect(outcome.refreshed.status, JSON.stringify(outcome.refreshed.body)).toBe(200);
+      expect(codeOf((await me(api, outcome.refreshed.body.accessToken as string)).body)).toBeUndefined();
+      expect((await own.cookies(api.url)).find((c) => c.name === NAME)).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
+    } finally {
+      await own.close();
+      app.close();
+    }
+  });
 });
