@@ -9,10 +9,12 @@ const GRACE = 30;
 describe('REFRESH_REUSE_GRACE_SECONDS', () => {
   const fx = useTestServers('refresh-grace');
   let graced: TestServer;
+  let gracedToo: TestServer; // a second instance over the same database and Redis
   let strict: TestServer; // the default: 0
 
   beforeAll(async () => {
     graced = await fx.start({ env: { REFRESH_REUSE_GRACE_SECONDS: String(GRACE) } });
+    gracedToo = await fx.start({ env: { REFRESH_REUSE_GRACE_SECONDS: String(GRACE) } });
     strict = await fx.start();
   });
 
@@ -64,9 +66,9 @@ describe('REFRESH_REUSE_GRACE_SECONDS', () => {
     expect(await reuseEvents(sessionOf(t))).toBe(1);
   });
 
-  it('race: 20 concurrent presentations of one token within the grace yield exactly one successor and no revoked session', async () => {
+  it('race: 20 concurrent presentations of one token within the grace, over two instances, yield exactly one successor and no revoked session', async () => {
     const t = await register(graced);
-    const results = await Promise.all(Array.from({ length: 20 }, () => refresh(graced, t.refreshToken)));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => refresh(i % 2 ? gracedToo : graced, t.refreshToken)));
     for (const r of results) expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
     const successors = new Set(results.map((r) => r.body.data!.refresh.refreshToken));
     expect(successors.size).toBe(1);
@@ -89,5 +91,15 @@ describe('REFRESH_REUSE_GRACE_SECONDS', () => {
     const retry = await refresh(graced, b.refreshToken);
     expect(codeOf(retry.body)).toBe('UNAUTHENTICATED');
     expect(retry.body.data?.refresh).toBeUndefined();
+  });
+
+  it('in cookie mode a retry within the grace sets that same successor as the cookie', async () => {
+    const t = await register(graced);
+    const byCookie = (token: string) =>
+      fetch(`${graced.url}/auth/refresh`, { method: 'POST', headers: { 'x-latchkey-session': 'cookie', cookie: `latchkey_refresh=${token}` } });
+    const [first, retry] = [await byCookie(t.refreshToken), await byCookie(t.refreshToken)];
+    expect([first.status, retry.status]).toEqual([200, 200]);
+    expect(retry.headers.getSetCookie()).toEqual(first.headers.getSetCookie());
+    expect(first.headers.getSetCookie()[0]).not.toContain(t.refreshToken);
   });
 });
