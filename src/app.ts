@@ -5,7 +5,7 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
-import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { createApollo } from './graphql/apollo.js';
 import { documentRules } from './graphql/limits.js';
@@ -16,6 +16,7 @@ import { attachGraphQLWs, type GraphQLWsServer, type WsOptions } from './graphql
 import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
 import { clientIpOf, originChecker } from './http/client.js';
+import { httpExchange } from './http/exchange.js';
 import { requestMeta } from './http/request-meta.js';
 import type { Config } from './infra/config.js';
 import { byAddress } from './infra/limit-spec.js';
@@ -203,10 +204,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const apollo = createApollo({ schema, metrics, introspection: config.http.graphiql, validationRules: rules });
   await apollo.start();
 
-  const context = async (req: FastifyRequest): Promise<GraphQLContext> => ({
+  const context = async (req: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => ({
     log: req.log,
     meta: requestMeta(req),
     authorization: req.headers.authorization,
+    http: httpExchange(req, reply),
     limits: deps.limits,
     ...(prepaid.has(req) ? { generalPrepaid: { points: 1 } } : {}),
   });

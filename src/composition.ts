@@ -66,6 +66,7 @@ import { SecurityEventsRepository } from './modules/security-events/security-eve
 import { SecurityEventsService } from './modules/security-events/security-events.service.js';
 import { AccessTokens } from './modules/sessions/access-token.js';
 import { AuthGuard } from './modules/sessions/auth.guard.js';
+import { SessionCookies, sessionCookiePolicy } from './modules/sessions/session-cookie.guard.js';
 import { SessionCache } from './modules/sessions/session-cache.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { sessionsModule } from './modules/sessions/sessions.module.js';
@@ -126,6 +127,7 @@ export function buildServices(infra: Infra) {
   });
   const tokens = new AccessTokens(infra.keys, { issuer: config.http.publicUrl, ttlSeconds: config.auth.accessTokenTtl });
   const profiles = new ProfileCache(redis, config.redis.keyPrefix);
+  const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const users = new UsersRepository(prisma);
   const identity = new IdentityService({ users, profiles });
   const sessions = new SessionsService({
@@ -139,12 +141,12 @@ export function buildServices(infra: Infra) {
     idleTtlSeconds: config.auth.sessionIdleTtl,
     reauthMaxAgeSeconds: config.auth.reauthMaxAge,
     signals: alerts,
+    reuseGrace: { seconds: config.auth.refreshReuseGrace, sealer },
   });
   const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
   const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: outboxJobOptions(infra) });
   const mailRepo = new MailRepository(prisma);
-  const sealer = new Sealer(infra.appSecrets.ring('data-encryption'));
   const outbox = new Outbox(prisma);
   const mail = new MailService(mailRepo, sealer, relay, outbox);
   const devOutbox = config.mail.resendApiKey ? undefined : createDevOutbox(redis, config.redis.keyPrefix, log, { sealer });
@@ -287,13 +289,17 @@ export function buildServices(infra: Infra) {
     lifecycle,
     admin,
     auth: new AuthGuard(sessions),
+    sessionCookies: new SessionCookies(
+      sessionCookiePolicy({ isProduction: config.isProduction, publicUrl: config.http.publicUrl, refreshTokenTtl: config.auth.refreshTokenTtl }),
+      sessions,
+    ),
     relay,
     mail,
     mailRepo,
     sender,
     renderer: mailRenderer,
     devOutbox,
-    maintenance: new MaintenanceRepository(prisma),
+    maintenance: new MaintenanceRepository(prisma, config.auth.refreshReuseGrace),
   };
 }
 

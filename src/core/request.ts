@@ -34,3 +34,14 @@ export interface Authenticated extends Principal {
 export interface TokenAuthenticated extends Authenticated {
   readonly accessTokenExpiresAt: number;
 }
+
+/**
+ * The HTTP request and response around a call, as the doors that deal in cookies see them (the refresh
+ * cookie of cookie-mode sessions): the request's headers, and a way to add a `Set-Cookie` to the answer.
+ * Absent on WebSocket operations.
+ */
+export interface HttpExchange {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Adds one `Set-Cookie` header (several may be set). */
+  setCookie(header: string): void;
+}

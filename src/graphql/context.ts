@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Limits } from '../infra/rate-limit.js';
-import type { Principal, RequestMeta } from '../core/request.js';
+import type { HttpExchange, Principal, RequestMeta } from '../core/request.js';
 
 /** What every resolver receives, over HTTP and WebSocket alike. */
 export interface GraphQLContext {
@@ -15,6 +15,8 @@ export interface GraphQLContext {
    * root fields spend them instead of charging again, so a one-field request pays one point in all.
    */
   readonly generalPrepaid?: { points: number };
+  /** Over HTTP: the request's headers and its answer's cookies (cookie-mode sessions). */
+  readonly http?: HttpExchange;
   /** Set on WebSocket operations: the socket was authenticated once, at `connection_init`. */
   readonly principal?: Principal;
 }

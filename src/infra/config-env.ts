@@ -127,6 +127,12 @@ export const envSchema = z.object({
   REFRESH_TOKEN_TTL: int(60, 31_536_000).default(2_592_000),
   /** A session unused for this long is dead even if its absolute lifetime remains. @default 1209600 (14 days) */
   SESSION_IDLE_TTL: int(60, 31_536_000).default(1_209_600),
+  /**
+   * A refresh token presented again within this many seconds of its rotation, while its successor is
+   * unused, gets that same successor back (a retry after a lost response) instead of counting as reuse.
+   * @default 0 (every second presentation is reuse)
+   */
+  REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(0),
   /** Master secret: 32+ bytes. */
   APP_SECRET: z.string().optional(),
   /** Earlier master secrets, newest first, comma-separated: they only open and verify what they made (rotation). */

@@ -48,6 +48,8 @@ export interface Config {
     readonly accessTokenTtl: number;
     readonly refreshTokenTtl: number;
     readonly sessionIdleTtl: number;
+    /** REFRESH_REUSE_GRACE_SECONDS: how long a rotated refresh token may be retried for the same successor (0: never). */
+    readonly refreshReuseGrace: number;
     readonly bcryptCost: number;
     readonly passwordMinLength: number;
     /** Seconds a sign-in or reauthenticate counts as recent for sensitive operations. */
@@ -212,6 +214,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       accessTokenTtl: e.ACCESS_TOKEN_TTL,
       refreshTokenTtl: e.REFRESH_TOKEN_TTL,
       sessionIdleTtl: e.SESSION_IDLE_TTL,
+      refreshReuseGrace: e.REFRESH_REUSE_GRACE_SECONDS,
       bcryptCost: e.BCRYPT_COST,
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
       reauthMaxAge: e.REAUTH_MAX_AGE_SECONDS,

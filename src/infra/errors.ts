@@ -13,6 +13,11 @@ export const ERROR_CODES = [
   /** Signed in, but not recently enough for a sensitive operation: call `reauthenticate`, then retry. */
   'REAUTHENTICATION_REQUIRED',
   'FORBIDDEN',
+  /**
+   * A request that would act with the session cookie lacks `X-Latchkey-Session: cookie`, which no
+   * cross-site form can send and no other origin can send without passing CORS: refused as forgery.
+   */
+  'CSRF_CHECK_FAILED',
   'INVALID_TOKEN',
   'REFRESH_TOKEN_REUSED',
   'RATE_LIMITED',
@@ -43,6 +48,7 @@ export const ERROR_TABLE = {
   UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   REAUTHENTICATION_REQUIRED: { status: 401, title: 'Recent authentication required' },
   FORBIDDEN: { status: 403, title: 'Forbidden' },
+  CSRF_CHECK_FAILED: { status: 403, title: 'Cross-site request refused' },
   INVALID_TOKEN: { status: 400, title: 'Invalid or expired token' },
   REFRESH_TOKEN_REUSED: { status: 401, title: 'Refresh token reused' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },

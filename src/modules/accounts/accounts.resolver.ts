@@ -3,7 +3,8 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
 import { registerLimit } from './accounts.limits.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
-import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
+import type { SessionCookies } from '../sessions/session-cookie.guard.js';
+import { AuthPayload } from '../sessions/sessions.inputs.js';
 import type { AccountLock } from './account-lock.js';
 import type { AccountsService } from './accounts.service.js';
 import { ChangePasswordInput, LoginInput, LoginResult, MfaChallenge, RegisterInput } from './accounts.inputs.js';
@@ -14,20 +15,21 @@ export class AccountsResolver {
     private readonly accounts: AccountsService,
     private readonly lock: Pick<AccountLock, 'unlock'>,
     private readonly auth: AuthGuard,
+    private readonly cookies: SessionCookies,
   ) {}
 
   @Mutation(() => AuthPayload, { description: 'Create an account and sign in' })
   @RateLimited<{ input: RegisterInput }>(registerLimit, (args) => args.input)
   async register(@Arg('input', () => RegisterInput) input: RegisterInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
-    return toAuthPayload(await this.accounts.register({ ...input }, ctx.meta));
+    return this.cookies.payload(ctx.http, () => this.accounts.register({ ...input }, ctx.meta));
   }
 
   // Its limits are counted by the service (AccountsService.login), which audits a refusal.
   @Mutation(() => LoginResult, { description: 'Sign in by username or email' })
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: GraphQLContext): Promise<typeof LoginResult> {
-    const result = await this.accounts.login({ ...input }, ctx.meta);
+    const result = await this.cookies.payload(ctx.http, () => this.accounts.login({ ...input }, ctx.meta));
     if ('mfaRequired' in result) return Object.assign(new MfaChallenge(), { mfaToken: result.mfaToken, methods: result.methods });
-    return toAuthPayload(result);
+    return result;
   }
 
   @Mutation(() => Boolean, { description: 'Lift a lockout with the token from the account-locked email' })

@@ -6,21 +6,25 @@ import { requestMeta } from '../../http/request-meta.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { registerLimit } from './accounts.limits.js';
 import { loginBodyToInput } from './accounts.schema.js';
-import { authPayloadJson } from '../sessions/sessions.inputs.js';
+import { httpExchange } from '../../http/exchange.js';
+import type { SessionCookies } from '../sessions/session-cookie.guard.js';
 import type { AccountLock } from './account-lock.js';
 import type { AccountsService } from './accounts.service.js';
 
 /** REST door of accounts: a line or two per route over the same service as GraphQL. */
-export function accountsRoutes(accounts: AccountsService, lock: Pick<AccountLock, 'checkUnlockToken' | 'unlock'>, limits: Limits, appUrl: string): FastifyPluginAsync {
+export function accountsRoutes(
+  accounts: AccountsService,
+  lock: Pick<AccountLock, 'checkUnlockToken' | 'unlock'>,
+  cookies: SessionCookies,
+  limits: Limits,
+  appUrl: string,
+): FastifyPluginAsync {
   return async (app) => {
     app.post('/register', { preHandler: rateLimited(limits, registerLimit) }, async (req, reply) =>
-      reply.code(201).send(authPayloadJson(await accounts.register(req.body, requestMeta(req)))),
+      reply.code(201).send(await cookies.json(httpExchange(req, reply), () => accounts.register(req.body, requestMeta(req)))),
     );
-    // Its limits are counted by the service (AccountsService.login), which audits a refusal.
-    app.post('/login', async (req) => {
-      const result = await accounts.login(loginBodyToInput(req.body), requestMeta(req));
-      return 'mfaRequired' in result ? result : authPayloadJson(result);
-    });
+    // Its limits are counted by the service (AccountsService.login), which audits a refusal. An MFA challenge passes through.
+    app.post('/login', async (req, reply) => cookies.json(httpExchange(req, reply), () => accounts.login(loginBodyToInput(req.body), requestMeta(req))));
     // The link in the account-locked email. A GET changes nothing (mail scanners and link previews
     // follow links): it says what a POST of the token will do, in JSON, or for a browser as a page
     // whose one button posts it. POST (JSON, or that page's form) unlocks.

@@ -27,6 +27,16 @@ describe('MagicLinkService', () => {
     eventually(async () => fx.server.infra.queues.queue('magic-link').getJobCounts('waiting', 'active', 'delayed'), (c) => (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0);
 
   describe('request and sign-in', () => {
+    it('cookie mode: the sign-in sets the session cookie and leaves the refresh token out of the answer', async () => {
+      const t = await register(fx.server, newIdentity('magic'));
+      const token = await linkFor(t.user.email);
+      const res = await rest(fx.server, 'POST', '/auth/magic-link/sign-in', { token }, { 'x-latchkey-session': 'cookie' });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ tokenType: 'Bearer', user: { id: t.user.id } });
+      expect(res.body).not.toHaveProperty('refreshToken');
+      expect(res.headers.getSetCookie()).toEqual([expect.stringMatching(/^(__Host-)?latchkey_refresh=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; HttpOnly; (Secure; )?SameSite=Strict$/)]);
+    });
+
     it('signs in end to end: the link in both parts, valid 15 minutes, a session like login, the address verified once', async () => {
       const t = await register(fx.server, newIdentity('magic'));
       // Cached before the sign-in: the verification must reach every session's view of the account.

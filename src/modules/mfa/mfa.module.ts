@@ -1,5 +1,6 @@
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
+import type { SessionCookies } from '../sessions/session-cookie.guard.js';
 import { mfaChangedTemplate } from './mfa-changed.template.js';
 import { mfaCodeFailedTemplate } from './mfa-code-failed.template.js';
 import { accountCodeLimit, challengeLimit } from './mfa.limits.js';
@@ -8,10 +9,10 @@ import { mfaRoutes } from './mfa.routes.js';
 import type { MfaService } from './mfa.service.js';
 
 /** TOTP with recovery codes: enrollment, the login's second step, disabling. */
-export const mfaModule: Feature<{ mfa: MfaService; auth: AuthGuard }> = {
+export const mfaModule: Feature<{ mfa: MfaService; auth: AuthGuard; sessionCookies: SessionCookies }> = {
   name: 'mfa',
-  resolvers: [resolver(MfaResolver, (w) => new MfaResolver(w.mfa, w.auth))],
-  routes: (w) => [mfaRoutes(w.mfa)],
+  resolvers: [resolver(MfaResolver, (w) => new MfaResolver(w.mfa, w.auth, w.sessionCookies))],
+  routes: (w) => [mfaRoutes(w.mfa, w.sessionCookies)],
   limits: { challenge: challengeLimit, accountCodes: accountCodeLimit },
   templates: [mfaChangedTemplate, mfaCodeFailedTemplate],
 };

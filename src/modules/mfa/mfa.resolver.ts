@@ -1,7 +1,8 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
-import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
+import type { SessionCookies } from '../sessions/session-cookie.guard.js';
+import { AuthPayload } from '../sessions/sessions.inputs.js';
 import { CompleteMfaLoginInput, TotpEnrollment } from './mfa.inputs.js';
 import type { MfaService } from './mfa.service.js';
 
@@ -10,6 +11,7 @@ export class MfaResolver {
   constructor(
     private readonly mfa: MfaService,
     private readonly auth: AuthGuard,
+    private readonly cookies: SessionCookies,
   ) {}
 
   @Mutation(() => TotpEnrollment, { description: 'Begin TOTP enrollment; nothing is active until confirmed. Needs a verified email and a recent sign-in (see reauthenticate)' })
@@ -30,6 +32,6 @@ export class MfaResolver {
 
   @Mutation(() => AuthPayload, { description: "Finish a login that answered MfaChallenge, with a TOTP or recovery code" })
   async completeMfaLogin(@Arg('input', () => CompleteMfaLoginInput) input: CompleteMfaLoginInput, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
-    return toAuthPayload(await this.mfa.completeLogin({ ...input }, ctx.meta));
+    return this.cookies.payload(ctx.http, () => this.mfa.completeLogin({ ...input }, ctx.meta));
   }
 }

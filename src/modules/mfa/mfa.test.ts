@@ -91,6 +91,18 @@ describe('multi-factor authentication', () => {
       expect(codeOf((await complete(c2.mfaToken, totpAt(secret, stepNow() + 1))).body)).toBeUndefined();
     });
 
+    it('cookie mode: the challenge passes through, and the second step sets the session cookie instead of answering the refresh token', async () => {
+      const { id, secret } = await enrolled();
+      const cookieMode = { 'x-latchkey-session': 'cookie' };
+      const first = await rest(fx.server, 'POST', '/auth/login', { identifier: id.username, password: id.password }, cookieMode);
+      expect(first.body).toMatchObject({ mfaRequired: true });
+      expect(first.headers.getSetCookie()).toEqual([]);
+      const done = await rest(fx.server, 'POST', '/auth/login/mfa', { mfaToken: first.body!.mfaToken, code: totpAt(secret, stepNow()) }, cookieMode);
+      expect(done.status).toBe(200);
+      expect(done.body).not.toHaveProperty('refreshToken');
+      expect(done.headers.getSetCookie()).toEqual([expect.stringMatching(/^(__Host-)?latchkey_refresh=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; HttpOnly; (Secure; )?SameSite=Strict$/)]);
+    });
+
     it('accepts a recovery code once', async () => {
       const { id, codes } = await enrolled();
       const c1 = await challenge(id.username, id.password);

@@ -30,20 +30,32 @@ export class Session {
 @ObjectType({ simpleResolvers: true, description: 'Tokens for a new or refreshed session' })
 export class AuthPayload {
   @Field(() => String, { description: 'ES256 JWT; send as `Authorization: Bearer <token>`' }) accessToken!: string;
-  @Field(() => String, { description: 'Opaque and single use: `refresh` returns a new pair' }) refreshToken!: string;
+  @Field(() => String, {
+    description: 'Opaque and single use: `refresh` returns a new pair. Empty in cookie mode (`X-Latchkey-Session: cookie`): the token is then in an HttpOnly cookie',
+  })
+  refreshToken!: string;
   @Field(() => String) tokenType!: string;
   @Field(() => Int, { description: 'Seconds until the access token expires' }) expiresIn!: number;
   @Field(() => User) user!: User;
 }
 
-/** A new or refreshed session as GraphQL answers it (register, login, completeMfaLogin, refresh). */
-export const toAuthPayload = (r: IssuedTokens & { user: UserProfile }): AuthPayload =>
-  Object.assign(new AuthPayload(), { accessToken: r.accessToken, refreshToken: r.refreshToken, tokenType: r.tokenType, expiresIn: r.expiresIn, user: User.from(r.user) });
+/**
+ * A new or refreshed session as GraphQL answers it (register, login, completeMfaLogin, refresh). `mode`:
+ * where the refresh token went; doors call it through `SessionCookies.payload`, which decides and sets it.
+ */
+export const toAuthPayload = (r: IssuedTokens & { user: UserProfile }, mode: 'cookie' | 'bearer'): AuthPayload =>
+  Object.assign(new AuthPayload(), {
+    accessToken: r.accessToken,
+    refreshToken: mode === 'cookie' ? '' : r.refreshToken,
+    tokenType: r.tokenType,
+    expiresIn: r.expiresIn,
+    user: User.from(r.user),
+  });
 
-/** The same payload as the REST routes answer it (docs/api.md, "REST routes"). */
-export const authPayloadJson = (r: IssuedTokens & { user: UserProfile }) => ({
+/** The same payload as the REST routes answer it (docs/api.md, "REST routes"); no `refreshToken` in cookie mode. */
+export const authPayloadJson = (r: IssuedTokens & { user: UserProfile }, mode: 'cookie' | 'bearer') => ({
   accessToken: r.accessToken,
-  refreshToken: r.refreshToken,
+  ...(mode === 'cookie' ? {} : { refreshToken: r.refreshToken }),
   tokenType: r.tokenType,
   expiresIn: r.expiresIn,
   user: User.from(r.user),

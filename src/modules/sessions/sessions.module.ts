@@ -1,6 +1,7 @@
 import type { Limits } from '../../infra/rate-limit.js';
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from './auth.guard.js';
+import type { SessionCookies } from './session-cookie.guard.js';
 import { refreshLimit } from './sessions.limits.js';
 import { SessionsResolver } from './sessions.resolver.js';
 import { sessionsRoutes } from './sessions.routes.js';
@@ -14,10 +15,10 @@ declare module '../../infra/pubsub.js' {
 }
 
 /** Sessions and their tokens: refresh, logout, listing and revoking. */
-export const sessionsModule: Feature<{ sessions: SessionsService; auth: AuthGuard; limits: Limits }> = {
+export const sessionsModule: Feature<{ sessions: SessionsService; auth: AuthGuard; sessionCookies: SessionCookies; limits: Limits }> = {
   name: 'sessions',
-  resolvers: [resolver(SessionsResolver, (w) => new SessionsResolver(w.sessions, w.auth))],
-  routes: (w) => [sessionsRoutes(w.sessions, w.limits)],
+  resolvers: [resolver(SessionsResolver, (w) => new SessionsResolver(w.sessions, w.auth, w.sessionCookies))],
+  routes: (w) => [sessionsRoutes(w.sessions, w.sessionCookies, w.limits)],
   topics: ['sessionEnded'],
   limits: { refresh: refreshLimit },
 };

@@ -32,8 +32,37 @@ export interface OpenedSession {
 
 export type RotateResult =
   | { kind: 'rotated'; userId: string; sessionId: string; liveUntil: Date; user: RotatedUser }
+  /** A retry within the reuse grace: the token was rotated lately and its successor is still unused. */
+  | { kind: 'replayed'; userId: string; sessionId: string; sealedSuccessor: string; user: RotatedUser }
   | { kind: 'reused'; userId: string; sessionId: string }
   | { kind: 'invalid' };
+
+/** REFRESH_REUSE_GRACE_SECONDS > 0: the successor, sealed, kept with the rotated token for `seconds`. */
+export interface ReuseGrace {
+  seconds: number;
+  sealedSuccessor: string;
+}
+
+type UserColumns = {
+  username: string;
+  email: string;
+  email_verified_at: Date | null;
+  mfa_enabled_at: Date | null;
+  role: Role;
+  disabled_at: Date | null;
+  created_at: Date;
+};
+
+const userOf = (id: string, row: UserColumns): RotatedUser => ({
+  id,
+  username: row.username,
+  email: row.email,
+  emailVerifiedAt: row.email_verified_at,
+  mfaEnabledAt: row.mfa_enabled_at,
+  role: row.role,
+  disabledAt: row.disabled_at,
+  createdAt: row.created_at,
+});
 
 export interface LiveSession {
   id: string;
@@ -90,31 +119,24 @@ export class SessionsRepository {
    * Rotates a refresh token in ONE statement (one implicit transaction, one round trip): the old token is
    * marked used only while unused and unexpired, its session must be live, and the new token is inserted.
    * Two racing calls serialise on the old token's row lock: the loser sees it used and matches nothing.
+   * With a reuse grace the old row also keeps the successor, sealed; the old token's own parent drops its
+   * sealed copy (this token, now used, can no longer be handed out again).
    */
-  async rotate(oldHash: Uint8Array<ArrayBuffer>, newHash: Uint8Array<ArrayBuffer>, now: Date, idleTtlMs: number): Promise<RotateResult> {
+  async rotate(oldHash: Uint8Array<ArrayBuffer>, newHash: Uint8Array<ArrayBuffer>, now: Date, idleTtlMs: number, grace?: ReuseGrace): Promise<RotateResult> {
     const newId = randomUUID();
     const idleUntil = new Date(now.getTime() + idleTtlMs);
-    const rows = await this.prisma.$queryRaw<
-      {
-        user_id: string;
-        session_id: string;
-        live_until: Date;
-        username: string;
-        email: string;
-        email_verified_at: Date | null;
-        mfa_enabled_at: Date | null;
-        role: Role;
-        disabled_at: Date | null;
-        created_at: Date;
-      }[]
-    >`/* prepared:latchkey_rotate */
+    const rows = await this.prisma.$queryRaw<({ user_id: string; session_id: string; live_until: Date } & UserColumns)[]>`/* prepared:latchkey_rotate */
       WITH used AS (
         -- The session's liveness is part of the claim: a token of an ended session is not consumed.
-        UPDATE refresh_tokens rt SET used_at = ${now}, replaced_by_id = ${newId}::uuid
+        UPDATE refresh_tokens rt SET used_at = ${now}, replaced_by_id = ${newId}::uuid, successor_sealed = ${grace?.sealedSuccessor ?? null}::text
         FROM sessions s
         WHERE rt.token_hash = ${oldHash} AND rt.used_at IS NULL AND rt.expires_at > ${now}
           AND s.id = rt.session_id AND s.revoked_at IS NULL AND s.expires_at > ${now} AND s.idle_expires_at > ${now}
-        RETURNING rt.session_id
+        RETURNING rt.id, rt.session_id
+      ), spent AS (
+        UPDATE refresh_tokens p SET successor_sealed = NULL
+        FROM used
+        WHERE p.replaced_by_id = used.id AND p.successor_sealed IS NOT NULL
       ), live AS (
         UPDATE sessions s SET last_used_at = ${now}, idle_expires_at = LEAST(${idleUntil}::timestamptz, s.expires_at)
         FROM used
@@ -130,19 +152,8 @@ export class SessionsRepository {
              u.role::text AS role, u.disabled_at, u.created_at
       FROM live JOIN fresh ON fresh.session_id = live.id JOIN users u ON u.id = live.user_id`;
     const row = rows[0];
-    if (row) {
-      const user: RotatedUser = {
-        id: row.user_id,
-        username: row.username,
-        email: row.email,
-        emailVerifiedAt: row.email_verified_at,
-        mfaEnabledAt: row.mfa_enabled_at,
-        role: row.role,
-        disabledAt: row.disabled_at,
-        createdAt: row.created_at,
-      };
-      return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until, user };
-    }
+    if (row) return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until, user: userOf(row.user_id, row) };
+    if (grace) return this.unrotatedWithinGrace(oldHash, now, grace.seconds);
 
     // Nothing rotated: a used token on a live session is reuse; anything else is not a valid token.
     const prior = await this.prisma.refreshToken.findUnique({
@@ -150,6 +161,47 @@ export class SessionsRepository {
       select: { usedAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true, idleExpiresAt: true } } },
     });
     if (prior && unrotatedKind(prior, now) === 'reused') return { kind: 'reused', userId: prior.session.userId, sessionId: prior.session.id };
+    return { kind: 'invalid' };
+  }
+
+  /**
+   * Why a token did not rotate, under a reuse grace: rotated within the last `graceSeconds` while its
+   * successor is still unused and unexpired (and the session live) is a retry, answered with that
+   * successor; otherwise as without a grace. Read after the rotation statement, so a racing rotation of
+   * this token has committed (the row lock made this caller wait for it).
+   */
+  private async unrotatedWithinGrace(oldHash: Uint8Array<ArrayBuffer>, now: Date, graceSeconds: number): Promise<RotateResult> {
+    const rows = await this.prisma.$queryRaw<
+      ({
+        used_at: Date | null;
+        successor_sealed: string | null;
+        successor_used_at: Date | null;
+        successor_expires_at: Date | null;
+        session_id: string;
+        user_id: string;
+        revoked_at: Date | null;
+        expires_at: Date;
+        idle_expires_at: Date;
+      } & UserColumns)[]
+    >`/* prepared:latchkey_rotate_grace */
+      SELECT p.used_at, p.successor_sealed, n.used_at AS successor_used_at, n.expires_at AS successor_expires_at,
+             s.id::text AS session_id, s.user_id::text AS user_id, s.revoked_at, s.expires_at, s.idle_expires_at,
+             u.username::text AS username, u.email::text AS email, u.email_verified_at, u.mfa_enabled_at,
+             u.role::text AS role, u.disabled_at, u.created_at
+      FROM refresh_tokens p
+      JOIN sessions s ON s.id = p.session_id
+      JOIN users u ON u.id = s.user_id
+      LEFT JOIN refresh_tokens n ON n.id = p.replaced_by_id
+      WHERE p.token_hash = ${oldHash}`;
+    const prior = rows[0];
+    if (!prior) return { kind: 'invalid' };
+    const session = { revokedAt: prior.revoked_at, expiresAt: prior.expires_at, idleExpiresAt: prior.idle_expires_at };
+    const withinGrace = prior.used_at !== null && now.getTime() - prior.used_at.getTime() <= graceSeconds * 1000;
+    const successorUnused = prior.successor_used_at === null && prior.successor_expires_at !== null && prior.successor_expires_at > now;
+    if (withinGrace && successorUnused && prior.successor_sealed && liveUntil(session, now)) {
+      return { kind: 'replayed', userId: prior.user_id, sessionId: prior.session_id, sealedSuccessor: prior.successor_sealed, user: userOf(prior.user_id, prior) };
+    }
+    if (unrotatedKind({ usedAt: prior.used_at, session }, now) === 'reused') return { kind: 'reused', userId: prior.user_id, sessionId: prior.session_id };
     return { kind: 'invalid' };
   }
 
@@ -163,6 +215,15 @@ export class SessionsRepository {
       select: { id: true },
     });
     return row !== null;
+  }
+
+  /** The live session a refresh token (used or not) belongs to; null when unknown, expired or its session ended. */
+  async sessionOfToken(tokenHash: Uint8Array<ArrayBuffer>, now: Date): Promise<{ userId: string; sessionId: string } | null> {
+    const t = await this.prisma.refreshToken.findUnique({
+      where: { tokenHash },
+      select: { expiresAt: true, session: { select: { id: true, userId: true, revokedAt: true, expiresAt: true, idleExpiresAt: true } } },
+    });
+    return t && t.expiresAt > now && liveUntil(t.session, now) ? { userId: t.session.userId, sessionId: t.session.id } : null;
   }
 
   async findLive(sessionId: string, now: Date): Promise<{ userId: string; liveUntil: Date } | null> {

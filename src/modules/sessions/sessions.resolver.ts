@@ -3,7 +3,8 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { RateLimited } from '../../graphql/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { AuthGuard } from './auth.guard.js';
-import { AuthPayload, Session, toAuthPayload } from './sessions.inputs.js';
+import type { SessionCookies } from './session-cookie.guard.js';
+import { AuthPayload, Session } from './sessions.inputs.js';
 import { refreshLimit } from './sessions.limits.js';
 import { logoutSchema, refreshSchema, sessionIdSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
@@ -13,20 +14,29 @@ export class SessionsResolver {
   constructor(
     private readonly sessions: SessionsService,
     private readonly auth: AuthGuard,
+    private readonly cookies: SessionCookies,
   ) {}
 
-  @Mutation(() => AuthPayload, { description: 'Trade a refresh token (single use) for a new pair' })
+  @Mutation(() => AuthPayload, {
+    description: 'Trade a refresh token (single use) for a new pair. In cookie mode (`X-Latchkey-Session: cookie`) leave it out: the session cookie carries it',
+  })
   @RateLimited(refreshLimit)
-  async refresh(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
-    return toAuthPayload(await this.sessions.refresh(parseInput(refreshSchema, { refreshToken }).refreshToken, ctx.meta));
+  async refresh(
+    @Arg('refreshToken', () => String, { nullable: true }) refreshToken: string | null | undefined,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<AuthPayload> {
+    const given = refreshToken === null || refreshToken === undefined ? undefined : parseInput(refreshSchema, { refreshToken }).refreshToken;
+    const token = this.cookies.presented(given, ctx.http) ?? parseInput(refreshSchema, {}).refreshToken;
+    return this.cookies.payload(ctx.http, () => this.sessions.refresh(token, ctx.meta));
   }
 
-  @Mutation(() => Boolean, { description: 'End this session, or every session with `allSessions: true`' })
+  @Mutation(() => Boolean, { description: 'End this session, or every session with `allSessions: true`. In cookie mode the session cookie names the session, and is cleared' })
   async logout(
     @Arg('allSessions', () => Boolean, { nullable: true, defaultValue: false }) allSessions: boolean | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<boolean> {
-    await this.sessions.logout(await this.auth.principal(ctx), parseInput(logoutSchema, { allSessions: allSessions ?? false }).allSessions, ctx.meta);
+    const bearer = { present: ctx.authorization !== undefined || ctx.principal !== undefined, principal: () => this.auth.principal(ctx) };
+    await this.cookies.logout(ctx.http, bearer, parseInput(logoutSchema, { allSessions: allSessions ?? false }).allSessions, ctx.meta);
     return true;
   }
 

@@ -1,22 +1,27 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { httpExchange } from '../../http/exchange.js';
 import { rateLimited } from '../../http/rate-limit.js';
 import { requestMeta } from '../../http/request-meta.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
-import { authPayloadJson } from './sessions.inputs.js';
+import type { SessionCookies } from './session-cookie.guard.js';
 import { refreshLimit } from './sessions.limits.js';
-import { logoutSchema, refreshSchema } from './sessions.schema.js';
+import { logoutSchema, refreshBodySchema, refreshSchema } from './sessions.schema.js';
 import type { SessionsService } from './sessions.service.js';
 
-/** REST door of sessions: refresh and logout over the same service as GraphQL. */
-export function sessionsRoutes(sessions: SessionsService, limits: Limits): FastifyPluginAsync {
+/** REST door of sessions: refresh and logout over the same service as GraphQL, by body token or session cookie. */
+export function sessionsRoutes(sessions: SessionsService, cookies: SessionCookies, limits: Limits): FastifyPluginAsync {
   return async (app) => {
-    app.post('/refresh', { preHandler: rateLimited(limits, refreshLimit) }, async (req) => {
-      return authPayloadJson(await sessions.refresh(parseInput(refreshSchema, req.body).refreshToken, requestMeta(req)));
+    app.post('/refresh', { preHandler: rateLimited(limits, refreshLimit) }, async (req, reply) => {
+      const http = httpExchange(req, reply);
+      // No token in the body: the cookie (cookie mode only), else the usual BAD_USER_INPUT.
+      const token = cookies.presented(parseInput(refreshBodySchema, req.body ?? {}).refreshToken, http) ?? parseInput(refreshSchema, {}).refreshToken;
+      return cookies.json(http, () => sessions.refresh(token, requestMeta(req)));
     });
     app.post('/logout', async (req, reply) => {
-      const principal = await sessions.authenticate(req.headers.authorization);
-      await sessions.logout(principal, parseInput(logoutSchema, req.body ?? {}).allSessions, requestMeta(req));
+      const { authorization } = req.headers;
+      const bearer = { present: authorization !== undefined, principal: () => sessions.authenticate(authorization) };
+      await cookies.logout(httpExchange(req, reply), bearer, parseInput(logoutSchema, req.body ?? {}).allSessions, requestMeta(req));
       return reply.code(204).send();
     });
   };

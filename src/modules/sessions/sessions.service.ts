@@ -11,6 +11,7 @@ import { bearerToken, type AccessTokens } from './access-token.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.js';
 import type { SessionCache } from './session-cache.js';
 import { sessionEnds } from './session-liveness.js';
+import { keepSuccessor, keptSuccessor, type ReuseGraceSettings } from './refresh-grace.js';
 import type { LiveSession, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
 
 export interface IssuedTokens {
@@ -52,6 +53,11 @@ export interface SessionsDeps {
   reauthMaxAgeSeconds: number;
   /** Told of a replayed refresh token (latchkey_refresh_reuse_total). */
   signals: Pick<SecuritySignals, 'refreshTokenReused'>;
+  /**
+   * REFRESH_REUSE_GRACE_SECONDS (0: none) and the sealer that keeps each successor for that long, so a
+   * retry after a lost response gets the same successor back.
+   */
+  reuseGrace?: ReuseGraceSettings;
   now?: () => Date;
 }
 
@@ -129,18 +135,24 @@ export class SessionsService {
     return this.deps.repo.hasRecentSession(userId, meta, new Date(this.now().getTime() - KNOWN_DEVICE_MS), tx);
   }
 
-  /** Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token. */
+  /**
+   * Single-use rotation: a new pair, or REFRESH_TOKEN_REUSED (and the whole session ends) for a used token.
+   * Under a reuse grace, a token rotated within it whose successor is still unused answers with that same
+   * successor (and a fresh access token): an idempotent retry, never a second live refresh token.
+   */
   async refresh(refreshToken: string, meta: RequestMeta): Promise<IssuedTokens & { user: RotatedUser }> {
     if (!OPAQUE_TOKEN.test(refreshToken)) throw unauthenticated('The refresh token is invalid or expired');
     const next = newOpaqueToken();
-    const result = await this.deps.repo.rotate(hashOpaqueToken(refreshToken), next.hash, this.now(), this.deps.idleTtlSeconds * 1000);
-    if (result.kind === 'rotated') {
+    const oldHash = hashOpaqueToken(refreshToken);
+    const result = await this.deps.repo.rotate(oldHash, next.hash, this.now(), this.deps.idleTtlSeconds * 1000, keepSuccessor(this.deps.reuseGrace, oldHash, next.token));
+    if (result.kind === 'rotated' || result.kind === 'replayed') {
       // The rotation and the account's state come from one statement, so the standing is judged after the
       // rotation: an account that may no longer hold a session loses this one (the system ends it).
       const standing = accountStanding(result.user);
       if (standing !== 'active') await this.revoke(result.userId, [result.sessionId], `account_${standing}`, meta, 'SESSION_REVOKED', null);
       admitSession(result.user);
-      return { ...(await this.issue(result.userId, result.sessionId, next.token)), user: result.user };
+      const token = result.kind === 'rotated' ? next.token : this.openSuccessor(result.sealedSuccessor, oldHash, meta);
+      return { ...(await this.issue(result.userId, result.sessionId, token)), user: result.user };
     }
     if (result.kind === 'reused') {
       await this.revoke(result.userId, [result.sessionId], 'refresh_token_reused', meta, 'REFRESH_TOKEN_REUSED', null);
@@ -223,6 +235,15 @@ export class SessionsService {
     return this.endAllBut(principal.userId, principal.sessionId, 'revoked', meta).then((ids) => ids.length);
   }
 
+  /**
+   * Who holds a refresh token: the session it belongs to, if live (logout by the session cookie, whose
+   * holder could refresh into an access token of that session anyway); null otherwise. Never rotates.
+   */
+  async principalOfRefreshToken(refreshToken: string): Promise<Principal | null> {
+    if (!OPAQUE_TOKEN.test(refreshToken)) return null;
+    return this.deps.repo.sessionOfToken(hashOpaqueToken(refreshToken), this.now());
+  }
+
   async logout(principal: Principal, allSessions: boolean, meta: RequestMeta): Promise<void> {
     const ids = allSessions ? await this.deps.repo.liveIds(principal.userId, this.now()) : [principal.sessionId];
     await this.revoke(principal.userId, ids, 'logout', meta, 'SIGNED_OUT', principal.userId);
@@ -291,6 +312,21 @@ export class SessionsService {
       return ended;
     };
     return tx ? write(tx) : this.deps.repo.transaction(write);
+  }
+
+  /**
+   * The successor kept for a retry. One that does not open (moved to another row, or sealed under a key no
+   * longer configured) is refused like an unknown token: nothing is handed out that was not sealed for it.
+   */
+  private openSuccessor(sealed: string, parentHash: Uint8Array, meta: RequestMeta): string {
+    try {
+      const token = keptSuccessor(this.deps.reuseGrace, parentHash, sealed);
+      this.deps.log.info({ requestId: meta.requestId }, 'refresh retried within the reuse grace: same successor');
+      return token;
+    } catch (err) {
+      this.deps.log.warn({ requestId: meta.requestId, err }, 'refresh retry: the kept successor does not open');
+      throw unauthenticated('The refresh token is invalid or expired');
+    }
   }
 
   private async issue(userId: string, sessionId: string, refreshToken: string): Promise<IssuedTokens> {

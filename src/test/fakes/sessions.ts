@@ -101,6 +101,12 @@ export class FakeSessionStore implements SessionStore {
     return prior && unrotatedKind(prior, now) === 'reused' ? { kind: 'reused', userId: session!.userId, sessionId: session!.id } : { kind: 'invalid' };
   }
 
+  async sessionOfToken(tokenHash: Uint8Array<ArrayBuffer>, now: Date) {
+    const token = this.tokens.get(hex(tokenHash));
+    const session = token && this.sessions.get(token.sessionId);
+    return token && session && token.expiresAt > now && liveUntil(session, now) ? { userId: session.userId, sessionId: session.id } : null;
+  }
+
   async hasRecentSession(userId: string | null, source: { ip: string; userAgent: string | null }, since: Date) {
     return [...this.sessions.values()].some((s) => s.userId === userId && s.ip === source.ip && s.userAgent === source.userAgent && s.createdAt > since);
   }
