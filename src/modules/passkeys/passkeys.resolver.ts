@@ -2,7 +2,8 @@ import { JSONResolver } from 'graphql-scalars';
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
-import { AuthPayload, toAuthPayload } from '../sessions/sessions.inputs.js';
+import type { SessionCookies } from '../sessions/session-cookie.guard.js';
+import { AuthPayload } from '../sessions/sessions.inputs.js';
 import { Passkey, PasskeyChallenge } from './passkeys.inputs.js';
 import type { PasskeysService } from './passkeys.service.js';
 
@@ -11,6 +12,7 @@ export class PasskeysResolver {
   constructor(
     private readonly service: PasskeysService,
     private readonly auth: AuthGuard,
+    private readonly cookies: SessionCookies,
   ) {}
 
   @Query(() => [Passkey], { description: 'Your passkeys, oldest first' })
@@ -45,6 +47,6 @@ export class PasskeysResolver {
 
   @Mutation(() => AuthPayload, { description: "Sign in with a passkey: `response` is the asserted credential's JSON (toJSON())" })
   async finishPasskeyLogin(@Arg('challengeId', () => ID) challengeId: string, @Arg('response', () => JSONResolver) response: unknown, @Ctx() ctx: GraphQLContext): Promise<AuthPayload> {
-    return toAuthPayload(await this.service.finishLogin({ challengeId, response }, ctx.meta));
+    return this.cookies.payload(ctx.http, () => this.service.finishLogin({ challengeId, response }, ctx.meta));
   }
 }

@@ -1,19 +1,20 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { httpExchange } from '../../http/exchange.js';
 import { requestMeta } from '../../http/request-meta.js';
 import { AppError } from '../../infra/errors.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
-import { authPayloadJson } from '../sessions/sessions.inputs.js';
+import type { SessionCookies } from '../sessions/session-cookie.guard.js';
 import type { PasskeysService } from './passkeys.service.js';
 
 /**
  * REST door of passkeys (docs/api.md, "Passkeys"): sign-in under /passkey/login, and the owner's passkeys
  * under /passkeys (bearer token).
  */
-export function passkeysRoutes(passkeys: PasskeysService, auth: AuthGuard): FastifyPluginAsync {
+export function passkeysRoutes(passkeys: PasskeysService, auth: AuthGuard, cookies: SessionCookies): FastifyPluginAsync {
   return async (app) => {
     // RATE_LIMIT_PASSKEY_LOGIN is counted by the service (for both doors).
     app.post('/passkey/login/options', async (req) => passkeys.startLogin(req.body ?? {}, requestMeta(req)));
-    app.post('/passkey/login', async (req) => authPayloadJson(await passkeys.finishLogin(req.body, requestMeta(req))));
+    app.post('/passkey/login', async (req, reply) => cookies.json(httpExchange(req, reply), () => passkeys.finishLogin(req.body, requestMeta(req))));
 
     app.get('/passkeys', async (req) => ({ passkeys: await passkeys.list(await auth.request(req)) }));
     app.post('/passkeys/registration/options', async (req) => passkeys.startRegistration(await auth.request(req), req.body ?? {}, requestMeta(req)));

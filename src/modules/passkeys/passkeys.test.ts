@@ -202,6 +202,14 @@ describe('PasskeysService', () => {
       expect([replay.status, replay.body?.code]).toEqual([400, 'INVALID_TOKEN']);
       expect(replay.headers.get('content-type')).toMatch(/problem\+json/);
 
+      // Cookie mode, as for every sign-in: the refresh token goes into the session cookie, not the answer.
+      const again = (await rest(fx.server, 'POST', '/auth/passkey/login/options', {})).body as { challengeId: string; options: Record<string, unknown> };
+      const inCookie = await rest(fx.server, 'POST', '/auth/passkey/login', { challengeId: again.challengeId, response: auth.assert(again.options) }, { 'x-latchkey-session': 'cookie' });
+      expect(inCookie.status).toBe(200);
+      expect(inCookie.body).toMatchObject({ tokenType: 'Bearer', user: { id: t.user.id } });
+      expect(inCookie.body).not.toHaveProperty('refreshToken');
+      expect(inCookie.headers.getSetCookie()).toEqual([expect.stringMatching(/^(__Host-)?latchkey_refresh=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; HttpOnly; (Secure; )?SameSite=Strict$/)]);
+
       const id = (created.body as { id: string }).id;
       expect((await rest(fx.server, 'DELETE', `/auth/passkeys/${id}`, undefined, h)).status).toBe(204);
       const gone = await rest(fx.server, 'DELETE', `/auth/passkeys/${id}`, undefined, h);
