@@ -89,6 +89,8 @@ export const envSchema = z.object({
   RATE_LIMIT_ADMIN: limitRule.prefault('300/60'),
   /** Magic-link requests per submitted email, known or not. @default 5/3600 */
   RATE_LIMIT_MAGIC_LINK_REQUEST: limitRule.prefault('5/3600'),
+  /** Token introspections (POST /oauth/introspect) per service key, whatever the IP. @default 6000/60 */
+  RATE_LIMIT_INTROSPECT: limitRule.prefault('6000/60'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */
