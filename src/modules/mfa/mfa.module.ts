@@ -11,7 +11,7 @@ import type { MfaService } from './mfa.service.js';
 export const mfaModule: Feature<{ mfa: MfaService; auth: AuthGuard }> = {
   name: 'mfa',
   resolvers: [resolver(MfaResolver, (w) => new MfaResolver(w.mfa, w.auth))],
-  routes: (w) => [mfaRoutes(w.mfa)],
+  routes: (w) => [mfaRoutes(w.mfa, w.auth)],
   limits: { challenge: challengeLimit, accountCodes: accountCodeLimit },
   templates: [mfaChangedTemplate, mfaCodeFailedTemplate],
 };

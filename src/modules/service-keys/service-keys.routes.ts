@@ -6,6 +6,7 @@ import { parseInput } from '../../infra/validation.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import type { Introspection } from './introspection.js';
 import { serviceKeyJson } from './service-keys.inputs.js';
+import { INTROSPECTION_API, SERVICE_KEYS_API } from './service-keys.api.js';
 import { introspectionRequestSchema } from './service-keys.schema.js';
 import type { ServiceKeysService } from './service-keys.service.js';
 
@@ -25,7 +26,7 @@ export function introspectionRoutes(keys: ServiceKeysService, introspection: Int
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8192 }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(String(body))));
     });
-    app.post(INTROSPECTION_PATH, async (req, reply) => {
+    app.post(INTROSPECTION_PATH, { config: { api: INTROSPECTION_API } }, async (req, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
       try {
         await keys.authenticate(req.headers.authorization, requestMeta(req));
@@ -54,11 +55,11 @@ type ById = { Params: { id: string } };
 /** Service keys for ADMINs under `/v1/admin` (the service checks the role), over the same service as GraphQL. */
 export function serviceKeyAdminRoutes(keys: ServiceKeysService, auth: AuthGuard): FastifyPluginAsync {
   return async (app) => {
-    app.get('/service-keys', async (req) => ({ serviceKeys: (await keys.list(await auth.request(req), requestMeta(req))).map(serviceKeyJson) }));
-    app.post('/service-keys', async (req, reply) => {
+    app.get('/service-keys', { config: { api: SERVICE_KEYS_API.list } }, async (req) => ({ serviceKeys: (await keys.list(await auth.request(req), requestMeta(req))).map(serviceKeyJson) }));
+    app.post('/service-keys', { config: { api: SERVICE_KEYS_API.create } }, async (req, reply) => {
       const { key, secret } = await keys.create(await auth.request(req), req.body ?? {}, requestMeta(req));
       return reply.code(201).send({ key: serviceKeyJson(key), secret });
     });
-    app.post<ById>('/service-keys/:id/revoke', async (req) => ({ revoked: await keys.revoke(await auth.request(req), req.params.id, requestMeta(req)) }));
+    app.post<ById>('/service-keys/:id/revoke', { config: { api: SERVICE_KEYS_API.revoke } }, async (req) => ({ revoked: await keys.revoke(await auth.request(req), req.params.id, requestMeta(req)) }));
   };
 }

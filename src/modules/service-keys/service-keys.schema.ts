@@ -16,8 +16,7 @@ export const introspectionRequestSchema = z
   .object({
     token: z.string().min(1, 'is required').max(4096, 'is too long'),
     token_type_hint: z.string().max(64).optional(),
-  })
-  .meta({ id: 'IntrospectionRequest' });
+  });
 
 /** RFC 7662 §2.2: only `active` for a token that is not (expired, forged, revoked, of an ended session). */
 export const introspectionResponseSchema = z
@@ -36,3 +35,14 @@ export const introspectionResponseSchema = z
   .meta({ id: 'IntrospectionResponse' });
 
 export type IntrospectionResponse = z.infer<typeof introspectionResponseSchema>;
+
+/** A service key as the REST routes answer it (`serviceKeyJson`, serialised). */
+export const serviceKeyJsonSchema = z
+  .object({
+    id: z.uuid().describe('The HTTP Basic user name of the key'),
+    name: z.string(),
+    createdAt: z.iso.datetime(),
+    lastUsedAt: z.iso.datetime().nullable(),
+    revokedAt: z.iso.datetime().nullable(),
+  })
+  .meta({ id: 'ServiceKey' });

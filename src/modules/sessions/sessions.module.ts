@@ -1,6 +1,7 @@
 import type { Limits } from '../../infra/rate-limit.js';
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from './auth.guard.js';
+import { ownSessionsRoutes } from './own-sessions.routes.js';
 import { refreshLimit } from './sessions.limits.js';
 import { SessionsResolver } from './sessions.resolver.js';
 import { sessionsRoutes } from './sessions.routes.js';
@@ -17,7 +18,7 @@ declare module '../../infra/pubsub.js' {
 export const sessionsModule: Feature<{ sessions: SessionsService; auth: AuthGuard; limits: Limits }> = {
   name: 'sessions',
   resolvers: [resolver(SessionsResolver, (w) => new SessionsResolver(w.sessions, w.auth))],
-  routes: (w) => [sessionsRoutes(w.sessions, w.limits)],
+  routes: (w) => [sessionsRoutes(w.sessions, w.limits), ownSessionsRoutes(w.sessions, w.auth)],
   topics: ['sessionEnded'],
   limits: { refresh: refreshLimit },
 };
