@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { accountWithRole } from '../test/admin-client.js';
 import { newIdentity, type Tokens } from '../test/auth-client.js';
 import { useTestServer } from '../test/harness.js';
-import { sentTo, tokenIn } from '../test/mail-server.js';
+import { PRODUCTION_MAIL_ENV, sentTo, tokenIn } from '../test/mail-server.js';
 import { OpenApiClient, type Answer } from '../test/openapi-client.js';
 import { stepNow, totpAt } from '../test/totp.js';
 
@@ -234,5 +234,16 @@ describe('REST parity and the OpenAPI document', () => {
 
   it('exercised every documented operation', () => {
     expect(api.operations().filter((op) => !api.covered.has(op))).toEqual([]);
+  });
+});
+
+describe('the OpenAPI document in production', () => {
+  const fx = useTestServer('openapiprod', { env: { NODE_ENV: 'production', BCRYPT_COST: '10', ...PRODUCTION_MAIL_ENV } });
+
+  it('is served, and the reference page is not', async () => {
+    const doc = await fetch(`${fx.server.url}/openapi.json`);
+    expect(doc.status).toBe(200);
+    expect(((await doc.json()) as { openapi: string }).openapi).toBe('3.1.0');
+    expect((await fetch(`${fx.server.url}/api-reference`)).status).toBe(404);
   });
 });
