@@ -17,7 +17,7 @@ export interface Feature<W> {
   readonly resolvers?: readonly ResolverBinding<W>[];
   /** REST doors, each mounted under `/auth` and `/v1/auth`. */
   readonly routes?: (wiring: W) => readonly FastifyPluginAsync[];
-  /** Doors at the root of the origin, outside the `/auth` shim (`/oauth/introspect`, `/openapi.json`). */
+  /** Doors at the root of the origin, outside the `/auth` shim (such as `/oauth/introspect`). */
   readonly rootRoutes?: (wiring: W) => readonly FastifyPluginAsync[];
   /** REST doors for operators, each mounted under `/v1/admin` (every route checks the caller's role itself). */
   readonly adminRoutes?: (wiring: W) => readonly FastifyPluginAsync[];
