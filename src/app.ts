@@ -322,6 +322,7 @@ const API_INFO = {
     sessions: 'Refresh, sign out, and the caller\'s sessions',
     account: 'The signed-in account: profile, password, recent authentication, erasure',
     'two-factor': 'TOTP enrollment (sensitive: needs a recent sign-in)',
+    passkeys: "The caller's passkeys (adding one is sensitive: needs a recent sign-in)",
     'security-events': "The caller's security events",
     'password-reset': 'Forgotten passwords',
     links: 'What the links in emails open or post to',

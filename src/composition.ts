@@ -54,6 +54,10 @@ import { mfaModule } from './modules/mfa/mfa.module.js';
 import { MfaRepository } from './modules/mfa/mfa.repository.js';
 import { MfaService } from './modules/mfa/mfa.service.js';
 import { OneTimeTokensRepository } from './modules/one-time-tokens/one-time-tokens.repository.js';
+import { PasskeyChallenges } from './modules/passkeys/passkey-challenges.js';
+import { passkeysModule } from './modules/passkeys/passkeys.module.js';
+import { PasskeysRepository } from './modules/passkeys/passkeys.repository.js';
+import { PasskeysService } from './modules/passkeys/passkeys.service.js';
 import { passwordResetModule } from './modules/password-reset/password-reset.module.js';
 import { PasswordResetService } from './modules/password-reset/password-reset.service.js';
 import { securityEventsModule } from './modules/security-events/security-events.module.js';
@@ -88,6 +92,7 @@ export const MODULES = [
   accountsModule,
   mfaModule,
   magicLinkModule,
+  passkeysModule,
   signInDenialModule,
   securityEventsModule,
   auditModule,
@@ -236,6 +241,24 @@ export function buildServices(infra: Infra) {
   });
   const admin = new AdminService({ repo: adminRepo, lifecycle, sessions, limits });
   const magicLink = new MagicLinkService({ outbox, users, tokens: oneTimeTokens, mail, sealer, signIn, mfa, profiles, appUrl: config.http.appUrl });
+  const passkeys = new PasskeysService({
+    repo: new PasskeysRepository(prisma),
+    challenges: new PasskeyChallenges(redis, config.redis.keyPrefix),
+    identity,
+    users,
+    sessions,
+    mfa,
+    limits,
+    failures: lock.failures,
+    signIn,
+    audit: auditTrail,
+    signals: alerts,
+    mail,
+    decoyKey: infra.appSecrets.ring('passkey-decoy').current.key,
+    relyingParty: config.webauthn,
+    appUrl: config.http.appUrl,
+    log,
+  });
   const eventsRepo = new SecurityEventsRepository(prisma);
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
@@ -257,6 +280,7 @@ export function buildServices(infra: Infra) {
     verification,
     passwordReset,
     magicLink,
+    passkeys,
     signInDenial,
     securityEvents,
     publisher,

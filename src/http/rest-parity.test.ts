@@ -4,6 +4,7 @@ import { newIdentity, type Tokens } from '../test/auth-client.js';
 import { useTestServer } from '../test/harness.js';
 import { PRODUCTION_MAIL_ENV, sentTo, tokenIn } from '../test/mail-server.js';
 import { OpenApiClient, type Answer } from '../test/openapi-client.js';
+import { SoftAuthenticator } from '../test/soft-authenticator.js';
 import { stepNow, totpAt } from '../test/totp.js';
 
 type Payload = Tokens & { user: Tokens['user'] & { role: string } };
@@ -163,6 +164,22 @@ describe('REST parity and the OpenAPI document', () => {
     const signedIn = await api.call('POST', '/v1/auth/magic-link/sign-in', { body: { token: link } });
     me = signedIn.json as unknown as Payload;
     expect(me.user.id).toEqual(expect.any(String));
+  });
+
+  it('adds a passkey, signs in with it, and removes it', async () => {
+    const device = new SoftAuthenticator({ origin: 'http://app.test.local' }); // the RP of the mail fixture's APP_URL
+    const options = await api.call('POST', '/v1/auth/passkeys/registration/options', { token: me.accessToken, body: {} });
+    const created = await api.call('POST', '/v1/auth/passkeys', {
+      token: me.accessToken,
+      body: { challengeId: options.json.challengeId, response: device.create(options.json.options as Record<string, unknown>), name: 'laptop' },
+    });
+    expect(created.status).toBe(201);
+    expect((await api.call('GET', '/v1/auth/passkeys', { token: me.accessToken })).json.passkeys).toEqual([expect.objectContaining({ id: created.json.id, name: 'laptop' })]);
+    const login = await api.call('POST', '/v1/auth/passkey/login/options', { body: { identifier: id.username } });
+    const signedIn = await api.call('POST', '/v1/auth/passkey/login', { body: { challengeId: login.json.challengeId, response: device.assert(login.json.options as Record<string, unknown>) } });
+    expect((signedIn.json as unknown as Payload).user.id).toBe(me.user.id);
+    expect((await api.call('DELETE', `/v1/auth/passkeys/${String(created.json.id)}`, { token: me.accessToken })).status).toBe(204);
+    expect((await api.call('DELETE', `/v1/auth/passkeys/${String(created.json.id)}`, { token: me.accessToken })).json.code).toBe('NOT_FOUND');
   });
 
   it('answers unusable tokens of the email links as documented, in JSON and as pages', async () => {

@@ -91,6 +91,8 @@ export const envSchema = z.object({
   RATE_LIMIT_MAGIC_LINK_REQUEST: limitRule.prefault('5/3600'),
   /** Token introspections (POST /oauth/introspect) per service key, whatever the IP. @default 6000/60 */
   RATE_LIMIT_INTROSPECT: limitRule.prefault('6000/60'),
+  /** Passkey sign-in calls (options and assertions, each counts) per IP. @default 60/900 */
+  RATE_LIMIT_PASSKEY_LOGIN: limitRule.prefault('60/900'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */
@@ -103,6 +105,14 @@ export const envSchema = z.object({
   ADMIN_EMAILS: list.optional(),
   /** The issuer shown by authenticator apps for TOTP. @default Latchkey */
   MFA_ISSUER: z.string().min(1).max(64).default('Latchkey'),
+  /** The WebAuthn relying-party id passkeys are bound to: a domain, the origins' host or a parent of it. @default the host of APP_URL */
+  WEBAUTHN_RP_ID: z
+    .string()
+    .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a domain name such as example.com')
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  /** Origins a passkey ceremony may run on (the page calling navigator.credentials), comma-separated. @default the origin of APP_URL */
+  WEBAUTHN_ORIGINS: list.optional(),
   /** Failed logins per account (any IP) within LOCKOUT_WINDOW that lock it. @default 50 */
   LOCKOUT_THRESHOLD: int(1, 99).default(50),
   /** @default 3600 */

@@ -32,6 +32,25 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...validProductionEnv, RATE_LIMIT_REAUTH: 'off' })).toThrow(ConfigError);
   });
 
+  it('passkeys: the RP id and origins default to APP_URL; an origin outside the RP id, or not an origin, stops the start', () => {
+    expect(loadConfig({}).webauthn).toEqual({ rpId: 'localhost', rpName: 'Latchkey', origins: ['http://localhost:4000'] });
+    expect(loadConfig({ APP_URL: 'https://app.example.com/account' }).webauthn).toMatchObject({ rpId: 'app.example.com', origins: ['https://app.example.com'] });
+    const set = loadConfig({ WEBAUTHN_RP_ID: 'Example.com', WEBAUTHN_ORIGINS: 'https://example.com, https://login.example.com:8443/' });
+    expect(set.webauthn).toMatchObject({ rpId: 'example.com', origins: ['https://example.com', 'https://login.example.com:8443'] });
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return (e as ConfigError).issues.map((i) => i.key);
+      }
+      return [];
+    };
+    expect(problems({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.org' })).toEqual(['WEBAUTHN_RP_ID']);
+    expect(problems({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://notexample.com' })).toEqual(['WEBAUTHN_RP_ID']);
+    expect(problems({ WEBAUTHN_ORIGINS: 'https://localhost/app' })).toEqual(['WEBAUTHN_ORIGINS']);
+    expect(problems({ WEBAUTHN_RP_ID: 'https://example.com' })).toEqual(['WEBAUTHN_RP_ID']);
+  });
+
   it('names every bad key at once', () => {
     let error: unknown;
     try {

@@ -9,11 +9,11 @@ import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 export type { TrustProxy };
 
 /** Every named rate limit (README "Abuse protection"). */
-export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth' | 'admin' | 'magicLinkRequest' | 'introspect';
+export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth' | 'admin' | 'magicLinkRequest' | 'passkeyLogin' | 'introspect';
 
 /** Every limit name once (the compiler checks the list is complete): the values of a metric label. */
 export const LIMIT_NAMES = Object.keys({
-  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0, admin: 0, magicLinkRequest: 0, introspect: 0,
+  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0, admin: 0, magicLinkRequest: 0, passkeyLogin: 0, introspect: 0,
 } satisfies Record<LimitName, 0>) as readonly LimitName[];
 
 export interface Config {
@@ -67,6 +67,8 @@ export interface Config {
   readonly alerts: Readonly<Record<AlertRuleName, AlertThreshold | null>>;
   /** The audit log: how many days an entry is kept. */
   readonly audit: { readonly retentionDays: number };
+  /** Passkeys: the relying party (`rpId`, the name shown by authenticators) and the origins ceremonies may come from. */
+  readonly webauthn: { readonly rpId: string; readonly rpName: string; readonly origins: readonly string[] };
 }
 
 /** The built-in security alert rules (docs/api.md, "Alerts"): public names, do not rename. */
@@ -97,6 +99,8 @@ const HINTS: Record<string, string> = {
   ALERT_CREDENTIAL_STUFFING: 'count/seconds, e.g. 10/600, or off',
   ALERT_SIGNUP_BURST: 'count/seconds, e.g. 20/600, or off',
   RESEND_API_KEY: 'a Resend API key (re_...) so mail is delivered',
+  WEBAUTHN_RP_ID: 'a domain name, the host of every WEBAUTHN_ORIGINS entry or a parent domain of it, e.g. example.com',
+  WEBAUTHN_ORIGINS: 'comma-separated origins such as https://app.example.com (scheme, host and port; no path)',
   ADMIN_EMAILS: 'comma-separated email addresses, e.g. ops@example.com,alice@example.com',
 };
 
@@ -146,6 +150,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   }
   const adminEmails = e.ADMIN_EMAILS ?? [];
   if (adminEmails.some((a) => !/^[^\s@]+@[^\s@]+$/.test(a))) issues.push({ key: 'ADMIN_EMAILS', problem: 'lists something that is not an email address' });
+  const webauthn = webauthnOf(e.WEBAUTHN_RP_ID, e.WEBAUTHN_ORIGINS, e.APP_URL ?? e.PUBLIC_URL ?? `http://localhost:${e.PORT}`);
+  issues.push(...webauthn.issues);
   if (isProduction) {
     if (!e.JWT_PRIVATE_KEYS) issues.push({ key: 'JWT_PRIVATE_KEYS', problem: 'is required in production' });
     if (!e.APP_SECRET) issues.push({ key: 'APP_SECRET', problem: 'is required in production' });
@@ -199,6 +205,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       reauth: e.RATE_LIMIT_REAUTH,
       admin: e.RATE_LIMIT_ADMIN,
       magicLinkRequest: e.RATE_LIMIT_MAGIC_LINK_REQUEST,
+      passkeyLogin: e.RATE_LIMIT_PASSKEY_LOGIN,
       introspect: e.RATE_LIMIT_INTROSPECT,
     },
     lockout: { threshold: e.LOCKOUT_THRESHOLD, windowSeconds: e.LOCKOUT_WINDOW, baseSeconds: e.LOCKOUT_BASE_SECONDS, maxFailures: e.LOCKOUT_MAX_FAILURES },
@@ -219,8 +226,39 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
     alerts: { credential_stuffing: e.ALERT_CREDENTIAL_STUFFING, signup_burst: e.ALERT_SIGNUP_BURST },
     audit: { retentionDays: e.AUDIT_RETENTION_DAYS },
+    webauthn: { rpId: webauthn.rpId, rpName: e.MFA_ISSUER, origins: webauthn.origins },
   };
   return deepFreeze(config);
+}
+
+/**
+ * The relying party of passkeys. Each origin must be an origin (no path), and its host the RP id or a
+ * subdomain of it: browsers refuse any other pairing, so a mismatch fails the start, not every ceremony.
+ */
+function webauthnOf(rpIdSetting: string | undefined, originsSetting: readonly string[] | undefined, appUrl: string) {
+  const issues: { key: string; problem: string }[] = [];
+  const app = new URL(appUrl);
+  const rpId = rpIdSetting ?? app.hostname.replace(/^\[|\]$/g, '');
+  const origins: string[] = [];
+  for (const raw of originsSetting ?? [app.origin]) {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      issues.push({ key: 'WEBAUTHN_ORIGINS', problem: `lists ${JSON.stringify(raw)}, which is not a URL` });
+      continue;
+    }
+    if (!/^https?:$/.test(u.protocol) || u.origin !== raw.replace(/\/+$/, '')) {
+      issues.push({ key: 'WEBAUTHN_ORIGINS', problem: `lists ${JSON.stringify(raw)}, which is not an http(s) origin (scheme, host, port only)` });
+      continue;
+    }
+    if (u.hostname !== rpId && !u.hostname.endsWith(`.${rpId}`)) {
+      issues.push({ key: rpIdSetting ? 'WEBAUTHN_RP_ID' : 'WEBAUTHN_ORIGINS', problem: `${JSON.stringify(rpId)} is neither the host of ${u.origin} nor a parent domain of it` });
+      continue;
+    }
+    origins.push(u.origin);
+  }
+  return { rpId, origins, issues };
 }
 
 function isJsonObject(raw: string): boolean {

@@ -1,7 +1,7 @@
 import { createHash, hkdfSync } from 'node:crypto';
 
 /** Purposes of keys derived from APP_SECRET; one key per purpose so no key serves two roles. */
-export type KeyPurpose = 'password-pepper' | 'data-encryption' | 'token-mac' | 'alert-mac' | 'audit-identifier' | 'audit-seal';
+export type KeyPurpose = 'password-pepper' | 'data-encryption' | 'token-mac' | 'alert-mac' | 'audit-identifier' | 'audit-seal' | 'passkey-decoy';
 
 /** HKDF-SHA-256 of the master secret: compromise of one derived key reveals neither the master nor its siblings. */
 export function deriveKey(appSecret: string, purpose: KeyPurpose, length = 32): Buffer {

@@ -32,6 +32,7 @@ const samples: { [K in TemplateName]: TemplateData[K] } = {
   'mfa-changed': { username: 'alice', enabled: true, at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', userAgent: 'ua', resetLink: 'https://app.example.com/forgot-password' },
   'mfa-code-failed': { username: 'alice', at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', resetLink: 'https://app.example.com/forgot-password' },
   'magic-link': { username: 'alice', link: `https://app.example.com/magic-link?token=${TOKEN}`, expiresInMinutes: 15 },
+  'passkey-changed': { username: 'alice', added: true, name: 'Laptop', at: '2026-11-25T07:50:09.123Z', ip: '203.0.113.7', userAgent: 'ua', resetLink: 'https://app.example.com/forgot-password' },
   'sign-in-denied': {
     username: 'alice',
     at: '2026-11-25T07:50:09.123Z',
@@ -177,6 +178,7 @@ describe('renderEmail', () => {
       'Two-factor sign-in was changed on your account',
       'Someone has your password',
       'Your sign-in link',
+      'The passkeys of your account changed',
       'We signed out a device you did not recognise',
     ]);
   });

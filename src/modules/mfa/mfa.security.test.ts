@@ -128,6 +128,20 @@ describe('MFA security', () => {
       expect(await fx.server.infra.prisma.securityEvent.count({ where: { userId: t.user.id, type: 'ACCOUNT_LOCKED' } })).toBe(1);
     });
 
+    it('a right code from a new device starts the account count again (it is not a known device until that sign-in)', async () => {
+      const { id, secret } = await enrolled('newdevice');
+      const from = (client: string) => ({ 'user-agent': client });
+      const elsewhere = async (client: string, password: string) =>
+        (await gql<{ login: { __typename: string; mfaToken: string } }>(fx.server, LOGIN, { i: { identifier: id.username, password } }, from(client))).body;
+      // Four wrong codes from a device the account has never used: they count under the account.
+      const first = (await elsewhere('new-device/1', id.password)).data!.login;
+      for (let i = 0; i < 4; i++) expect(codeOf((await gql(fx.server, COMPLETE, { i: { mfaToken: first.mfaToken, code: String(500000 + i) } }, from('new-device/1'))).body)).toBe('INVALID_TOKEN');
+      expect(codeOf((await gql(fx.server, COMPLETE, { i: { mfaToken: first.mfaToken, code: totpAt(secret, stepNow()) } }, from('new-device/1'))).body)).toBeUndefined();
+      // The owner is in, so the count is back to zero: two typos from yet another device do not reach the threshold (6).
+      for (let i = 0; i < 2; i++) expect(codeOf(await elsewhere('new-device/2', 'not the password'))).toBe('INVALID_CREDENTIALS');
+      expect((await elsewhere('new-device/2', id.password)).data?.login.__typename).toBe('MfaChallenge');
+    });
+
     it('five wrong codes void the challenge; each is recorded as MFA_CHALLENGE_FAILED, and the owner is emailed once', async () => {
       const { id, t, secret } = await enrolled('void');
       const c = await challenge(id.username, id.password);

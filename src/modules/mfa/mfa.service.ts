@@ -175,6 +175,10 @@ export class MfaService {
         await this.challengeFailed(user, mfaToken, meta);
         throw invalidCode();
       }
+      // Password and code both right: only now does the failure count start again (login leaves it for MFA
+      // accounts). Before the sign-in, whose new session makes this device a known one: cleared after it,
+      // only the device's own count would go, and the account's (kept for unknown devices) would stay.
+      await this.deps.failures.clear(user, meta);
       result = await this.deps.signIn.finish(user, meta, {
         method: 'password_mfa',
         inTransaction: async (tx) => {
@@ -186,8 +190,6 @@ export class MfaService {
       if (reason) await this.deps.audit.signInFailed(meta, { reason, userId, details: { step: 'mfa' } });
       throw e;
     }
-    // Password and code both right: only now does the failure count start again (login leaves it for MFA accounts).
-    await this.deps.failures.clear(user, meta);
     return result;
   }
 

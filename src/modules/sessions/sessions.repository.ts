@@ -19,7 +19,7 @@ export interface NewSession {
 }
 
 /** How a sign-in proved the account (`details.method` of `user.signed_in`). */
-export type SignInMethod = 'password' | 'password_mfa' | 'sign_up' | 'magic_link';
+export type SignInMethod = 'password' | 'password_mfa' | 'sign_up' | 'magic_link' | 'passkey';
 
 /** The account as the rotation returns it, so a refresh checks its standing and answers with it in the same round trip. */
 export type RotatedUser = UserProfile;
