@@ -33,6 +33,8 @@ const boundary = (files, rules, ignores = []) => ({
 const DOORS = [
   'src/modules/**/*.resolver.ts',
   'src/modules/**/*.routes.ts',
+  // A route's OpenAPI declaration (src/http/openapi.ts), when it has a file of its own.
+  'src/modules/**/*.api.ts',
   'src/modules/**/*.inputs.ts',
   'src/modules/**/*.guard.ts',
   'src/modules/**/*.module.ts',

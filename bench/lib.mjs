@@ -151,7 +151,7 @@ export async function freePort() {
 
 /** Rate limits high enough never to trigger under a benchmark (`points/seconds`). */
 export const BENCH_LIMITS = Object.fromEntries(
-  ['RATE_LIMIT_LOGIN', 'RATE_LIMIT_LOGIN_IP', 'RATE_LIMIT_REGISTER', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GENERAL'].map((k) => [k, '1000000/60']),
+  ['RATE_LIMIT_LOGIN', 'RATE_LIMIT_LOGIN_IP', 'RATE_LIMIT_REGISTER', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GENERAL', 'RATE_LIMIT_INTROSPECT'].map((k) => [k, '1000000/60']),
 );
 
 /** Spawns `node [nodeArgs] --import tsx <script> [scriptArgs]` in SERVER_ROOT; keeps the last 20 kB of its output. */

@@ -15,6 +15,9 @@ import { buildGraphQLSchema, instanceContainer, type ResolverClasses, type RoleC
 import { attachGraphQLWs, type GraphQLWsServer, type WsOptions } from './graphql/ws.js';
 import type { PubSub } from 'type-graphql';
 import { sendProblem, toAppError } from './http/problem.js';
+import { openApiRoutes } from './http/api-reference.js';
+import { buildOpenApiDocument, type ApiDoc, type DeclaredRoute } from './http/openapi.js';
+import { z } from 'zod';
 import { clientIpOf, originChecker } from './http/client.js';
 import { httpExchange } from './http/exchange.js';
 import { requestMeta } from './http/request-meta.js';
@@ -71,6 +74,8 @@ export interface App {
   readonly fastify: FastifyInstance;
   readonly ws: GraphQLWsServer;
   readonly schema: GraphQLSchema;
+  /** Every route registered (HEAD twins aside), and whether it declares its API (GET /openapi.json). */
+  readonly routes: readonly { readonly method: string; readonly url: string; readonly documented: boolean }[];
   /** Stops accepting, closes sockets with 1001, drains HTTP (connections still open after `drainMs` are cut). */
   close(drainMs?: number): Promise<void>;
 }
@@ -120,6 +125,18 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       // Fastify's method type admits lower case; its router, like this one, takes upper case.
       const method = given.toUpperCase() as HTTPMethod;
       if (!routesByMethod.hasRoute(method, route.url)) routesByMethod.on(method, route.url, () => undefined);
+    }
+  });
+  // Every route that declares its API (`config.api`), as registered (prefix included): GET /openapi.json.
+  const declared: DeclaredRoute[] = [];
+  const routes: { method: string; url: string; documented: boolean }[] = [];
+  fastify.addHook('onRoute', (route) => {
+    const api = route.config?.api;
+    for (const given of [route.method].flat()) {
+      const method = given.toUpperCase();
+      if (method === 'HEAD') continue;
+      routes.push({ method, url: route.url, documented: api !== undefined });
+      if (api) declared.push({ method, url: route.url, api });
     }
   });
   const allowedMethods = (path: string) => ALLOW_CANDIDATES.filter((m) => routesByMethod.find(m, path) !== null);
@@ -232,7 +249,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // With METRICS_PORT set, a listener of its own serves /metrics (metrics-endpoint.ts) and this port does not.
   const metricsHere = config.metrics.port === undefined ? new MetricsEndpoint(metrics.registry, log, config.metrics.token) : undefined;
   await fastify.register(healthRoutes(deps.health, metricsHere));
-  fastify.get('/.well-known/jwks.json', async (_req, reply) =>
+  fastify.get('/.well-known/jwks.json', { config: { api: JWKS_API } }, async (_req, reply) =>
     reply.header('cache-control', 'public, max-age=300').send(deps.keys.jwks),
   );
   for (const routes of deps.rootRoutes ?? []) await fastify.register(routes);
@@ -252,6 +269,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     { prefix: ADMIN_PREFIX },
   );
 
+  let document: Record<string, unknown> | undefined;
+  await fastify.register(
+    openApiRoutes(() => (document ??= buildOpenApiDocument(declared, API_INFO)), { reference: !config.isProduction }),
+  );
   await fastify.ready();
   const ws = attachGraphQLWs({
     server: fastify.server,
@@ -270,6 +291,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     fastify,
     ws,
     schema,
+    routes,
     async close(drainMs = 5_000) {
       await ws.close();
       const cut = setTimeout(() => fastify.server.closeAllConnections(), drainMs);
@@ -291,5 +313,39 @@ async function loadGraphiql(log: Logger) {
     return undefined;
   }
 }
+
+const API_INFO = {
+  title: 'Latchkey',
+  version: '1.0.0',
+  description:
+    'The REST doors of Latchkey, over the same services as its GraphQL API. Every route under /v1/auth is also served under /auth. Errors are application/problem+json (RFC 9457) whose `code` equals the GraphQL extensions.code.',
+  tags: {
+    'sign-in': 'Sign-up and sign-in: password, second factor, email link',
+    sessions: 'Refresh, sign out, and the caller\'s sessions',
+    account: 'The signed-in account: profile, password, recent authentication, erasure',
+    'two-factor': 'TOTP enrollment (sensitive: needs a recent sign-in)',
+    passkeys: "The caller's passkeys (adding one is sensitive: needs a recent sign-in)",
+    'security-events': "The caller's security events",
+    'password-reset': 'Forgotten passwords',
+    links: 'What the links in emails open or post to',
+    admin: 'Operators (SUPPORT and ADMIN accounts) under /v1/admin',
+    introspection: 'RFC 7662 token introspection for resource servers and gateways',
+    keys: 'Keys that verify access tokens',
+    probes: 'Health, readiness and metrics',
+    meta: 'This document',
+  },
+};
+
+const JWKS_API: ApiDoc = {
+  summary: 'The public keys that verify access tokens (JWK set)',
+  tags: ['keys'],
+  security: 'none',
+  responses: {
+    200: {
+      description: 'One entry per key of JWT_PRIVATE_KEYS; cache for the five minutes Cache-Control allows',
+      schema: z.object({ keys: z.array(z.object({ kty: z.literal('EC'), crv: z.literal('P-256'), x: z.string(), y: z.string(), kid: z.string(), alg: z.literal('ES256'), use: z.literal('sig') })) }),
+    },
+  },
+};
 
 const isGraphQLRoute = (req: FastifyRequest) => req.url === '/graphql' || req.url.startsWith('/graphql?');

@@ -71,6 +71,12 @@ import { SessionCache } from './modules/sessions/session-cache.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { sessionsModule } from './modules/sessions/sessions.module.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
+import { Introspection } from './modules/service-keys/introspection.js';
+import { ServiceKeyCache } from './modules/service-keys/service-key-cache.js';
+import { serviceKeysModule } from './modules/service-keys/service-keys.module.js';
+import { ServiceKeysRepository } from './modules/service-keys/service-keys.repository.js';
+import { ServiceKeysService } from './modules/service-keys/service-keys.service.js';
+import { AUDIENCE } from './modules/sessions/access-token.js';
 import { signInDenialModule } from './modules/sign-in-denial/sign-in-denial.module.js';
 import { SignInDenialService } from './modules/sign-in-denial/sign-in-denial.service.js';
 
@@ -92,6 +98,7 @@ export const MODULES = [
   securityEventsModule,
   auditModule,
   adminModule,
+  serviceKeysModule,
   mailModule,
   maintenanceModule,
 ] as const satisfies readonly Feature<Services>[];
@@ -300,6 +307,8 @@ export function buildServices(infra: Infra) {
     renderer: mailRenderer,
     devOutbox,
     maintenance: new MaintenanceRepository(prisma, config.auth.refreshReuseGrace),
+    serviceKeys: new ServiceKeysService({ repo: new ServiceKeysRepository(prisma), cache: new ServiceKeyCache(redis, config.redis.keyPrefix), limits }),
+    introspection: new Introspection({ tokens, sessions, issuer: config.http.publicUrl, audience: AUDIENCE }),
   };
 }
 
@@ -331,7 +340,7 @@ export async function prepareStart(s: Services): Promise<void> {
 }
 
 export function appDeps(infra: Infra, s: Services): AppDeps {
-  const rootRoutes: FastifyPluginAsync[] = [];
+  const rootRoutes: FastifyPluginAsync[] = FEATURES.flatMap((m) => m.rootRoutes?.(s) ?? []);
   // The dev outbox lists mail with live links: development only, never in production.
   if (s.devOutbox && !infra.config.isProduction) rootRoutes.push(devMailRoutes(s.devOutbox));
   return {

@@ -89,6 +89,8 @@ export const envSchema = z.object({
   RATE_LIMIT_ADMIN: limitRule.prefault('300/60'),
   /** Magic-link requests per submitted email, known or not. @default 5/3600 */
   RATE_LIMIT_MAGIC_LINK_REQUEST: limitRule.prefault('5/3600'),
+  /** Token introspections (POST /oauth/introspect) per service key, whatever the IP. @default 6000/60 */
+  RATE_LIMIT_INTROSPECT: limitRule.prefault('6000/60'),
   /** Passkey sign-in calls (options and assertions, each counts) per IP. @default 60/900 */
   RATE_LIMIT_PASSKEY_LOGIN: limitRule.prefault('60/900'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */

@@ -17,6 +17,8 @@ export interface Feature<W> {
   readonly resolvers?: readonly ResolverBinding<W>[];
   /** REST doors, each mounted under `/auth` and `/v1/auth`. */
   readonly routes?: (wiring: W) => readonly FastifyPluginAsync[];
+  /** Doors at the root of the origin, outside the `/auth` shim (such as `/oauth/introspect`). */
+  readonly rootRoutes?: (wiring: W) => readonly FastifyPluginAsync[];
   /** REST doors for operators, each mounted under `/v1/admin` (every route checks the caller's role itself). */
   readonly adminRoutes?: (wiring: W) => readonly FastifyPluginAsync[];
   /** BullMQ workers, started in every process that runs workers. */

@@ -15,7 +15,7 @@ import { newSignInTemplate } from './new-sign-in.template.js';
 export const accountsModule: Feature<{ accounts: AccountsService; lock: AccountLock; auth: AuthGuard; sessionCookies: SessionCookies; limits: Limits; config: Config }> = {
   name: 'accounts',
   resolvers: [resolver(AccountsResolver, (w) => new AccountsResolver(w.accounts, w.lock, w.auth, w.sessionCookies))],
-  routes: (w) => [accountsRoutes(w.accounts, w.lock, w.sessionCookies, w.limits, w.config.http.appUrl)],
+  routes: (w) => [accountsRoutes(w.accounts, w.lock, w.sessionCookies, w.limits, w.config.http.appUrl, w.auth)],
   limits: { login: loginLimit, register: registerLimit, ownerProof: ownerProofLimit },
   templates: [newSignInTemplate, accountLockedTemplate],
 };

@@ -40,3 +40,10 @@ export function loginBodyToInput(body: unknown): unknown {
   const { username, email, identifier, ...rest } = body as Record<string, unknown>;
   return { identifier: identifier ?? email ?? username, ...rest };
 }
+
+/** REST's login body as a client may send it (see `loginBodyToInput`): derived from `loginSchema`, not a copy. */
+export const loginRestBodySchema = loginSchema.omit({ identifier: true }).extend({
+  identifier: loginSchema.shape.identifier.optional().describe('A username or an email address'),
+  username: loginSchema.shape.identifier.optional().describe('Stands for identifier'),
+  email: loginSchema.shape.identifier.optional().describe('Stands for identifier'),
+});

@@ -1,5 +1,6 @@
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
+import { accountDeletionRoutes } from './account-deletion.routes.js';
 import { AccountDeletionResolver } from './account-deletion.resolver.js';
 import type { AccountLifecycle } from './account-lifecycle.js';
 import { adminLimit } from './admin.limits.js';
@@ -14,6 +15,7 @@ export const adminModule: Feature<{ admin: AdminService; lifecycle: AccountLifec
     resolver(AdminResolver, (w) => new AdminResolver(w.admin, w.auth)),
     resolver(AccountDeletionResolver, (w) => new AccountDeletionResolver(w.lifecycle, w.auth)),
   ],
+  routes: (w) => [accountDeletionRoutes(w.lifecycle, w.auth)],
   adminRoutes: (w) => [adminRoutes(w.admin, w.auth)],
   limits: { admin: adminLimit },
 };

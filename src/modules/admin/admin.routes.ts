@@ -3,8 +3,10 @@ import { requestMeta } from '../../http/request-meta.js';
 import { AppError } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
+import { Session } from '../sessions/sessions.inputs.js';
+import { ADMIN_API } from './admin.api.js';
 import { adminUserJson } from './admin.inputs.js';
-import { disableBodySchema, listUsersQuerySchema } from './admin.schema.js';
+import { disableBodySchema, listUsersQuerySchema, setRoleBodySchema } from './admin.schema.js';
 import type { AdminService } from './admin.service.js';
 
 type ById = { Params: { id: string } };
@@ -23,7 +25,7 @@ export function adminRoutes(admin: AdminService, auth: AuthGuard): FastifyPlugin
           reply.header('cache-control', 'no-store');
         });
 
-        scope.get('/users', async (req) => {
+        scope.get('/users', { config: { api: ADMIN_API.users } }, async (req) => {
           const { query, role, disabled, first, after } = parseInput(listUsersQuerySchema, req.query ?? {});
           const input = { first: first ?? 20, ...defined({ query, role, disabled, after }) };
           const page = await admin.users(await auth.request(req), input, requestMeta(req));
@@ -33,20 +35,36 @@ export function adminRoutes(admin: AdminService, auth: AuthGuard): FastifyPlugin
             totalCount: page.totalCount,
           };
         });
-        scope.get<ById>('/users/:id', async (req) => {
+        scope.get<ById>('/users/:id', { config: { api: ADMIN_API.user } }, async (req) => {
           const user = await admin.user(await auth.request(req), req.params.id, requestMeta(req));
           if (!user) throw new AppError('NOT_FOUND', 'No account has this id');
           return adminUserJson(user);
         });
-        scope.post<ById>('/users/:id/disable', async (req) => {
+        scope.get<ById>('/users/:id/sessions', { config: { api: ADMIN_API.userSessions } }, async (req) => {
+          const caller = await auth.request(req);
+          return { sessions: (await admin.userSessions(caller, req.params.id, requestMeta(req))).map((s) => Session.from(s, caller.sessionId)) };
+        });
+        scope.post<ById>('/users/:id/disable', { config: { api: ADMIN_API.disable } }, async (req) => {
           const { reason } = parseInput(disableBodySchema, req.body ?? {});
           return adminUserJson(await admin.disableUser(await auth.request(req), { id: req.params.id, ...defined({ reason }) }, requestMeta(req)));
         });
-        scope.post<ById>('/users/:id/enable', async (req) => adminUserJson(await admin.enableUser(await auth.request(req), req.params.id, requestMeta(req))));
-        scope.post<ById>('/users/:id/sessions/revoke', async (req) => ({
+        scope.post<ById>('/users/:id/enable', { config: { api: ADMIN_API.enable } }, async (req) =>
+          adminUserJson(await admin.enableUser(await auth.request(req), req.params.id, requestMeta(req))),
+        );
+        scope.post<ById>('/users/:id/sessions/revoke', { config: { api: ADMIN_API.revokeSessions } }, async (req) => ({
           revoked: await admin.revokeUserSessions(await auth.request(req), req.params.id, requestMeta(req)),
         }));
-        scope.delete<ById>('/users/:id', async (req, reply) => {
+        scope.post<ById>('/users/:id/reset-mfa', { config: { api: ADMIN_API.resetMfa } }, async (req) =>
+          adminUserJson(await admin.resetUserMfa(await auth.request(req), req.params.id, requestMeta(req))),
+        );
+        scope.post<ById>('/users/:id/unlock', { config: { api: ADMIN_API.unlock } }, async (req) =>
+          adminUserJson(await admin.unlockUser(await auth.request(req), req.params.id, requestMeta(req))),
+        );
+        scope.put<ById>('/users/:id/role', { config: { api: ADMIN_API.setRole } }, async (req) => {
+          const { role } = parseInput(setRoleBodySchema, req.body ?? {});
+          return adminUserJson(await admin.setUserRole(await auth.request(req), { id: req.params.id, role }, requestMeta(req)));
+        });
+        scope.delete<ById>('/users/:id', { config: { api: ADMIN_API.deleteUser } }, async (req, reply) => {
           await admin.deleteUser(await auth.request(req), req.params.id, requestMeta(req));
           return reply.code(204).send();
         });

@@ -28,3 +28,24 @@ export const listUsersQuerySchema = z.strictObject({
 
 /** REST: `POST /v1/admin/users/{id}/disable` takes an optional `{ reason }`. */
 export const disableBodySchema = z.strictObject({ reason: z.string().optional() });
+
+/** REST: `PUT /v1/admin/users/{id}/role` takes `{ role }` (the rest of `setRoleSchema`). */
+export const setRoleBodySchema = setRoleSchema.omit({ id: true });
+
+/** An account as the operators' REST routes answer it (`adminUserJson`, serialised): the OpenAPI `AdminUser`. */
+export const adminUserJsonSchema = z
+  .object({
+    id: z.uuid(),
+    username: z.string(),
+    email: z.string(),
+    emailVerified: z.boolean(),
+    mfaEnabled: z.boolean(),
+    createdAt: z.iso.datetime(),
+    role: z.enum(ROLES),
+    disabledAt: z.iso.datetime().nullable(),
+    disabledReason: z.string().nullable(),
+    lockedUntil: z.iso.datetime().nullable(),
+    lastSignInAt: z.iso.datetime().nullable(),
+    activeSessions: z.int(),
+  })
+  .meta({ id: 'AdminUser' });

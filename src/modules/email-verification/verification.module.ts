@@ -11,7 +11,7 @@ import { verifyEmailTemplate } from './verify-email.template.js';
 export const emailVerificationModule: Feature<{ verification: EmailVerificationService; auth: AuthGuard; config: Config }> = {
   name: 'email-verification',
   resolvers: [resolver(EmailVerificationResolver, (w) => new EmailVerificationResolver(w.verification, w.auth))],
-  routes: (w) => [verificationRoutes(w.verification, w.config.http.appUrl)],
+  routes: (w) => [verificationRoutes(w.verification, w.config.http.appUrl, w.auth)],
   limits: { resend: resendLimit },
   templates: [verifyEmailTemplate],
 };

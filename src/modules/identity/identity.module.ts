@@ -1,5 +1,6 @@
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
+import { identityRoutes } from './identity.routes.js';
 import { IdentityResolver } from './identity.resolver.js';
 import type { IdentityService } from './identity.service.js';
 
@@ -7,4 +8,5 @@ import type { IdentityService } from './identity.service.js';
 export const identityModule: Feature<{ identity: IdentityService; auth: AuthGuard }> = {
   name: 'identity',
   resolvers: [resolver(IdentityResolver, (w) => new IdentityResolver(w.identity, w.auth))],
+  routes: (w) => [identityRoutes(w.identity, w.auth)],
 };

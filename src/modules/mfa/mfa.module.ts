@@ -12,7 +12,7 @@ import type { MfaService } from './mfa.service.js';
 export const mfaModule: Feature<{ mfa: MfaService; auth: AuthGuard; sessionCookies: SessionCookies }> = {
   name: 'mfa',
   resolvers: [resolver(MfaResolver, (w) => new MfaResolver(w.mfa, w.auth, w.sessionCookies))],
-  routes: (w) => [mfaRoutes(w.mfa, w.sessionCookies)],
+  routes: (w) => [mfaRoutes(w.mfa, w.sessionCookies, w.auth)],
   limits: { challenge: challengeLimit, accountCodes: accountCodeLimit },
   templates: [mfaChangedTemplate, mfaCodeFailedTemplate],
 };

@@ -1,6 +1,7 @@
 import type { SecurityEventType } from '../../infra/db/enums.js';
 import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
+import { securityEventsRoutes } from './security-events.routes.js';
 import { SecurityEventsResolver } from './security-events.resolver.js';
 import type { SecurityEventsService } from './security-events.service.js';
 
@@ -15,5 +16,6 @@ declare module '../../infra/pubsub.js' {
 export const securityEventsModule: Feature<{ securityEvents: SecurityEventsService; auth: AuthGuard }> = {
   name: 'security-events',
   resolvers: [resolver(SecurityEventsResolver, (w) => new SecurityEventsResolver(w.securityEvents, w.auth))],
+  routes: (w) => [securityEventsRoutes(w.securityEvents, w.auth)],
   topics: ['securityEvent'],
 };
