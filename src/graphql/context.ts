@@ -15,6 +15,8 @@ export interface GraphQLContext {
    * root fields spend them instead of charging again, so a one-field request pays one point in all.
    */
   readonly generalPrepaid?: { points: number };
+  /** Over HTTP: receives the operation's root field label (a bounded value) for the request's access-log line. */
+  readonly noteOperation?: (label: string) => void;
   /** Set on WebSocket operations: the socket was authenticated once, at `connection_init`. */
   readonly principal?: Principal;
 }

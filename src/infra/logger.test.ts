@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactUrlSecrets } from './logger.js';
+import { createLogger, redactUrlSecrets, wantsPrettyLogs } from './logger.js';
 
 describe('logger', () => {
   it('redacts passwords, tokens, secrets, cookies and Authorization headers at any usual depth', () => {
@@ -20,6 +20,28 @@ describe('logger', () => {
     }
     expect(out).toContain('[redacted]');
     expect(JSON.parse(out)).toMatchObject({ msg: 'hello', level: 'info', service: 'latchkey' });
+  });
+});
+
+describe('pretty lines', () => {
+  it('are human-readable, not JSON, and still redact secrets', () => {
+    const lines: string[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) });
+    const log = createLogger({ level: 'info', destination, pretty: true });
+    log.info({ refreshToken: 'rt-pretty-1', route: '/graphql' }, 'request completed');
+    const out = lines.join('');
+    expect(out).toContain('request completed');
+    expect(out).toContain('/graphql');
+    expect(out).not.toContain('rt-pretty-1');
+    expect(() => JSON.parse(out)).toThrow();
+  });
+
+  it('are chosen only in development with a terminal on stdout', () => {
+    expect(wantsPrettyLogs('development', { isTTY: true })).toBe(true);
+    expect(wantsPrettyLogs('development', { isTTY: false })).toBe(false);
+    expect(wantsPrettyLogs('development', {})).toBe(false);
+    expect(wantsPrettyLogs('production', { isTTY: true })).toBe(false);
+    expect(wantsPrettyLogs('test', { isTTY: true })).toBe(false);
   });
 });
 

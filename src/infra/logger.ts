@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -62,9 +63,33 @@ export interface LoggerOptions {
   /** Where lines go; tests capture them to prove that no secret is logged. */
   destination?: DestinationStream;
   base?: Record<string, unknown>;
+  /**
+   * Human-readable lines (pino-pretty, in process) instead of JSON: for a developer's terminal. Ignored
+   * when pino-pretty is not installed (a production install), which keeps JSON.
+   */
+  pretty?: boolean;
 }
 
-export function createLogger({ level, destination, base }: LoggerOptions): Logger {
+/** Pretty lines when a developer watches the process itself; JSON for anything that collects logs. */
+export const wantsPrettyLogs = (env: string, stdout: { isTTY?: boolean } = process.stdout): boolean =>
+  env === 'development' && stdout.isTTY === true;
+
+type PrettyFactory = typeof import('pino-pretty');
+
+/** pino-pretty is a development dependency: absent from production images, where JSON is what we want. */
+function prettyStream(destination: DestinationStream | number): DestinationStream | undefined {
+  let build: PrettyFactory;
+  try {
+    build = createRequire(import.meta.url)('pino-pretty') as PrettyFactory;
+  } catch {
+    return undefined;
+  }
+  // Synchronous, in process: a developer's lines stay in order with anything else written to the terminal.
+  return build({ destination, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
+}
+
+export function createLogger({ level, destination, base, pretty }: LoggerOptions): Logger {
+  const to = (pretty ? prettyStream(destination ?? 1) : undefined) ?? destination;
   return pino(
     {
       level,
@@ -74,6 +99,6 @@ export function createLogger({ level, destination, base }: LoggerOptions): Logge
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: pino.stdSerializers.errWithCause, req: serializeRequest },
     },
-    destination,
+    to,
   );
 }
