@@ -134,7 +134,7 @@ function prettyStream(destination: DestinationStream | number): DestinationStrea
     return undefined;
   }
   // Synchronous, in process: a developer's lines stay in order with anything else written to the terminal.
-  return build({ destination, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
+  return build({ destination, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
 }
 
 export function createLogger({ level, destination, base, pretty }: LoggerOptions): Logger {
