@@ -35,8 +35,12 @@ import { methodLabel } from './infra/metrics.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Probes and metrics: no request log line, no general budget. */
+    /** Probes and metrics: access line at `debug` only, no general budget. */
     probe?: boolean;
+  }
+  interface FastifyRequest {
+    /** The GraphQL root field label (operation-label.ts) of this request, for its access-log line. */
+    graphqlOperation: string | undefined;
   }
 }
 
@@ -83,7 +87,6 @@ export interface App {
 export const REST_PREFIXES = ['/auth', '/v1/auth'] as const;
 export const ADMIN_PREFIX = '/v1/admin';
 const REQUEST_ID = /^[\w.-]{1,64}$/;
-const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 /** The methods an `Allow` header can list (OPTIONS is answered on every path, by CORS). */
 const ALLOW_CANDIDATES: readonly HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
@@ -106,8 +109,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     logController: new LogController({
       requestIdLogLabel: 'requestId',
-      // Probes hit every few seconds; their lines would drown the ones operators read.
-      disableRequestLogging: (req) => PROBE_PATHS.has(req.url),
+      // Fastify's two lines per request (incoming, completed) give way to one access line (onResponse below).
+      disableRequestLogging: true,
     }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -144,6 +147,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // JSON only: a text/plain body is how a cross-site form would smuggle a request past CORS.
   fastify.removeContentTypeParser('text/plain');
 
+  fastify.decorateRequest('graphqlOperation', undefined);
+
   // Request ids reach log lines through Fastify's request logger, the GraphQL context's logger, and
   // `meta.requestId` in services: no AsyncLocalStorage, whose promise hooks cost ~10% per call on Node 20.
   fastify.addHook('onRequest', async (req, reply) => {
@@ -162,6 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     const method = methodLabel(req.method);
     metrics.httpRequests.inc({ method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ method, route }, reply.elapsedTime / 1000);
+    logAccess(req, reply);
   });
 
   fastify.setErrorHandler((err, req, reply) => {
@@ -228,6 +234,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     http: httpExchange(req, reply),
     limits: deps.limits,
     ...(prepaid.has(req) ? { generalPrepaid: { points: 1 } } : {}),
+    noteOperation: (label) => {
+      req.graphqlOperation = label;
+    },
   });
   const graphqlHandler = fastifyApolloHandler(apollo, { context });
 
@@ -303,6 +312,31 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       await apollo.stop();
     },
   };
+}
+
+/** The longest path an access line keeps of a request no route matched (a scanner's probe, a typo). */
+const MAX_LOGGED_PATH = 128;
+
+/**
+ * The one access-log line of a request, written when its response is complete. Every field is bounded:
+ * the route's pattern rather than the URL (whose query can carry a link's token), a method label, the
+ * address as trust-proxy resolved it, the GraphQL root field label. Probes and /metrics log at `debug`.
+ */
+function logAccess(req: FastifyRequest, reply: FastifyReply): void {
+  const probe = req.routeOptions.config.probe === true;
+  const route = req.routeOptions.url;
+  const line: Record<string, unknown> = {
+    method: methodLabel(req.method),
+    route: route ?? 'unmatched',
+    status: reply.statusCode,
+    durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    ip: req.ip,
+  };
+  // Unmatched: the path, cut short, without its query, so operators see what was asked for.
+  if (route === undefined) line.path = (req.url.split('?', 1)[0] ?? '').slice(0, MAX_LOGGED_PATH);
+  if (req.graphqlOperation !== undefined) line.operation = req.graphqlOperation;
+  if (probe) req.log.debug(line, 'request completed');
+  else req.log.info(line, 'request completed');
 }
 
 async function loadGraphiql(log: Logger) {

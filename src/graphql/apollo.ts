@@ -66,8 +66,9 @@ function observabilityPlugin(metrics: Metrics, schema: GraphQLSchema): ApolloSer
             else if (appErrorOf(error)?.code === 'SERVICE_UNAVAILABLE') contextValue.log.warn({ err: rootCause(error), path: error.path }, 'dependency unavailable');
           }
         },
-        async willSendResponse({ operation, document }) {
+        async willSendResponse({ operation, document, contextValue }) {
           const labels = { operation: operationLabel(operation, document), type: operation?.operation ?? 'unknown' };
+          contextValue.noteOperation?.(labels.operation);
           metrics.graphqlOperations.inc({ ...labels, outcome: failed ? 'error' : 'ok' });
           metrics.graphqlDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
         },

@@ -17,6 +17,8 @@ export interface GraphQLContext {
   readonly generalPrepaid?: { points: number };
   /** Over HTTP: the request's headers and its answer's cookies (cookie-mode sessions). */
   readonly http?: HttpExchange;
+  /** Over HTTP: receives the operation's root field label (a bounded value) for the request's access-log line. */
+  readonly noteOperation?: (label: string) => void;
   /** Set on WebSocket operations: the socket was authenticated once, at `connection_init`. */
   readonly principal?: Principal;
 }

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactUrlSecrets } from './logger.js';
+import { createLogger, redactSecrets, redactUrlSecrets, wantsPrettyLogs } from './logger.js';
 
 describe('logger', () => {
   it('redacts passwords, tokens, secrets, cookies and Authorization headers at any usual depth', () => {
@@ -20,6 +20,61 @@ describe('logger', () => {
     }
     expect(out).toContain('[redacted]');
     expect(JSON.parse(out)).toMatchObject({ msg: 'hello', level: 'info', service: 'latchkey' });
+  });
+});
+
+describe('redaction', () => {
+  const capture = () => {
+    const lines: string[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) });
+    return { lines, log: createLogger({ level: 'info', destination }) };
+  };
+
+  it('reaches three levels down, through arrays, in child bindings and in errors, keeping what is not secret', () => {
+    const { lines, log } = capture();
+    const err = Object.assign(new Error('refused'), { code: 'E_X', token: 'err-token-1' });
+    log.info({ a: { b: { c: { token: 'deep-3' } } }, list: [{ accessToken: 'in-array' }], err, 'set-cookie': 'sid=cookie-9', kept: { id: 'u1' } }, 'x');
+    log.child({ refreshToken: 'bound-1', ctx: { password: 'bound-2' }, requestId: 'r1' }).info('y');
+    log.child({ role: 'api' }).child({ apiKey: 'grandchild-1' }).info('z');
+    const out = lines.join('');
+    for (const secret of ['deep-3', 'in-array', 'err-token-1', 'cookie-9', 'bound-1', 'bound-2', 'grandchild-1']) expect(out).not.toContain(secret);
+    const [first, second] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(first).toMatchObject({ a: { b: { c: { token: '[redacted]' } } }, list: [{ accessToken: '[redacted]' }], kept: { id: 'u1' }, err: { message: 'refused', code: 'E_X', type: 'Error' } });
+    expect(second).toMatchObject({ requestId: 'r1', refreshToken: '[redacted]', ctx: { password: '[redacted]' } });
+  });
+
+  it("never changes the caller's objects", () => {
+    const { log } = capture();
+    const input = { user: { id: 'u1', password: 'pw-1' }, list: [{ token: 't-1' }] };
+    const err = Object.assign(new Error('e'), { secret: 's-1' });
+    log.info({ input, err }, 'x');
+    expect(input).toEqual({ user: { id: 'u1', password: 'pw-1' }, list: [{ token: 't-1' }] });
+    expect(err.secret).toBe('s-1');
+    expect(redactSecrets(input)).toEqual({ user: { id: 'u1', password: '[redacted]' }, list: [{ token: '[redacted]' }] });
+    const clean = { a: { b: 1 } };
+    expect(redactSecrets(clean)).toBe(clean);
+  });
+});
+
+describe('pretty lines', () => {
+  it('are human-readable, not JSON, and still redact secrets', () => {
+    const lines: string[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) });
+    const log = createLogger({ level: 'info', destination, pretty: true });
+    log.info({ refreshToken: 'rt-pretty-1', route: '/graphql' }, 'request completed');
+    const out = lines.join('');
+    expect(out).toContain('request completed');
+    expect(out).toContain('/graphql');
+    expect(out).not.toContain('rt-pretty-1');
+    expect(() => JSON.parse(out)).toThrow();
+  });
+
+  it('are chosen only in development with a terminal on stdout', () => {
+    expect(wantsPrettyLogs('development', { isTTY: true })).toBe(true);
+    expect(wantsPrettyLogs('development', { isTTY: false })).toBe(false);
+    expect(wantsPrettyLogs('development', {})).toBe(false);
+    expect(wantsPrettyLogs('production', { isTTY: true })).toBe(false);
+    expect(wantsPrettyLogs('test', { isTTY: true })).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, wantsPrettyLogs, type Logger } from './logger.js';
 
 export interface Running {
   /** Stop accepting work, finish what is in flight, release every resource. */
@@ -24,7 +24,7 @@ export async function runProcess(name: string, start: (config: Config, log: Logg
     }
     throw e;
   }
-  const log = createLogger({ level: config.log.level, base: { role: name } });
+  const log = createLogger({ level: config.log.level, base: { role: name }, pretty: wantsPrettyLogs(config.env) });
 
   let running: Running;
   try {

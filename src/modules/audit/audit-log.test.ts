@@ -219,6 +219,32 @@ describe('the audit log for operators', () => {
       expect(onA.received).toHaveLength(seenByA);
     });
 
+    it('survives a process that died holding the feed: its lease runs out, then the entries arrive once', async () => {
+      const admin = await withRole('ADMIN');
+      const sub = await watchAudit(a.wsUrl, admin.accessToken);
+      opened.push(sub);
+      // A process leased the feed's cursor and died before publishing (no transaction, no lock is left).
+      await a.infra.prisma.$executeRaw`UPDATE audit_cursors SET leased_until = now() + interval '10 minutes' WHERE name = 'publisher'`;
+      await write([{ action: 'security.alert', outcome: 'SUCCESS', actorId: null, targetUserId: null, details: { rule: 'feed_lease', ip: '192.0.2.77' } }]);
+      const ours = (e: Entry) => e.action === 'security.alert' && (e.details as { rule?: string } | null)?.rule === 'feed_lease';
+      // Sealed, and a publishing round on each instance: both leave the leased feed alone.
+      await a.services.auditSealer.pass();
+      await b.services.auditSealer.pass();
+      const [state] = await a.infra.prisma.$queryRaw<{ sealed: bigint; cursor: bigint }[]>`
+        SELECT (SELECT max(seq) FROM audit_seals) AS sealed, (SELECT seq FROM audit_cursors WHERE name = 'publisher') AS cursor`;
+      const { sealed, cursor } = state!;
+      expect(BigInt(cursor)).toBeLessThan(BigInt(sealed));
+      expect(sub.received.some(ours)).toBe(false);
+
+      // The clock passes the dead process's lease: the next round publishes from the cursor.
+      await a.infra.prisma.$executeRaw`UPDATE audit_cursors SET leased_until = now() - interval '1 second' WHERE name = 'publisher'`;
+      await eventually(async () => sub.received.filter(ours), (got) => got.length > 0);
+      await a.services.auditSealer.pass();
+      expect(sub.received.filter(ours)).toHaveLength(1);
+      const after = await a.infra.prisma.auditCursor.findUniqueOrThrow({ where: { name: 'publisher' } });
+      expect(after.seq).toBeGreaterThanOrEqual(BigInt(sealed));
+    });
+
     it('refuses a USER when subscribing, before any entry', async () => {
       const user = await withRole('USER');
       const sub = await watchAudit(b.wsUrl, user.accessToken);

@@ -76,24 +76,35 @@ export class AuditSealsRepository {
 
   /**
    * Hands the sealed entries after the feed's cursor to `publish`, oldest first, and moves the cursor past
-   * them, in one transaction (one process at a time: SKIP LOCKED on the cursor row). A failed publish
-   * rolls back, so the next sweep sends the same entries again: at least once, in chain order.
+   * them. One process at a time: the cursor row is leased for `leaseSeconds` in one statement (its
+   * `leased_until`), and no transaction or lock is held while `publish` waits on Redis. A failed publish
+   * gives the lease back with the cursor unmoved, so the next sweep sends the same entries again; a process
+   * that dies mid-batch leaves a lease that runs out. At least once, in chain order. 0 when another process
+   * holds the lease or nothing is new.
    */
-  async publishBatch(limit: number, publish: (entries: { seq: bigint; entry: ChainEntry }[]) => Promise<void>): Promise<number> {
-    return this.prisma.$transaction(async (tx) => {
-      const [cursor] = await tx.$queryRaw<{ seq: bigint }[]>`SELECT seq FROM audit_cursors WHERE name = ${PUBLISHER} FOR UPDATE SKIP LOCKED`;
-      if (!cursor) return 0;
-      const rows = await tx.$queryRaw<(EntryRow & { seq: bigint })[]>`
+  async publishBatch(limit: number, publish: (entries: { seq: bigint; entry: ChainEntry }[]) => Promise<void>, leaseSeconds = 30): Promise<number> {
+    const [cursor] = await this.prisma.$queryRaw<{ seq: bigint; leased_until: Date }[]>`
+      UPDATE audit_cursors SET leased_until = now() + make_interval(secs => ${leaseSeconds})
+      WHERE name = ${PUBLISHER} AND (leased_until IS NULL OR leased_until <= now())
+      RETURNING seq, leased_until`;
+    if (!cursor) return 0;
+    const mine = { name: PUBLISHER, leasedUntil: cursor.leased_until };
+    let rows: (EntryRow & { seq: bigint })[];
+    try {
+      rows = await this.prisma.$queryRaw<(EntryRow & { seq: bigint })[]>`
         SELECT s.seq, a.id::text AS id, a.occurred_at, a.action, a.outcome::text AS outcome, a.actor_id::text AS actor_id,
                a.target_user_id::text AS target_user_id, a.session_id::text AS session_id, a.ip, a.user_agent, a.request_id,
                a.details::text AS details_text
         FROM audit_seals s JOIN audit_log a ON a.id = s.entry_id
         WHERE s.seq > ${cursor.seq} ORDER BY s.seq LIMIT ${limit}`;
-      if (rows.length === 0) return 0;
-      await publish(rows.map((r) => ({ seq: BigInt(r.seq), entry: entryOf(r) })));
-      await tx.$executeRaw`UPDATE audit_cursors SET seq = ${rows.at(-1)!.seq} WHERE name = ${PUBLISHER}`;
-      return rows.length;
-    });
+      if (rows.length > 0) await publish(rows.map((r) => ({ seq: BigInt(r.seq), entry: entryOf(r) })));
+    } catch (err) {
+      await this.prisma.auditCursor.updateMany({ where: mine, data: { leasedUntil: null } }).catch(() => undefined);
+      throw err;
+    }
+    // Only under our own lease: had it run out and another process taken over, that one moves the cursor.
+    await this.prisma.auditCursor.updateMany({ where: mine, data: { leasedUntil: null, ...(rows.length > 0 ? { seq: BigInt(rows.at(-1)!.seq) } : {}) } });
+    return rows.length;
   }
 
   /** Seals after `afterSeq` in chain order, each with its entry if it still exists (for verification). */

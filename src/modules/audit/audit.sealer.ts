@@ -36,7 +36,8 @@ export interface AuditSealerDeps {
  *     the others skip the round), and writes each sealed entry as one JSON log line (`"audit": true`, with
  *     its seal: shipped logs then hold the chain's hashes outside the database);
  *  2. publishes sealed entries past the feed's cursor to Redis, where every instance pushes them to its
- *     SUPPORT and ADMIN subscribers (at least once: a failed publish is retried from the cursor).
+ *     SUPPORT and ADMIN subscribers (at least once: a failed publish is retried from the cursor). The
+ *     cursor is leased, not locked: no transaction stays open while Redis answers.
  * Writers of the log take no lock: sealing is off the hot path, within milliseconds of a commit.
  */
 export class AuditSealer {

@@ -9,6 +9,13 @@ import type { SecurityEventsRepository, StoredSecurityEvent } from './security-e
 export const NOTIFY_CHANNEL = 'latchkey_security_events';
 
 const FLUSH_DELAY_MS = 5;
+/** Rows per lease. */
+const BATCH = 200;
+/**
+ * How long leased rows are hidden from other publishers: far beyond a batch's publish deadline (2 s), so
+ * a live publisher never loses its rows to another; the delay a crashed publisher's rows wait for.
+ */
+const LEASE_SECONDS = 30;
 
 /** Event types that end a session: every instance closes that session's sockets when it sees one. */
 const ENDS_SESSION = new Set(['SIGNED_OUT', 'SESSION_REVOKED', 'REFRESH_TOKEN_REUSED']);
@@ -27,7 +34,7 @@ export const toTopicPayload = (e: StoredSecurityEvent) => ({
  * Pushes stored security events to Redis pub/sub, so subscribers on every instance receive them.
  * It wakes on PostgreSQL NOTIFY (sent only when the event's transaction commits) and also sweeps on a
  * timer, so a missed notification or a Redis outage delays an event but never loses it (at-least-once:
- * clients may dedupe by `id`).
+ * clients may dedupe by `id`). Rows are leased, not locked: no transaction is open while Redis answers.
  */
 export class SecurityEventPublisher {
   private listener: pg.Client | undefined;
@@ -60,12 +67,32 @@ export class SecurityEventPublisher {
 
   private async pass(): Promise<void> {
     try {
-      while ((await this.repo.publishBatch(200, (events) => this.publish(events))) === 200) {
+      while ((await this.publishBatch()) === BATCH) {
         // A full batch: more may be waiting.
       }
     } catch (err) {
       this.log.warn({ err }, 'security events: publish failed; will retry from the stored rows');
     }
+  }
+
+  /**
+   * One batch: lease the rows (one short statement), publish them with no transaction open, mark them
+   * published. No PostgreSQL lock or connection is held while Redis answers, however slowly. Dying after
+   * the lease only delays the rows until it runs out; dying after the publish re-publishes them (clients
+   * dedupe by `id`). Returns how many rows it leased.
+   */
+  private async publishBatch(): Promise<number> {
+    const { events, leasedUntil } = await this.repo.lease(BATCH, LEASE_SECONDS);
+    if (events.length === 0 || leasedUntil === null) return 0;
+    const ids = events.map((e) => e.id);
+    try {
+      await this.publish(events);
+    } catch (err) {
+      await this.repo.release(ids, leasedUntil).catch(() => undefined);
+      throw err;
+    }
+    await this.repo.markPublished(ids);
+    return events.length;
   }
 
   private async publish(events: StoredSecurityEvent[]): Promise<void> {

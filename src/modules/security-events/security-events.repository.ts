@@ -75,23 +75,47 @@ export class SecurityEventsRepository {
   }
 
   /**
-   * Claims a batch of unpublished events and, if `publish` succeeds for all of them, marks them published,
-   * in one transaction (SKIP LOCKED: several instances share the work). A failed publish rolls the batch
-   * back, so the rows stay unpublished and the next sweep retries them.
+   * Leases up to `limit` unpublished events whose lease is free or ran out, in one statement (SKIP LOCKED:
+   * publishers on several instances share the rows without waiting on each other), oldest first. Nothing
+   * stays locked once it returns: the caller publishes with no transaction open, then calls `markPublished`,
+   * or `release` when publishing failed. A caller that dies leaves the lease to run out; another publisher
+   * then takes the rows (at-least-once delivery).
    */
-  async publishBatch(limit: number, publish: (events: StoredSecurityEvent[]) => Promise<void>): Promise<number> {
-    return this.prisma.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<
-        { id: string; user_id: string; type: SecurityEventType; occurred_at: Date; session_id: string | null; ip: string | null; user_agent: string | null; read_at: Date | null }[]
-      >`SELECT id::text, user_id::text, type::text AS type, occurred_at, session_id::text, ip, user_agent, read_at
-        FROM security_events WHERE published_at IS NULL
-        ORDER BY occurred_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
-      if (rows.length === 0) return 0;
-      await publish(
-        rows.map((r) => ({ id: r.id, userId: r.user_id, type: r.type, occurredAt: r.occurred_at, sessionId: r.session_id, ip: r.ip, userAgent: r.user_agent, readAt: r.read_at })),
-      );
-      await tx.securityEvent.updateMany({ where: { id: { in: rows.map((r) => r.id) } }, data: { publishedAt: new Date() } });
-      return rows.length;
-    });
+  async lease(limit: number, leaseSeconds: number): Promise<EventLease> {
+    const rows = await this.prisma.$queryRaw<
+      { id: string; user_id: string; type: SecurityEventType; occurred_at: Date; session_id: string | null; ip: string | null; user_agent: string | null; read_at: Date | null; leased_until: Date }[]
+    >`UPDATE security_events SET publish_leased_until = now() + make_interval(secs => ${leaseSeconds})
+      WHERE id IN (
+        SELECT id FROM security_events
+        WHERE published_at IS NULL AND (publish_leased_until IS NULL OR publish_leased_until <= now())
+        ORDER BY occurred_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+      RETURNING id::text, user_id::text, type::text AS type, occurred_at, session_id::text, ip, user_agent, read_at, publish_leased_until AS leased_until`;
+    // RETURNING has no order: publish oldest first, as the events happened.
+    rows.sort((x, y) => x.occurred_at.getTime() - y.occurred_at.getTime() || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    return {
+      events: rows.map((r) => ({ id: r.id, userId: r.user_id, type: r.type, occurredAt: r.occurred_at, sessionId: r.session_id, ip: r.ip, userAgent: r.user_agent, readAt: r.read_at })),
+      leasedUntil: rows[0]?.leased_until ?? null,
+    };
   }
+
+  /** Marks leased events published (one statement for the batch); the first publication's time is kept. */
+  async markPublished(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.prisma.securityEvent.updateMany({ where: { id: { in: [...ids] }, publishedAt: null }, data: { publishedAt: new Date(), publishLeasedUntil: null } });
+  }
+
+  /**
+   * Gives a lease back after a failed publish, so the next pass retries at once instead of after the lease.
+   * Only rows still under this lease: one that ran out and was taken by another publisher is left to it.
+   */
+  async release(ids: readonly string[], leasedUntil: Date): Promise<void> {
+    if (ids.length === 0) return;
+    await this.prisma.securityEvent.updateMany({ where: { id: { in: [...ids] }, publishedAt: null, publishLeasedUntil: leasedUntil }, data: { publishLeasedUntil: null } });
+  }
+}
+
+/** A batch of events one publisher holds until `leasedUntil` (null when the batch is empty). */
+export interface EventLease {
+  events: StoredSecurityEvent[];
+  leasedUntil: Date | null;
 }
