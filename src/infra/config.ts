@@ -67,6 +67,15 @@ export interface Config {
   readonly alerts: Readonly<Record<AlertRuleName, AlertThreshold | null>>;
   /** The audit log: how many days an entry is kept. */
   readonly audit: { readonly retentionDays: number };
+  /** Webhook deliveries (docs/api.md, "Webhooks"). */
+  readonly webhooks: {
+    readonly retryDelayMs: number;
+    readonly maxAttempts: number;
+    /** Whether receivers may sit on loopback, private, link-local or metadata addresses. */
+    readonly allowPrivateNetworks: boolean;
+    /** An endpoint failing every delivery for this long is disabled. */
+    readonly disableAfterMs: number;
+  };
 }
 
 /** The built-in security alert rules (docs/api.md, "Alerts"): public names, do not rename. */
@@ -218,6 +227,13 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
     alerts: { credential_stuffing: e.ALERT_CREDENTIAL_STUFFING, signup_burst: e.ALERT_SIGNUP_BURST },
     audit: { retentionDays: e.AUDIT_RETENTION_DAYS },
+    webhooks: {
+      retryDelayMs: e.WEBHOOK_RETRY_DELAY_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      // Development talks to receivers on this machine; everywhere else (tests included) it is opted into.
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS ?? e.NODE_ENV === 'development',
+      disableAfterMs: e.WEBHOOK_DISABLE_AFTER_DAYS * 86_400_000,
+    },
   };
   return deepFreeze(config);
 }
