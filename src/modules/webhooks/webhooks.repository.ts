@@ -155,7 +155,11 @@ export class WebhooksRepository {
 
   /** A delivery that will not be attempted (its endpoint is gone or disabled). */
   async abandon(id: string, reason: string): Promise<void> {
-    await this.prisma.webhookDelivery.updateMany({ where: { id, status: 'PENDING' }, data: { status: 'FAILED', lastError: reason, nextAttemptAt: null } });
+    // The last attempt's error stays first: it is why the endpoint was disabled, more often than not.
+    await this.prisma.$executeRaw`
+      UPDATE webhook_deliveries SET status = 'FAILED', next_attempt_at = NULL,
+        last_error = CASE WHEN last_error IS NULL THEN ${reason} ELSE left(last_error || ' (then: ' || ${reason} || ')', 500) END
+      WHERE id = ${id}::uuid AND status = 'PENDING'`;
   }
 
   /** The endpoint answered: it is no longer failing (a no-op write while it was not). */

@@ -224,7 +224,8 @@ describe('webhooks', () => {
     let strict: TestServer;
     let strictAdmin: Tokens;
     beforeAll(async () => {
-      strict = await fx.start({ workers: true, env: { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', WEBHOOK_RETRY_DELAY_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2' } });
+      // WEBHOOK_DISABLE_AFTER_DAYS=0: an endpoint is disabled at its first failure (days shortened to nothing).
+      strict = await fx.start({ workers: true, env: { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', WEBHOOK_RETRY_DELAY_MS: '50', WEBHOOK_DISABLE_AFTER_DAYS: '0' } });
       strictAdmin = await accountWithRole(strict, 'ADMIN', 'strictadmin');
     });
 
@@ -242,20 +243,26 @@ describe('webhooks', () => {
       expect(res.body.errors![0]!.extensions!.fields).toHaveProperty('url');
     });
 
-    it('checks again at delivery, against the address it connects to', async () => {
+    it('checks again at delivery, against the address it connects to; an endpoint failing long enough is disabled', async () => {
       // Created where loopback was allowed, delivered where it is not (as after a DNS change): the permissive
       // server stops, so only the strict one relays and works the queue.
       const ep = await createEndpoint('/rebound', ['user.created']);
       await server.close();
       const user = await register(strict);
-      const read = async () => {
-        const res = await gql<{ webhookDeliveries: { edges: { node: Delivery }[] } }>(strict, OPS.deliveries, { id: ep.id, first: 10 }, bearer(strictAdmin.accessToken));
-        return res.body.data!.webhookDeliveries.edges.map((e) => e.node);
-      };
+      const asStrict = <T>(op: keyof typeof OPS, variables: Record<string, unknown>) => gql<T>(strict, OPS[op], variables, bearer(strictAdmin.accessToken));
+      const read = async () => (await asStrict<{ webhookDeliveries: { edges: { node: Delivery }[] } }>('deliveries', { id: ep.id, first: 10 })).body.data!.webhookDeliveries.edges.map((e) => e.node);
       const [delivery] = await eventually(read, (list) => list[0]?.status === 'FAILED', 20_000);
-      expect(delivery).toEqual(expect.objectContaining({ status: 'FAILED', attempts: 2, lastResponseStatus: null }));
+      expect(delivery).toEqual(expect.objectContaining({ status: 'FAILED', attempts: 1, lastResponseStatus: null, nextAttemptAt: null }));
       expect(delivery!.lastError).toMatch(/loopback, private, link-local or reserved/);
       expect(receiver.at('/rebound').some(about(user.user.id))).toBe(false);
+      // Every attempt failed for WEBHOOK_DISABLE_AFTER_DAYS (here 0): disabled by the system, audited.
+      const listed = (await asStrict<{ webhookEndpoints: { id: string; enabled: boolean }[] }>('endpoints', {})).body.data!.webhookEndpoints;
+      expect(listed.find((e) => e.id === ep.id)!.enabled).toBe(false);
+      const audit = await eventually(
+        async () => (await asStrict<{ auditLog: { edges: { node: { actorId: string | null; details: Record<string, unknown> | null } }[] } }>('auditLog', { filter: { action: 'webhook.endpoint_disabled' } })).body.data!.auditLog.edges,
+        (edges) => edges.some((e) => e.node.details?.endpointId === ep.id),
+      );
+      expect(audit.find((e) => e.node.details?.endpointId === ep.id)!.node).toEqual(expect.objectContaining({ actorId: null, details: { endpointId: ep.id, reason: 'failing' } }));
     });
   });
 });
