@@ -33,6 +33,7 @@ export async function startReceiver() {
       const script = scripts.get(path) ?? [204];
       const answer = script[Math.min(n, script.length - 1)]!;
       if (answer === 'hang') hanging.add(res);
+      else if (answer >= 300 && answer < 400) res.writeHead(answer, { location: `${path}/redirected` }).end();
       else res.writeHead(answer).end(answer === 410 ? 'gone' : '');
       for (const w of [...waiters]) {
         if (w.test()) {

@@ -145,6 +145,18 @@ describe('webhooks', () => {
     expect(delivery).toEqual(expect.objectContaining({ status: 'SUCCEEDED', attempts: 3, lastResponseStatus: 200, lastError: null, nextAttemptAt: null }));
   });
 
+  it('does not follow redirects: a 3xx is a failed attempt', async () => {
+    receiver.answer('/moved', [307]);
+    const ep = await createEndpoint('/moved', ['user.created']);
+    const user = await register(server);
+    const [delivery] = await eventually(() => deliveries(ep.id), (list) => (list[0]?.attempts ?? 0) >= 1);
+    // Retried (the circuit may already have opened, so the last status is not asserted), never SUCCEEDED.
+    expect(delivery!.status).not.toBe('SUCCEEDED');
+    expect(receiver.at('/moved').filter(about(user.user.id)).length).toBeGreaterThanOrEqual(1);
+    expect(receiver.at('/moved/redirected')).toHaveLength(0);
+    await call('delete', { id: ep.id });
+  });
+
   it('sends nothing for a change that rolled back, and the next committed one still arrives', async () => {
     await createEndpoint('/rollback', ['user.created']);
     const phantom = '00000000-0000-4000-8000-00000000beef';
