@@ -1,11 +1,14 @@
 // Webhook delivery under sign-up load, and whether a dead receiver slows a healthy one.
-//   node bench/webhooks.mjs [--rate=200] [--duration=15] [--cost=4] [--connections=32] [--drain=60]
+//   node bench/webhooks.mjs [--rate=200] [--duration=15] [--cost=4] [--connections=32] [--drain=60] [--pairs=2]
 // Server: `src/main.ts --role=api` and a worker process (`src/worker.ts`), WEBHOOK_ALLOW_PRIVATE_NETWORKS=true
 // (the receivers are on loopback, in this process). Two endpoints subscribe to `user.created`:
 //   healthy: answers 204 at once;  dead: accepts the connection and never answers (the worst kind of dead:
 //   every attempt holds a connection until the 10-second deadline).
 // Two phases of --duration seconds at --rate sign-ups/s (autocannon, overallRate), the same in every way but:
-//   A (baseline): the dead endpoint disabled;  B: both enabled.
+//   A (baseline): the dead endpoint disabled and a second healthy one (a twin) enabled in its place, so both
+//   phases fan each sign-up out to two endpoints and differ only in whether the second one answers;
+//   B: the healthy one and the dead one.  --pairs of them, alternating (A B A B), so
+//   a disturbance of this shared box shows as a difference between pairs rather than as a verdict.
 // Reported per phase: event → receiver latency at the healthy endpoint (webhook body `timestamp`, the audit
 // entry's time in PostgreSQL, to its arrival here; same clock), p50/p99/max, how many of the sign-ups arrived,
 // and the sign-up (register) latency. The figure that matters: B's healthy p99 over A's.
@@ -14,9 +17,9 @@
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import pg from 'pg';
-import { args, gql, latencySummary, load, log, main, PASSWORD, Q, report, startServer, table } from './lib.mjs';
+import { args, gql, latencySummary, load, log, main, median, PASSWORD, Q, report, startServer, table } from './lib.mjs';
 
-const opt = args({ rate: 200, duration: 15, cost: 4, connections: 32, drain: 60 });
+const opt = args({ rate: 200, duration: 15, cost: 4, connections: 32, drain: 60, pairs: 2 });
 
 const CREATE = 'mutation C($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } secret } }';
 const UPDATE = 'mutation U($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) { enabled } }';
@@ -131,18 +134,27 @@ await main(async () => {
   const auth = { authorization: `Bearer ${token}` };
   const good = (await gql(server.base, CREATE, { input: { url: healthy.url, events: ['user.created'], description: 'healthy' } }, auth)).createWebhookEndpoint.endpoint.id;
   healthy.endpointId = good;
+  const twinReceiver = await healthyReceiver();
+  const twin = (await gql(server.base, CREATE, { input: { url: twinReceiver.url, events: ['user.created'], description: 'twin' } }, auth)).createWebhookEndpoint.endpoint.id;
   const bad = (await gql(server.base, CREATE, { input: { url: dead.url, events: ['user.created'], description: 'dead' } }, auth)).createWebhookEndpoint.endpoint.id;
 
   // Warm-up: a few sign-ups, delivered, before anything is measured.
   await gql(server.base, UPDATE, { id: bad, input: { enabled: false } }, auth);
   await load(server.base, { requests: [signUpRequest('warm')], connections: 8, duration: 3, overallRate: 50, label: 'warm-up' });
 
-  log(`phase A: healthy endpoint only, ${opt.rate}/s for ${opt.duration} s`);
-  const a = await phase(server, healthy, 'a');
-  await gql(server.base, UPDATE, { id: bad, input: { enabled: true } }, auth);
-  log(`phase B: healthy + dead endpoint, ${opt.rate}/s for ${opt.duration} s`);
-  const b = await phase(server, healthy, 'b');
-
+  const phases = [];
+  for (let i = 1; i <= opt.pairs; i++) {
+    await gql(server.base, UPDATE, { id: bad, input: { enabled: false } }, auth);
+    await gql(server.base, UPDATE, { id: twin, input: { enabled: true } }, auth);
+    log(`phase A${i}: healthy + healthy twin, ${opt.rate}/s for ${opt.duration} s`);
+    phases.push({ ...(await phase(server, healthy, `a${i}`)), label: `A${i}: healthy + healthy twin` });
+    await gql(server.base, UPDATE, { id: twin, input: { enabled: false } }, auth);
+    await gql(server.base, UPDATE, { id: bad, input: { enabled: true } }, auth);
+    log(`phase B${i}: healthy + dead endpoint, ${opt.rate}/s for ${opt.duration} s`);
+    phases.push({ ...(await phase(server, healthy, `b${i}`)), label: `B${i}: healthy + dead` });
+  }
+  const a = { latency: { p50: median(phases.filter((p) => p.label.startsWith('A')).map((p) => p.latency.p50)), p99: median(phases.filter((p) => p.label.startsWith('A')).map((p) => p.latency.p99)) }, result: { p99: median(phases.filter((p) => p.label.startsWith('A')).map((p) => p.result.p99)) } };
+  const b = { latency: { p50: median(phases.filter((p) => p.label.startsWith('B')).map((p) => p.latency.p50)), p99: median(phases.filter((p) => p.label.startsWith('B')).map((p) => p.latency.p99)) }, result: { p99: median(phases.filter((p) => p.label.startsWith('B')).map((p) => p.result.p99)) } };
   const deadStates = await sql(
     server.db.url,
     `SELECT status::text, count(*)::int AS n, coalesce(sum(attempts), 0)::int AS attempts FROM webhook_deliveries WHERE endpoint_id = $1 GROUP BY status ORDER BY status`,
@@ -151,11 +163,12 @@ await main(async () => {
   const serverLog = server.log();
   await server.stop();
   await healthy.close();
+  await twinReceiver.close();
   await dead.close();
 
   const f = (x) => (x == null ? 'n/a' : Number(x).toFixed(0));
   const row = (p) => ({
-    phase: p.name === 'a' ? 'A: healthy only' : 'B: healthy + dead',
+    phase: p.label,
     'sign-ups': p.signups,
     'sign-ups/s': p.result.rps,
     'register p50/p99 ms': `${p.result.p50} / ${p.result.p99}`,
@@ -173,12 +186,12 @@ await main(async () => {
     [
       `${opt.rate} sign-ups/s for ${opt.duration} s per phase (BCRYPT_COST ${opt.cost}, API + worker process); both endpoints subscribe to user.created:`,
       '',
-      table([row(a), row(b)]),
+      table(phases.map(row)),
       '',
-      `Healthy endpoint with a dead one beside it, against without: p50 ×${ratio(b.latency.p50, a.latency.p50)}, p99 ×${ratio(b.latency.p99, a.latency.p99)}; register p99 ×${ratio(b.result.p99, a.result.p99)}.`,
+      `Healthy endpoint with a dead one beside it, against without (medians over the pairs): p50 ×${ratio(b.latency.p50, a.latency.p50)}, p99 ×${ratio(b.latency.p99, a.latency.p99)}; register p99 ×${ratio(b.result.p99, a.result.p99)}.`,
       `Dead endpoint: ${dead.connections} connections opened to it; its deliveries at the end: ${deadStates.map((r) => `${r.status} ${r.n} (${r.attempts} attempts)`).join(', ') || 'none'}.`,
       serverLog.trim() ? `\nServer/worker warnings (last lines):\n\n\`\`\`\n${serverLog.trim().split('\n').slice(-5).join('\n')}\n\`\`\`` : '',
     ].join('\n'),
-    { rate: opt.rate, duration: opt.duration, a: { ...a.latency, arrived: a.arrived, signups: a.signups, registerP99: a.result.p99 }, b: { ...b.latency, arrived: b.arrived, signups: b.signups, registerP99: b.result.p99 }, dead: deadStates },
+    { rate: opt.rate, duration: opt.duration, phases: phases.map((p) => ({ phase: p.label, signups: p.signups, arrived: p.arrived, ...p.latency, registerP99: p.result.p99, stages: p.stages })), a, b, dead: deadStates },
   );
 });

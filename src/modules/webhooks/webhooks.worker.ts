@@ -80,7 +80,8 @@ export function webhookProcessor(deps: WebhookWorkerDeps) {
     const at = now();
     if (outcome.ok) {
       await deps.repo.recordAttempt(row.id, { status: 'SUCCEEDED', responseStatus: outcome.status, error: null, deliveredAt: at, nextAttemptAt: null });
-      await deps.repo.endpointAnswered(endpoint.id);
+      // Only a failing endpoint has a streak to end (the row was read with the delivery).
+      if (endpoint.failingSince) await deps.repo.endpointAnswered(endpoint.id);
       return { status: outcome.status };
     }
     const gone = outcome.status === 410;
@@ -93,7 +94,7 @@ export function webhookProcessor(deps: WebhookWorkerDeps) {
       throw new UnrecoverableError(outcome.error ?? 'HTTP 410');
     }
     if (gate === 'go') {
-      await deps.repo.endpointFailed(endpoint.id, at);
+      if (!endpoint.failingSince) await deps.repo.endpointFailed(endpoint.id, at);
       await disable(deps, endpoint.id, 'failing', new Date(at.getTime() - deps.disableAfterMs));
     }
     throw new Error(outcome.error ?? 'delivery failed');
