@@ -95,7 +95,9 @@ export function webhookProcessor(deps: WebhookWorkerDeps) {
     }
     if (gate === 'go') {
       if (!endpoint.failingSince) await deps.repo.endpointFailed(endpoint.id, at);
-      await disable(deps, endpoint.id, 'failing', new Date(at.getTime() - deps.disableAfterMs));
+      const cutoff = new Date(at.getTime() - deps.disableAfterMs);
+      // Failing long enough (as read with the delivery, or from now): the conditional update decides.
+      if ((endpoint.failingSince ?? at) <= cutoff) await disable(deps, endpoint.id, 'failing', cutoff);
     }
     throw new Error(outcome.error ?? 'delivery failed');
   };
