@@ -97,6 +97,8 @@ export class WebhooksService {
         // Turned back on, it starts afresh: no failure streak, no system reason.
         ...(enabled !== undefined ? { enabled, ...(enabled ? { disabledReason: null, failingSince: null } : { disabledReason: 'operator' }) } : {}),
       };
+      // Nothing to change: the endpoint as it is, and no audit entry.
+      if (Object.keys(data).length === 0) return current;
       const row = await this.deps.repo.updateEndpoint(tx, id, data);
       await this.audit(tx, meta, caller, 'webhook.endpoint_updated', { endpointId: id, changed: Object.keys(data).filter((k) => k !== 'disabledReason' && k !== 'failingSince'), ...(checked !== undefined ? { origin: new URL(checked).origin } : {}), ...(enabled !== undefined ? { enabled } : {}) });
       return row;
