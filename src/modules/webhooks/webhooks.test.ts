@@ -157,6 +157,25 @@ describe('webhooks', () => {
     await call('delete', { id: ep.id });
   });
 
+  it('keeps a receiver that never answers to a few connections while another endpoint gets every event', { timeout: 90_000 }, async () => {
+    receiver.answer('/black-hole', ['hang']);
+    const hole = await createEndpoint('/black-hole', ['user.created']);
+    const fine = await createEndpoint('/fine', ['user.created']);
+    const users: Tokens[] = [];
+    await Promise.all(
+      [0, 1, 2].map(async () => {
+        for (let i = 0; i < 10; i++) users.push(await register(server));
+      }),
+    );
+    await receiver.until(() => users.every((u) => receiver.at('/fine').some(about(u.user.id))), 60_000);
+    const delivered = await eventually(() => deliveries(fine.id), (list) => list.filter((d) => d.status === 'SUCCEEDED').length >= users.length);
+    expect(delivered.filter((d) => d.status === 'SUCCEEDED' && d.attempts === 1).length).toBeGreaterThanOrEqual(users.length);
+    // 30 messages for the black hole, but at most 16 held connections per worker (plus a probe once the circuit opened).
+    expect(receiver.at('/black-hole').length).toBeGreaterThan(0);
+    expect(receiver.at('/black-hole').length).toBeLessThanOrEqual(20);
+    await call('delete', { id: hole.id });
+  });
+
   it('sends nothing for a change that rolled back, and the next committed one still arrives', async () => {
     await createEndpoint('/rollback', ['user.created']);
     const phantom = '00000000-0000-4000-8000-00000000beef';
