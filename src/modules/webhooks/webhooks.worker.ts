@@ -6,7 +6,7 @@ import { recordAudit } from '../audit/audit.repository.js';
 import type { EndpointGates } from './endpoint-gates.js';
 import { signatureOf } from './webhook-events.js';
 import type { WebhookHttp } from './webhook-http.js';
-import type { EndpointSecrets, WebhooksRepository } from './webhooks.repository.js';
+import type { AttemptRow, WebhooksRepository } from './webhooks.repository.js';
 import { secretContext } from './webhooks.service.js';
 
 export interface WebhookWorkerDeps {
@@ -26,7 +26,7 @@ export interface WebhookWorkerDeps {
 const MAX_ERROR = 500;
 
 /** The secrets that sign now: the current one, and the previous one during its overlap. */
-function signingSecrets(deps: WebhookWorkerDeps, e: EndpointSecrets, now: Date): string[] {
+function signingSecrets(deps: WebhookWorkerDeps, e: AttemptRow['endpoint'], now: Date): string[] {
   const secrets = [deps.sealer.open(e.secretSealed, secretContext(e.id))];
   if (e.previousSecretSealed && e.previousSecretUntil && e.previousSecretUntil > now) secrets.push(deps.sealer.open(e.previousSecretSealed, secretContext(e.id)));
   return secrets;
