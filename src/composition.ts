@@ -314,7 +314,8 @@ function outboxJobOptions(infra: Infra): RelayOptions['jobOptions'] {
   return {
     ...Object.fromEntries(queues.map((queue) => [queue, retry])),
     // Webhooks retry on their own policy (WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_DELAY_MS, doubling).
-    'webhook-delivery': { attempts: infra.config.webhooks.maxAttempts, backoff: { type: 'exponential', delay: infra.config.webhooks.retryDelayMs } },
+    // The delivery row holds each attempt's error: BullMQ need not store stack traces of receivers' failures.
+    'webhook-delivery': { attempts: infra.config.webhooks.maxAttempts, backoff: { type: 'exponential', delay: infra.config.webhooks.retryDelayMs }, stackTraceLimit: 0 },
   };
 }
 

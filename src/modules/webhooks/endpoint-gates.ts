@@ -58,13 +58,16 @@ export class EndpointGates {
     return 'go';
   }
 
-  leave(endpointId: string, ok: boolean): void {
+  /** Gives the slot back with the attempt's verdict: answered well, failed, or null when nothing was sent. */
+  leave(endpointId: string, ok: boolean | null): void {
     const s = this.states.get(endpointId);
     if (!s) return;
     s.inFlight = Math.max(0, s.inFlight - 1);
     s.probing = false;
     if (s.inFlight < this.opts.maxInFlight) s.saturatedSince = null;
-    if (ok) {
+    if (ok === null) {
+      // Nothing learnt about the endpoint.
+    } else if (ok) {
       s.failures = 0;
       s.openUntil = 0;
     } else {

@@ -77,6 +77,15 @@ describe('EndpointGates', () => {
     expect(gates.enter('healthy')).toBe('go');
   });
 
+  it('counts nothing for an attempt that sent nothing', () => {
+    const { gates } = make();
+    for (let i = 0; i < 5; i++) {
+      expect(gates.enter('e')).toBe('go');
+      gates.leave('e', null);
+    }
+    expect(gates.enter('e')).toBe('go');
+  });
+
   it('opens after failures in a row, lets one probe through after the pause, and closes on its success', () => {
     const { gates, advance } = make();
     for (let i = 0; i < 3; i++) {

@@ -9,7 +9,7 @@ import { webhookProcessor, type WebhookWorkerDeps } from './webhooks.worker.js';
 declare module '../../infra/queue.js' {
   interface JobMap {
     /** One attempt of one stored webhook delivery (the row holds the body; the endpoint's secret is sealed). */
-    'webhook-delivery': { deliveryId: string };
+    'webhook-delivery': { deliveryId: string; endpointId: string };
   }
 }
 

@@ -182,16 +182,17 @@ export class WebhooksRepository {
     };
   }
 
-  /** Records one attempt's outcome on a pending delivery (PENDING with `nextAttemptAt` while retries remain). */
+  /** Records one attempt's outcome on a pending delivery (PENDING with `nextAttemptAt` while retries remain); false when none is pending. */
   async recordAttempt(
     id: string,
     r: { status: DeliveryStatus; responseStatus: number | null; error: string | null; deliveredAt: Date | null; nextAttemptAt: Date | null },
-  ): Promise<void> {
-    await this.prisma.$executeRaw`
+  ): Promise<boolean> {
+    const n = await this.prisma.$executeRaw`
       UPDATE webhook_deliveries
       SET status = ${r.status}::"WebhookDeliveryStatus", attempts = attempts + 1, last_response_status = ${r.responseStatus},
           last_error = ${r.error}, delivered_at = ${r.deliveredAt}, next_attempt_at = ${r.nextAttemptAt}
       WHERE id = ${id}::uuid AND status = 'PENDING'`;
+    return n === 1;
   }
 
   /** A delivery that will not be attempted (its endpoint is gone or disabled). */

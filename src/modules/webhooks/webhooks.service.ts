@@ -163,7 +163,7 @@ export class WebhooksService {
       if (!endpoint?.enabled) throw new AppError('BAD_USER_INPUT', 'The endpoint is disabled: enable it first', { fields: { deliveryId: 'its endpoint is disabled' } });
       const row: NewDelivery = { id: randomUUID(), endpointId: original.endpointId, messageId: original.messageId, eventType: original.eventType, body: original.body };
       await this.deps.repo.createDeliveries(tx, [row]);
-      await this.deps.outbox.addMany('webhook-delivery', [{ id: row.id, payload: { deliveryId: row.id } }], tx);
+      await this.deps.outbox.addMany('webhook-delivery', [{ id: row.id, payload: { deliveryId: row.id, endpointId: row.endpointId } }], tx);
       return this.deps.repo.findDelivery(tx, row.id);
     });
     this.deps.relay.nudge();
@@ -192,7 +192,7 @@ export class WebhooksService {
     await this.deps.repo.createDeliveries(tx, rows);
     await this.deps.outbox.addMany(
       'webhook-delivery',
-      rows.map((r) => ({ id: r.id, payload: { deliveryId: r.id } })),
+      rows.map((r) => ({ id: r.id, payload: { deliveryId: r.id, endpointId: r.endpointId } })),
       tx,
     );
     return rows.length > 0;

@@ -5,7 +5,7 @@ import type { JobMap } from '../../infra/queue.js';
 import { recordAudit } from '../audit/audit.repository.js';
 import type { EndpointGates } from './endpoint-gates.js';
 import { signatureOf } from './webhook-events.js';
-import type { WebhookHttp } from './webhook-http.js';
+import type { PostResult, WebhookHttp } from './webhook-http.js';
 import type { AttemptRow, WebhooksRepository } from './webhooks.repository.js';
 import { secretContext } from './webhooks.service.js';
 
@@ -41,66 +41,86 @@ function signingSecrets(deps: WebhookWorkerDeps, e: AttemptRow['endpoint'], now:
 export function webhookProcessor(deps: WebhookWorkerDeps) {
   const now = deps.now ?? (() => new Date());
   return async (job: Job<JobMap['webhook-delivery']>, token?: string) => {
-    const row = await deps.repo.attemptOf(job.data.deliveryId);
-    if (!row || row.status !== 'PENDING') return { skipped: row?.status ?? 'missing' };
-    const endpoint = row.endpoint;
-    if (!endpoint.enabled) {
-      await deps.repo.abandon(row.id, 'endpoint disabled');
-      return { skipped: 'endpoint disabled' };
-    }
+    const { deliveryId, endpointId } = job.data;
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const gate = deps.gates.enter(endpoint.id);
+    // The gate first: a delivery that will not be sent now costs no read.
+    const gate = deps.gates.enter(endpointId);
     if (gate === 'busy') {
       // Every slot of this endpoint is taken: wait a moment without spending an attempt.
       await job.moveToDelayed(Date.now() + 200 + Math.floor(Math.random() * 500), token);
       throw new DelayedError();
     }
-    let outcome: { ok: boolean; status: number | null; error: string | null };
     if (gate === 'open') {
-      outcome = { ok: false, status: null, error: 'not sent: the endpoint failed its last attempts (circuit open); retried later' };
-    } else {
+      return failed(deps, job, final, { deliveryId, endpoint: null, status: null, error: 'not sent: the endpoint failed its last attempts (circuit open); retried later' });
+    }
+    // Whether the receiver answered well (true), badly or not at all (false); null when nothing was sent.
+    let verdict: boolean | null = null;
+    try {
+      const row = await deps.repo.attemptOf(deliveryId);
+      if (!row || row.status !== 'PENDING') return { skipped: row?.status ?? 'missing' };
+      const endpoint = row.endpoint;
+      if (!endpoint.enabled) {
+        await deps.repo.abandon(row.id, 'endpoint disabled');
+        return { skipped: 'endpoint disabled' };
+      }
       const at = now();
       const timestamp = Math.floor(at.getTime() / 1000);
-      let ok = false;
+      let res: PostResult;
       try {
         const headers = {
           'webhook-id': row.messageId,
           'webhook-timestamp': String(timestamp),
           'webhook-signature': signatureOf(signingSecrets(deps, endpoint, at), row.messageId, timestamp, row.body),
         };
-        const res = await deps.http.post(endpoint.url, headers, row.body);
-        ok = res.status >= 200 && res.status < 300;
-        outcome = { ok, status: res.status, error: ok ? null : `HTTP ${res.status}${res.bodyStart ? `: ${res.bodyStart}` : ''}`.slice(0, MAX_ERROR) };
+        res = await deps.http.post(endpoint.url, headers, row.body);
       } catch (err) {
-        outcome = { ok: false, status: null, error: (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR) };
-      } finally {
-        deps.gates.leave(endpoint.id, ok);
+        verdict = false;
+        return failed(deps, job, final, { deliveryId, endpoint, status: null, error: err instanceof Error ? err.message : String(err) });
       }
-    }
-    const at = now();
-    if (outcome.ok) {
-      await deps.repo.recordAttempt(row.id, { status: 'SUCCEEDED', responseStatus: outcome.status, error: null, deliveredAt: at, nextAttemptAt: null });
+      verdict = res.status >= 200 && res.status < 300;
+      if (!verdict) return failed(deps, job, final, { deliveryId, endpoint, status: res.status, error: `HTTP ${res.status}${res.bodyStart ? `: ${res.bodyStart}` : ''}` });
+      await deps.repo.recordAttempt(deliveryId, { status: 'SUCCEEDED', responseStatus: res.status, error: null, deliveredAt: now(), nextAttemptAt: null });
       // Only a failing endpoint has a streak to end (the row was read with the delivery).
       if (endpoint.failingSince) await deps.repo.endpointAnswered(endpoint.id);
-      return { status: outcome.status };
+      return { status: res.status };
+    } finally {
+      // A skipped delivery neither proves nor disproves the endpoint: it only gives its slot back.
+      deps.gates.leave(endpointId, verdict);
     }
-    const gone = outcome.status === 410;
-    const last = final || gone;
-    // BullMQ's exponential back-off: the n-th retry waits delay × 2^(n-1).
-    const nextAttemptAt = last ? null : new Date(at.getTime() + deps.retryDelayMs * 2 ** job.attemptsMade);
-    await deps.repo.recordAttempt(row.id, { status: last ? 'FAILED' : 'PENDING', responseStatus: outcome.status, error: outcome.error, deliveredAt: null, nextAttemptAt });
-    if (gone) {
-      await disable(deps, endpoint.id, 'gone');
-      throw new UnrecoverableError(outcome.error ?? 'HTTP 410');
-    }
-    if (gate === 'go') {
-      if (!endpoint.failingSince) await deps.repo.endpointFailed(endpoint.id, at);
-      const cutoff = new Date(at.getTime() - deps.disableAfterMs);
-      // Failing long enough (as read with the delivery, or from now): the conditional update decides.
-      if ((endpoint.failingSince ?? at) <= cutoff) await disable(deps, endpoint.id, 'failing', cutoff);
-    }
-    throw new Error(outcome.error ?? 'delivery failed');
   };
+}
+
+/**
+ * Records a failed attempt and throws so that BullMQ retries it on the back-off (or, for 410 and the last
+ * attempt, does not). `endpoint` is null when nothing was sent (the circuit was open). A delivery no longer
+ * pending is left alone.
+ */
+async function failed(
+  deps: WebhookWorkerDeps,
+  job: Job<JobMap['webhook-delivery']>,
+  final: boolean,
+  f: { deliveryId: string; endpoint: AttemptRow['endpoint'] | null; status: number | null; error: string },
+): Promise<{ skipped: string }> {
+  const at = (deps.now ?? (() => new Date()))();
+  const error = f.error.slice(0, MAX_ERROR);
+  const gone = f.status === 410;
+  const last = final || gone;
+  // BullMQ's exponential back-off: the n-th retry waits delay × 2^(n-1).
+  const nextAttemptAt = last ? null : new Date(at.getTime() + deps.retryDelayMs * 2 ** job.attemptsMade);
+  const recorded = await deps.repo.recordAttempt(f.deliveryId, { status: last ? 'FAILED' : 'PENDING', responseStatus: f.status, error, deliveredAt: null, nextAttemptAt });
+  // Deleted with its endpoint, or finished meanwhile (a redelivery is a row of its own): nothing to retry.
+  if (!recorded) return { skipped: 'not pending' };
+  if (f.endpoint && gone) {
+    await disable(deps, f.endpoint.id, 'gone');
+    throw new UnrecoverableError(error);
+  }
+  if (f.endpoint) {
+    if (!f.endpoint.failingSince) await deps.repo.endpointFailed(f.endpoint.id, at);
+    const cutoff = new Date(at.getTime() - deps.disableAfterMs);
+    // Failing long enough (as read with the delivery, or from now): the conditional update decides.
+    if ((f.endpoint.failingSince ?? at) <= cutoff) await disable(deps, f.endpoint.id, 'failing', cutoff);
+  }
+  throw new Error(error);
 }
 
 /** Disables the endpoint (with `failingBefore`: only if it has failed since then) and audits it, once. */
