@@ -182,17 +182,26 @@ export class WebhooksRepository {
     };
   }
 
-  /** Records one attempt's outcome on a pending delivery (PENDING with `nextAttemptAt` while retries remain); false when none is pending. */
+  /**
+   * Records one attempt's outcome on a pending delivery (PENDING with `nextAttemptAt` while retries remain).
+   * `recorded`; `abandoned` when its endpoint has been disabled meanwhile (the delivery is FAILED, no retry);
+   * `gone` when no such delivery is pending (deleted with its endpoint, or finished).
+   */
   async recordAttempt(
     id: string,
     r: { status: DeliveryStatus; responseStatus: number | null; error: string | null; deliveredAt: Date | null; nextAttemptAt: Date | null },
-  ): Promise<boolean> {
-    const n = await this.prisma.$executeRaw`
-      UPDATE webhook_deliveries
-      SET status = ${r.status}::"WebhookDeliveryStatus", attempts = attempts + 1, last_response_status = ${r.responseStatus},
-          last_error = ${r.error}, delivered_at = ${r.deliveredAt}, next_attempt_at = ${r.nextAttemptAt}
-      WHERE id = ${id}::uuid AND status = 'PENDING'`;
-    return n === 1;
+  ): Promise<'recorded' | 'abandoned' | 'gone'> {
+    const rows = await this.prisma.$queryRaw<{ enabled: boolean }[]>`
+      UPDATE webhook_deliveries d
+      SET status = CASE WHEN e.enabled THEN ${r.status}::"WebhookDeliveryStatus" ELSE 'FAILED' END,
+          attempts = d.attempts + 1, last_response_status = ${r.responseStatus},
+          last_error = CASE WHEN e.enabled OR ${r.status} = 'SUCCEEDED' THEN ${r.error}::text ELSE left(coalesce(${r.error}::text || ' (then: endpoint disabled)', 'endpoint disabled'), 500) END,
+          delivered_at = ${r.deliveredAt}, next_attempt_at = CASE WHEN e.enabled THEN ${r.nextAttemptAt}::timestamptz ELSE NULL END
+      FROM webhook_endpoints e
+      WHERE d.id = ${id}::uuid AND d.status = 'PENDING' AND e.id = d.endpoint_id
+      RETURNING e.enabled`;
+    if (rows.length === 0) return 'gone';
+    return rows[0]!.enabled || r.status === 'SUCCEEDED' ? 'recorded' : 'abandoned';
   }
 
   /** A delivery that will not be attempted (its endpoint is gone or disabled). */

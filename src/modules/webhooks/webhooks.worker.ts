@@ -108,8 +108,9 @@ async function failed(
   // BullMQ's exponential back-off: the n-th retry waits delay × 2^(n-1).
   const nextAttemptAt = last ? null : new Date(at.getTime() + deps.retryDelayMs * 2 ** job.attemptsMade);
   const recorded = await deps.repo.recordAttempt(f.deliveryId, { status: last ? 'FAILED' : 'PENDING', responseStatus: f.status, error, deliveredAt: null, nextAttemptAt });
-  // Deleted with its endpoint, or finished meanwhile (a redelivery is a row of its own): nothing to retry.
-  if (!recorded) return { skipped: 'not pending' };
+  // Deleted with its endpoint, finished meanwhile (a redelivery is a row of its own), or its endpoint was
+  // disabled: nothing to retry.
+  if (recorded !== 'recorded') return { skipped: recorded === 'gone' ? 'not pending' : 'endpoint disabled' };
   if (f.endpoint && gone) {
     await disable(deps, f.endpoint.id, 'gone');
     throw new UnrecoverableError(error);
