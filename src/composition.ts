@@ -77,6 +77,11 @@ import { serviceKeysModule } from './modules/service-keys/service-keys.module.js
 import { ServiceKeysRepository } from './modules/service-keys/service-keys.repository.js';
 import { ServiceKeysService } from './modules/service-keys/service-keys.service.js';
 import { AUDIENCE } from './modules/sessions/access-token.js';
+import { EndpointGates } from './modules/webhooks/endpoint-gates.js';
+import { WebhookHttp } from './modules/webhooks/webhook-http.js';
+import { WEBHOOK_TIMEOUT_MS, webhooksModule } from './modules/webhooks/webhooks.module.js';
+import { WebhooksRepository } from './modules/webhooks/webhooks.repository.js';
+import { WebhooksService } from './modules/webhooks/webhooks.service.js';
 import { signInDenialModule } from './modules/sign-in-denial/sign-in-denial.module.js';
 import { SignInDenialService } from './modules/sign-in-denial/sign-in-denial.service.js';
 
@@ -99,6 +104,7 @@ export const MODULES = [
   auditModule,
   adminModule,
   serviceKeysModule,
+  webhooksModule,
   mailModule,
   maintenanceModule,
 ] as const satisfies readonly Feature<Services>[];
@@ -265,9 +271,32 @@ export function buildServices(infra: Infra) {
   const securityEvents = new SecurityEventsService(eventsRepo);
   const publisher = new SecurityEventPublisher(eventsRepo, infra.pubsub, infra.databaseUrl, log);
   const auditSealer = new AuditSealer({ repo: auditSeals, sealKey: infra.appSecrets.ring('audit-seal'), pubsub: infra.pubsub, databaseUrl: infra.databaseUrl, log });
+  const webhooksRepo = new WebhooksRepository(prisma);
+  const webhookPolicy = { allowPrivateNetworks: config.webhooks.allowPrivateNetworks };
+  const webhooks = new WebhooksService({
+    repo: webhooksRepo,
+    sealer,
+    outbox,
+    relay,
+    limits,
+    policy: { ...webhookPolicy, httpsOnly: config.isProduction },
+  });
+  // Every committed audit entry that is a webhook event becomes its deliveries, in the sealing transaction.
+  auditSealer.onSealed({ within: (tx, entries) => webhooks.fanOut(tx, entries), committed: () => relay.nudge() });
+  const webhookWorker = {
+    repo: webhooksRepo,
+    sealer,
+    http: new WebhookHttp({ ...webhookPolicy, timeoutMs: WEBHOOK_TIMEOUT_MS, maxResponseBytes: 4_096 }),
+    gates: new EndpointGates({ maxInFlight: 16, threshold: 3, baseOpenMs: 1_000, maxOpenMs: 60_000, saturatedMs: 2_000 }),
+    retryDelayMs: config.webhooks.retryDelayMs,
+    disableAfterMs: config.webhooks.disableAfterMs,
+    log,
+  };
   return {
     config,
     log,
+    webhooks,
+    webhookWorker,
     metrics: infra.metrics,
     alerts,
     queues: infra.queues,
@@ -321,7 +350,12 @@ export type Services = ReturnType<typeof buildServices>;
 function outboxJobOptions(infra: Infra): RelayOptions['jobOptions'] {
   const retry = { attempts: infra.config.mail.maxAttempts, backoff: { type: 'exponential', delay: infra.config.mail.retryDelayMs } };
   const queues = FEATURES.flatMap((m) => Object.entries(m.jobs ?? {}).filter(([, job]) => job.viaOutbox).map(([queue]) => queue as QueueName));
-  return Object.fromEntries(queues.map((queue) => [queue, retry]));
+  return {
+    ...Object.fromEntries(queues.map((queue) => [queue, retry])),
+    // Webhooks retry on their own policy (WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_DELAY_MS, doubling).
+    // The delivery row holds each attempt's error: BullMQ need not store stack traces of receivers' failures.
+    'webhook-delivery': { attempts: infra.config.webhooks.maxAttempts, backoff: { type: 'exponential', delay: infra.config.webhooks.retryDelayMs }, stackTraceLimit: 0 },
+  };
 }
 
 /** Loads what the first request would otherwise pay for (the dummy hash: its timing must match a real one). */

@@ -158,6 +158,14 @@ export const envSchema = z.object({
   BODY_LIMIT: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
   /** Expose GraphiQL and introspection (off in production whatever this says). @default true outside production */
   GRAPHIQL: bool.optional(),
+  /** First webhook retry delay; it doubles each attempt. @default 5000 */
+  WEBHOOK_RETRY_DELAY_MS: int(10, 3_600_000).default(5_000),
+  /** Delivery attempts of one webhook message before it is marked failed. @default 8 */
+  WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
+  /** Deliver webhooks to loopback, private, link-local and metadata addresses. @default true in development only */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.optional(),
+  /** An endpoint whose every delivery has failed for this many days is disabled (audited). @default 5 */
+  WEBHOOK_DISABLE_AFTER_DAYS: int(0, 365).default(5),
   /** Days an audit entry is kept; the hourly maintenance job removes older ones (and their seals). @default 365 */
   AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),
   /** Serve `/metrics` on its own listener (and no longer on PORT). Unset: on PORT. */

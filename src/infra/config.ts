@@ -71,6 +71,15 @@ export interface Config {
   readonly audit: { readonly retentionDays: number };
   /** Passkeys: the relying party (`rpId`, the name shown by authenticators) and the origins ceremonies may come from. */
   readonly webauthn: { readonly rpId: string; readonly rpName: string; readonly origins: readonly string[] };
+  /** Webhook deliveries (docs/api.md, "Webhooks"). */
+  readonly webhooks: {
+    readonly retryDelayMs: number;
+    readonly maxAttempts: number;
+    /** Whether receivers may sit on loopback, private, link-local or metadata addresses. */
+    readonly allowPrivateNetworks: boolean;
+    /** An endpoint failing every delivery for this long is disabled. */
+    readonly disableAfterMs: number;
+  };
 }
 
 /** The built-in security alert rules (docs/api.md, "Alerts"): public names, do not rename. */
@@ -230,6 +239,13 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     alerts: { credential_stuffing: e.ALERT_CREDENTIAL_STUFFING, signup_burst: e.ALERT_SIGNUP_BURST },
     audit: { retentionDays: e.AUDIT_RETENTION_DAYS },
     webauthn: { rpId: webauthn.rpId, rpName: e.MFA_ISSUER, origins: webauthn.origins },
+    webhooks: {
+      retryDelayMs: e.WEBHOOK_RETRY_DELAY_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      // Development talks to receivers on this machine; everywhere else (tests included) it is opted into.
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS ?? e.NODE_ENV === 'development',
+      disableAfterMs: e.WEBHOOK_DISABLE_AFTER_DAYS * 86_400_000,
+    },
   };
   return deepFreeze(config);
 }

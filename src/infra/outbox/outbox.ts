@@ -24,6 +24,12 @@ export class Outbox {
     return row.id;
   }
 
+  /** Several jobs of one kind in one statement (inside `tx`), each row id given by the caller (its job id). */
+  async addMany<K extends OutboxKind>(kind: K, rows: readonly { id: string; payload: JobMap[K] }[], tx: Tx): Promise<void> {
+    if (rows.length === 0) return;
+    await clientOf(tx).outboxMessage.createMany({ data: rows.map((r) => ({ id: r.id, kind, payload: r.payload as Prisma.InputJsonObject })) });
+  }
+
   /**
    * For jobs whose handling is not naturally idempotent: deletes the row behind job `id` (inside the
    * handler's transaction when given). True for the first handling; false when it was handled already (a

@@ -32,6 +32,12 @@ export const AUDIT_ACTIONS = [
   'admin.user_unlocked',
   'webhook.endpoint_created',
   'webhook.endpoint_deleted',
+  /** An operator changed an endpoint's URL, filter, description or state (`details.changed` names the fields). */
+  'webhook.endpoint_updated',
+  /** An operator rotated an endpoint's signing secret (the old one signs for 24 more hours). */
+  'webhook.secret_rotated',
+  /** The system disabled an endpoint (`details.reason`: `gone` after a 410, `failing` after days of failures). */
+  'webhook.endpoint_disabled',
   'service_key.created',
   'service_key.revoked',
   'security.alert',

@@ -29,7 +29,7 @@ type ClassUid = keyof typeof CLASSES;
 const ACTIVITIES: Record<ClassUid, Record<number, string>> = {
   3001: { 1: 'Create', 2: 'Enable', 3: 'Password Change', 4: 'Password Reset', 5: 'Disable', 6: 'Delete', 9: 'Lock', 10: 'MFA Factor Enable', 11: 'MFA Factor Disable', 12: 'Unlock', 99: 'Other' },
   3002: { 1: 'Logon', 2: 'Logoff', 99: 'Other' },
-  3004: { 1: 'Create', 4: 'Delete' },
+  3004: { 1: 'Create', 3: 'Update', 4: 'Delete' },
   3005: { 1: 'Assign Privileges' },
   2004: { 1: 'Create' },
 };
@@ -64,6 +64,9 @@ const MAPPING: Record<AuditAction, readonly [ClassUid, number]> = {
   'admin.user_unlocked': [3001, 12],
   'webhook.endpoint_created': [3004, 1],
   'webhook.endpoint_deleted': [3004, 4],
+  'webhook.endpoint_updated': [3004, 3],
+  'webhook.secret_rotated': [3004, 3],
+  'webhook.endpoint_disabled': [3004, 3],
   'service_key.created': [3004, 1],
   'service_key.revoked': [3004, 4],
   'security.alert': [2004, 1],

@@ -1,3 +1,4 @@
+import type { Tx } from '../../core/tx.js';
 import type { AuditOutcome, PrismaClient } from '../../infra/db/index.js';
 import type { ChainEntry, SealRecord } from './audit-chain.js';
 
@@ -52,7 +53,12 @@ export class AuditSealsRepository {
    * Only one process seals at a time (a transaction-level advisory lock, tried, never waited for: the
    * others skip this round); writers of the log never touch the lock. Null when another process holds it.
    */
-  async sealBatch(limit: number, link: (tip: { seq: bigint; hash: Buffer } | null, entries: ChainEntry[]) => NewSeal[]): Promise<{ seal: NewSeal; entry: ChainEntry }[] | null> {
+  async sealBatch(
+    limit: number,
+    link: (tip: { seq: bigint; hash: Buffer } | null, entries: ChainEntry[]) => NewSeal[],
+    /** Work that commits with the seals (the webhook fan-out): an entry is handed to it exactly once. */
+    within?: (tx: Tx, entries: ChainEntry[]) => Promise<void>,
+  ): Promise<{ seal: NewSeal; entry: ChainEntry }[] | null> {
     return this.prisma.$transaction(async (tx) => {
       const [lock] = await tx.$queryRaw<{ locked: boolean; now: Date }[]>`SELECT pg_try_advisory_xact_lock(${SEAL_LOCK}) AS locked, clock_timestamp() AS now`;
       if (!lock?.locked) return null;
@@ -70,6 +76,7 @@ export class AuditSealsRepository {
         data: seals.map((s) => ({ seq: s.seq, entryId: s.entryId, keyId: s.keyId, prevHash: new Uint8Array(s.prevHash), hash: new Uint8Array(s.hash), sealedAt: lock.now })),
       });
       await tx.auditPending.deleteMany({ where: { entryId: { in: entries.map((e) => e.id) } } });
+      if (within) await within(tx as unknown as Tx, entries);
       return seals.map((seal, i) => ({ seal, entry: entries[i]! }));
     });
   }

@@ -1,3 +1,4 @@
+import type { Tx } from '../../core/tx.js';
 import { BackgroundPass } from '../../infra/background-pass.js';
 import type { KeyRing } from '../../infra/crypto/secrets.js';
 import type { Logger } from '../../infra/logger.js';
@@ -18,6 +19,18 @@ const stored = (e: ChainEntry): StoredAuditEntry => {
   const { detailsText, ...rest } = e;
   return { ...rest, details: detailsText === null ? null : (JSON.parse(detailsText) as unknown) };
 };
+
+/**
+ * Work committed with the seals of a batch of entries, in their transaction: each committed entry reaches a
+ * listener exactly once (a failure rolls the batch back, and the next pass seals it again), and an entry of a
+ * change that rolled back never exists. The webhook fan-out hangs here.
+ */
+export interface SealListener {
+  /** Runs in the seals' transaction; true when it wrote work that `committed` should announce. */
+  within(tx: Tx, entries: readonly StoredAuditEntry[]): Promise<boolean>;
+  /** Runs once that transaction committed, when `within` said so (e.g. nudging the outbox relay). */
+  committed?(): void;
+}
 
 export interface AuditSealerDeps {
   repo: Pick<AuditSealsRepository, 'sealBatch' | 'publishBatch'>;
@@ -45,12 +58,18 @@ export class AuditSealer {
   private readonly sealing: BackgroundPass;
   private readonly publishing: BackgroundPass;
   private readonly listener: PgListener;
+  private readonly sealListeners: SealListener[] = [];
 
   constructor(private readonly deps: AuditSealerDeps) {
     const sweepMs = deps.sweepMs ?? 1_000;
     this.sealing = new BackgroundPass(() => this.sealPass(), { sweepMs, gatherMs: GATHER_MS });
     this.publishing = new BackgroundPass(() => this.publishPass(), { sweepMs, gatherMs: 0 });
     this.listener = new PgListener(deps.databaseUrl, AUDIT_CHANNEL, () => this.sealing.wake(), deps.log);
+  }
+
+  /** Adds work to commit with every batch of seals (see SealListener). */
+  onSealed(listener: SealListener): void {
+    this.sealListeners.push(listener);
   }
 
   async start(): Promise<void> {
@@ -97,6 +116,8 @@ export class AuditSealer {
 
   private async sealOnce(): Promise<number> {
     const key = this.deps.sealKey.current;
+    // Filled inside the transaction; read only once it committed (a rolled-back pass throws before).
+    const wrote = new Set<SealListener>();
     const sealed = await this.deps.repo.sealBatch(BATCH, (tip, entries) => {
       let prev = tip ?? { seq: 0n, hash: GENESIS };
       return entries.map((entry): NewSeal => {
@@ -106,7 +127,11 @@ export class AuditSealer {
         prev = { seq, hash };
         return seal;
       });
+    }, this.sealListeners.length === 0 ? undefined : async (tx, entries) => {
+      const list = entries.map(stored);
+      for (const listener of this.sealListeners) if (await listener.within(tx, list)) wrote.add(listener);
     });
+    for (const listener of wrote) listener.committed?.();
     if (!sealed) return 0; // another process is sealing
     for (const { seal, entry } of sealed) {
       this.deps.log.info({ audit: true, ...toSiemRecord(stored(entry), { seq: seal.seq, hash: seal.hash.toString('hex') }) }, 'audit');

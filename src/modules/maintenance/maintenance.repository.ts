@@ -11,7 +11,7 @@ export class MaintenanceRepository {
   ) {}
 
   /** Deletes rows past their use and retention; each table in its own statement so one slow table never blocks the rest. */
-  async purgeExpired(now: Date): Promise<{ sessions: number; refreshTokens: number; sealedSuccessors: number; oneTimeTokens: number; outbox: number; emails: number }> {
+  async purgeExpired(now: Date): Promise<{ sessions: number; refreshTokens: number; sealedSuccessors: number; oneTimeTokens: number; outbox: number; emails: number; webhookDeliveries: number }> {
     const cutoff = new Date(now.getTime() - RETENTION_DAYS * 86_400_000);
     const refreshTokens = await this.prisma.refreshToken.deleteMany({ where: { expiresAt: { lt: now } } });
     // A successor kept for retries is of no use past the grace: it is not kept past it either.
@@ -26,6 +26,16 @@ export class MaintenanceRepository {
     // Handed-over outbox rows and finished emails (whose rows hold sealed link tokens) are not kept forever.
     const outbox = await this.prisma.outboxMessage.deleteMany({ where: { dispatchedAt: { lt: cutoff } } });
     const emails = await this.prisma.emailMessage.deleteMany({ where: { status: { in: ['SENT', 'FAILED'] }, updatedAt: { lt: cutoff } } });
-    return { sessions: sessions.count, refreshTokens: refreshTokens.count, sealedSuccessors: sealedSuccessors.count, oneTimeTokens: oneTimeTokens.count, outbox: outbox.count, emails: emails.count };
+    // Finished webhook deliveries (their bodies name accounts, addresses and clients): their record is kept as long.
+    const webhookDeliveries = await this.prisma.webhookDelivery.deleteMany({ where: { status: { in: ['SUCCEEDED', 'FAILED'] }, createdAt: { lt: cutoff } } });
+    return {
+      sessions: sessions.count,
+      refreshTokens: refreshTokens.count,
+      sealedSuccessors: sealedSuccessors.count,
+      oneTimeTokens: oneTimeTokens.count,
+      outbox: outbox.count,
+      emails: emails.count,
+      webhookDeliveries: webhookDeliveries.count,
+    };
   }
 }

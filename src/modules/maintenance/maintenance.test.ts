@@ -24,7 +24,15 @@ describe('MaintenanceRepository.purgeExpired', () => {
     // `updatedAt` is maintained by Prisma on write; put the old value back with SQL.
     await prisma.$executeRaw`UPDATE email_messages SET updated_at = ${old} WHERE id IN (${sentLongAgo.id}::uuid, ${queued.id}::uuid)`;
 
+    const endpoint = await prisma.webhookEndpoint.create({ data: { url: 'https://example.com/hook', events: [], secretSealed: 'v2.x.y.z.w' } });
+    const delivery = (status: 'PENDING' | 'SUCCEEDED' | 'FAILED', createdAt: Date) =>
+      prisma.webhookDelivery.create({ data: { endpointId: endpoint.id, messageId: `msg_${status}`, eventType: 'user.created', body: '{}', status, createdAt } });
+    const [oldDelivered, oldPending, recentDelivered] = await Promise.all([delivery('SUCCEEDED', old), delivery('PENDING', old), delivery('FAILED', new Date())]);
+
     const purged = await new MaintenanceRepository(prisma).purgeExpired(new Date());
+    expect(purged.webhookDeliveries).toBe(1);
+    const deliveriesLeft = new Set((await prisma.webhookDelivery.findMany({ select: { id: true } })).map((r) => r.id));
+    expect([deliveriesLeft.has(oldDelivered.id), deliveriesLeft.has(oldPending.id), deliveriesLeft.has(recentDelivered.id)]).toEqual([false, true, true]);
     expect(purged.outbox).toBeGreaterThanOrEqual(1);
     expect(purged.emails).toBeGreaterThanOrEqual(1);
     const outboxLeft = new Set((await prisma.outboxMessage.findMany({ select: { id: true } })).map((r) => r.id));
