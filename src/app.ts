@@ -332,8 +332,9 @@ function logAccess(req: FastifyRequest, reply: FastifyReply): void {
     durationMs: Math.round(reply.elapsedTime * 100) / 100,
     ip: req.ip,
   };
-  // Unmatched: the path, cut short, without its query, so operators see what was asked for.
-  if (route === undefined) line.path = (req.url.split('?', 1)[0] ?? '').slice(0, MAX_LOGGED_PATH);
+  // Unmatched, or caught by a catch-all (CORS preflights: `*`): the path, cut short, without its query, so
+  // operators see what was asked for.
+  if (route === undefined || route === '*' || route === '/*') line.path = (req.url.split('?', 1)[0] ?? '').slice(0, MAX_LOGGED_PATH);
   if (req.graphqlOperation !== undefined) line.operation = req.graphqlOperation;
   if (probe) req.log.debug(line, 'request completed');
   else req.log.info(line, 'request completed');

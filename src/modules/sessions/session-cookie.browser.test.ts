@@ -67,11 +67,12 @@ describe('cookie-mode sessions in Chromium', () => {
   });
 
   /** `METHOD status` of each call to /auth/refresh, from the server's request log. */
-  const refreshCalls = () => {
-    const lines = server.logs.map((l) => JSON.parse(l) as { requestId?: string; req?: { method: string; url: string }; res?: { statusCode: number } });
-    const status = new Map(lines.filter((l) => l.res).map((l) => [l.requestId, l.res!.statusCode]));
-    return lines.filter((l) => l.req?.url === '/auth/refresh').map((l) => `${l.req!.method} ${status.get(l.requestId)}`);
-  };
+  /** What reached /auth/refresh, by the access log's one line per request (a preflight is logged with its path). */
+  const refreshCalls = () =>
+    server.logs
+      .map((l) => JSON.parse(l) as { msg?: string; method?: string; route?: string; path?: string; status?: number })
+      .filter((l) => l.msg === 'request completed' && (l.route === '/auth/refresh' || l.path === '/auth/refresh'))
+      .map((l) => `${l.method} ${l.status}`);
   const refreshCookie = async () => (await context.cookies(server.url)).find((c) => c.name === NAME);
 
   it('signs in, refreshes and signs out by an HttpOnly cookie that the page cannot read and the browser sends', async () => {
