@@ -52,7 +52,7 @@ describe('webhooks: a dead endpoint while its circuit is open', () => {
   };
   /** The BullMQ jobs waiting, delayed or running for an endpoint. */
   const jobsFor = async (endpointId: string) => {
-    const jobs = await server.infra.queues.queue('webhook-delivery').getJobs(['waiting', 'delayed', 'active', 'prioritized', 'paused']);
+    const jobs = await server.infra.queues.queue('webhook-delivery').getJobs(['waiting', 'delayed', 'active', 'prioritized']);
     return jobs.filter((j) => j?.data.endpointId === endpointId).length;
   };
 
@@ -104,5 +104,38 @@ describe('webhooks: a dead endpoint while its circuit is open', () => {
     expect(done.filter((d) => d.attempts === 1).length).toBeGreaterThanOrEqual(18);
     // The healthy endpoint got every event once.
     expect(receiver.at('/up').filter((r) => verify(up.secret, r).type === 'user.created').length).toBe(users.length);
+  });
+
+  it('repairs what a crash between steps left: held deliveries with no hold are released, an overdue hold gets its probe', { timeout: 60_000 }, async () => {
+    const ep = await createEndpoint('/crash');
+    const sweep = () => server.services.webhookWorker.hold.sweep();
+    const setHold = (sql: 'future' | 'past' | 'none') =>
+      sql === 'none'
+        ? server.infra.prisma.$executeRaw`UPDATE webhook_endpoints SET held_until = NULL WHERE id = ${ep.id}::uuid`
+        : sql === 'future'
+          ? server.infra.prisma.$executeRaw`UPDATE webhook_endpoints SET held_until = now() + interval '1 hour' WHERE id = ${ep.id}::uuid`
+          : server.infra.prisma.$executeRaw`UPDATE webhook_endpoints SET held_until = now() - interval '1 minute' WHERE id = ${ep.id}::uuid`;
+    const arrived = (userId: string) => receiver.at('/crash').some((r) => verify(ep.secret, r).data.userId === userId);
+
+    // Held (its probe far off), a sign-up's delivery waits; then the hold vanishes as after a lost step.
+    await setHold('future');
+    const first = await register(server);
+    await eventually(() => deliveries(ep.id), (list) => list.length === 1);
+    await server.services.auditSealer.pass();
+    expect(arrived(first.user.id)).toBe(false);
+    await setHold('none');
+    expect((await sweep()).released).toBe(1);
+    await receiver.until(() => arrived(first.user.id));
+
+    // Held with its wait over and no probe queued (lost with a crash): the sweep queues one, which delivers.
+    await setHold('future');
+    const second = await register(server);
+    await eventually(() => deliveries(ep.id), (list) => list.length === 2);
+    await setHold('past');
+    expect((await sweep()).probed).toBe(1);
+    await receiver.until(() => arrived(second.user.id));
+    const list = await eventually(() => deliveries(ep.id), (l) => l.every((d) => d.status === 'SUCCEEDED'));
+    expect(list.map((d) => d.attempts)).toEqual([1, 1]);
+    expect(receiver.at('/crash')).toHaveLength(2);
   });
 });
