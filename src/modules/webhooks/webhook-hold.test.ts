@@ -138,4 +138,19 @@ describe('webhooks: a dead endpoint while its circuit is open', () => {
     expect(list.map((d) => d.attempts)).toEqual([1, 1]);
     expect(receiver.at('/crash')).toHaveLength(2);
   });
+
+  it('logs an attempt that will be retried at debug, and only the last failure at warn', { timeout: 60_000 }, async () => {
+    receiver.answer('/log', [500, 410]);
+    const ep = await createEndpoint('/log');
+    await register(server);
+    const [delivery] = await eventually(() => deliveries(ep.id), (list) => list[0]?.status === 'FAILED', 30_000);
+    const lines = await eventually(
+      async () => server.logs.map((l) => JSON.parse(l) as { level: string; msg: string; queue?: string; jobId?: string }).filter((l) => l.queue === 'webhook-delivery' && l.jobId === delivery!.id),
+      (found) => found.length >= 2,
+    );
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      ['debug', 'job attempt failed; will retry'],
+      ['warn', 'job failed: no attempts left'],
+    ]);
+  });
 });
