@@ -290,7 +290,7 @@ export function buildServices(infra: Infra) {
     http: new WebhookHttp({ ...webhookPolicy, timeoutMs: WEBHOOK_TIMEOUT_MS, maxResponseBytes: 4_096 }),
     gates: new EndpointGates({ maxInFlight: 16, threshold: 3, baseOpenMs: 1_000, maxOpenMs: 60_000, saturatedMs: 2_000 }),
     // While a circuit is open the endpoint's deliveries wait in PostgreSQL; one probe per endpoint tests it.
-    hold: new DeliveryHold({ repo: webhooksRepo, outbox, relay, queues: infra.queues, opts: { baseMs: 1_000, maxMs: 60_000 } }),
+    hold: new DeliveryHold({ repo: webhooksRepo, outbox, relay, queues: infra.queues, log, opts: { baseMs: 1_000, maxMs: 60_000 } }),
     maxAttempts: config.webhooks.maxAttempts,
     retryDelayMs: config.webhooks.retryDelayMs,
     disableAfterMs: config.webhooks.disableAfterMs,

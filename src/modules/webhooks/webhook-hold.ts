@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Outbox, OutboxRelay } from '../../infra/outbox/outbox.js';
+import type { Logger } from '../../infra/logger.js';
 import type { QueueFactory } from '../../infra/queue.js';
 import type { WebhooksRepository } from './webhooks.repository.js';
 
@@ -31,6 +32,7 @@ export class DeliveryHold {
       outbox: Pick<Outbox, 'addMany'>;
       relay: Pick<OutboxRelay, 'nudge'>;
       queues: Pick<QueueFactory, 'queue'>;
+      log: Pick<Logger, 'info'>;
       opts: HoldOptions;
     },
   ) {}
@@ -42,7 +44,9 @@ export class DeliveryHold {
   /** Holds the endpoint for `forMs` unless it is held already; the one call that starts a hold schedules its probe. */
   async open(endpointId: string, forMs: number): Promise<void> {
     const until = new Date(Date.now() + forMs);
-    if (await this.deps.repo.holdEndpoint(endpointId, until)) await this.scheduleProbe(endpointId, until);
+    if (!(await this.deps.repo.holdEndpoint(endpointId, until))) return;
+    this.deps.log.info({ endpointId, forMs }, 'webhook endpoint held: its deliveries wait for a probe');
+    await this.scheduleProbe(endpointId, until);
   }
 
   /** A failed probe (the `probes`-th in a row before it): held twice as long again. */
@@ -73,6 +77,7 @@ export class DeliveryHold {
       return released;
     });
     if (ids.length > 0) this.deps.relay.nudge();
+    this.deps.log.info({ endpointId, released: ids.length }, 'webhook endpoint released: its held deliveries are queued');
     return ids.length;
   }
 
