@@ -160,6 +160,8 @@ await main(async () => {
     `SELECT status::text, count(*)::int AS n, coalesce(sum(attempts), 0)::int AS attempts FROM webhook_deliveries WHERE endpoint_id = $1 GROUP BY status ORDER BY status`,
     [bad],
   );
+  // The healthy endpoint should never need a second attempt: a failed or refused attempt would show here.
+  const [healthyRetries] = await sql(server.db.url, `SELECT count(*) FILTER (WHERE attempts > 1)::int AS n, count(*)::int AS total FROM webhook_deliveries WHERE endpoint_id = $1`, [good]);
   const serverLog = server.log();
   await server.stop();
   await healthy.close();
@@ -189,6 +191,7 @@ await main(async () => {
       table(phases.map(row)),
       '',
       `Healthy endpoint with a dead one beside it, against without (medians over the pairs): p50 ×${ratio(b.latency.p50, a.latency.p50)}, p99 ×${ratio(b.latency.p99, a.latency.p99)}; register p99 ×${ratio(b.result.p99, a.result.p99)}.`,
+      `Healthy endpoint: ${healthyRetries.n} of its ${healthyRetries.total} deliveries took more than one attempt.`,
       `Dead endpoint: ${dead.connections} connections opened to it; its deliveries at the end: ${deadStates.map((r) => `${r.status} ${r.n} (${r.attempts} attempts)`).join(', ') || 'none'}.`,
       serverLog.trim() ? `\nServer/worker warnings (last lines):\n\n\`\`\`\n${serverLog.trim().split('\n').slice(-5).join('\n')}\n\`\`\`` : '',
     ].join('\n'),

@@ -78,6 +78,7 @@ import { ServiceKeysRepository } from './modules/service-keys/service-keys.repos
 import { ServiceKeysService } from './modules/service-keys/service-keys.service.js';
 import { AUDIENCE } from './modules/sessions/access-token.js';
 import { EndpointGates } from './modules/webhooks/endpoint-gates.js';
+import { DeliveryHold } from './modules/webhooks/webhook-hold.js';
 import { WebhookHttp } from './modules/webhooks/webhook-http.js';
 import { WEBHOOK_TIMEOUT_MS, webhooksModule } from './modules/webhooks/webhooks.module.js';
 import { WebhooksRepository } from './modules/webhooks/webhooks.repository.js';
@@ -288,6 +289,9 @@ export function buildServices(infra: Infra) {
     sealer,
     http: new WebhookHttp({ ...webhookPolicy, timeoutMs: WEBHOOK_TIMEOUT_MS, maxResponseBytes: 4_096 }),
     gates: new EndpointGates({ maxInFlight: 16, threshold: 3, baseOpenMs: 1_000, maxOpenMs: 60_000, saturatedMs: 2_000 }),
+    // While a circuit is open the endpoint's deliveries wait in PostgreSQL; one probe per endpoint tests it.
+    hold: new DeliveryHold({ repo: webhooksRepo, outbox, relay, queues: infra.queues, log, opts: { baseMs: 1_000, maxMs: 60_000 } }),
+    maxAttempts: config.webhooks.maxAttempts,
     retryDelayMs: config.webhooks.retryDelayMs,
     disableAfterMs: config.webhooks.disableAfterMs,
     log,
@@ -417,14 +421,23 @@ export async function startRelay(s: Services): Promise<{ stop(): Promise<void> }
   };
 }
 
+/** Queues whose failed attempts are logged at debug until the last one. */
+const QUIET_RETRIES: ReadonlySet<QueueName> = new Set(FEATURES.flatMap((m) => Object.entries(m.jobs ?? {}).filter(([, job]) => job.quietRetries).map(([queue]) => queue as QueueName)));
+
 /** Every BullMQ worker of the process, from the manifests; `close()` lets running jobs finish. */
 export async function startWorkers(infra: Infra, s: Services) {
   const workers: Worker[] = [];
   for (const start of FEATURES.flatMap((m) => m.workers ?? [])) workers.push(await start(s));
   for (const w of workers) {
+    const quiet = QUIET_RETRIES.has(w.name as QueueName);
     w.on('failed', (job, err) => {
       infra.metrics.jobs.inc({ queue: w.name, outcome: 'failed' });
-      infra.log.warn({ err, jobId: job?.id, queue: w.name, attemptsMade: job?.attemptsMade }, 'job attempt failed');
+      // Queues whose rows record every attempt (webhooks: a dead receiver fails thousands) log a retry at
+      // debug; the last failure (attempts spent, or not retried at all) stays a warning.
+      const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      const line = { err, jobId: job?.id, queue: w.name, attemptsMade: job?.attemptsMade };
+      if (quiet && !final) infra.log.debug(line, 'job attempt failed; will retry');
+      else infra.log.warn(line, final && quiet ? 'job failed: no attempts left' : 'job attempt failed');
     });
     w.on('completed', () => infra.metrics.jobs.inc({ queue: w.name, outcome: 'completed' }));
     w.on('error', (err) => infra.log.warn({ err, queue: w.name }, 'worker error'));

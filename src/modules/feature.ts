@@ -27,7 +27,7 @@ export interface Feature<W> {
    * Queues the feature owns (their payloads are its entries of `JobMap`), and whether their jobs are
    * written through the outbox in the transaction that needs them.
    */
-  readonly jobs?: { readonly [Q in QueueName]?: { readonly viaOutbox: boolean } };
+  readonly jobs?: { readonly [Q in QueueName]?: { readonly viaOutbox: boolean; /** Failed attempts logged at debug, the final failure at warn. */ readonly quietRetries?: boolean } };
   /** Pub/sub topics the feature defines (their payloads are its entries of `Topics`). */
   readonly topics?: readonly Topic[];
   /** Its rate limits, each declared once (`<feature>.limits.ts`) and counted by every door that needs it. */

@@ -24,10 +24,15 @@ export class Outbox {
     return row.id;
   }
 
-  /** Several jobs of one kind in one statement (inside `tx`), each row id given by the caller (its job id). */
-  async addMany<K extends OutboxKind>(kind: K, rows: readonly { id: string; payload: JobMap[K] }[], tx: Tx): Promise<void> {
+  /**
+   * Several jobs of one kind in one statement (inside `tx`), each row id given by the caller (its job id).
+   * `availableAt` (default now) orders them: the relay hands rows to BullMQ in that order.
+   */
+  async addMany<K extends OutboxKind>(kind: K, rows: readonly { id: string; payload: JobMap[K]; availableAt?: Date }[], tx: Tx): Promise<void> {
     if (rows.length === 0) return;
-    await clientOf(tx).outboxMessage.createMany({ data: rows.map((r) => ({ id: r.id, kind, payload: r.payload as Prisma.InputJsonObject })) });
+    await clientOf(tx).outboxMessage.createMany({
+      data: rows.map((r) => ({ id: r.id, kind, payload: r.payload as Prisma.InputJsonObject, ...(r.availableAt ? { availableAt: r.availableAt } : {}) })),
+    });
   }
 
   /**
@@ -95,32 +100,41 @@ export class OutboxRelay {
    */
   async runOnce(): Promise<number> {
     const limit = this.opts.batchSize ?? 100;
-    const rows = await this.prisma.$queryRaw<{ id: string; kind: string; payload: unknown; attempts: number }[]>`
-      UPDATE outbox_messages SET available_at = now() + make_interval(secs => ${LEASE_SECONDS})
-      WHERE id IN (
-        SELECT id FROM outbox_messages
+    const leased = await this.prisma.$queryRaw<{ id: string; kind: string; payload: unknown; attempts: number; available_at: Date }[]>`
+      WITH picked AS (
+        SELECT id, available_at FROM outbox_messages
         WHERE dispatched_at IS NULL AND available_at <= now()
         ORDER BY available_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-      RETURNING id::text AS id, kind, payload, attempts`;
+      UPDATE outbox_messages o SET available_at = now() + make_interval(secs => ${LEASE_SECONDS})
+      FROM picked WHERE o.id = picked.id
+      RETURNING o.id::text AS id, o.kind, o.payload, o.attempts, picked.available_at`;
+    // RETURNING has no order: enqueue in the order the rows became available (oldest first).
+    const rows = leased.sort((a, b) => a.available_at.getTime() - b.available_at.getTime());
     const handedOver: string[] = [];
-    for (const [i, row] of rows.entries()) {
-      const kind = row.kind as OutboxKind;
+    // One round trip per queue (BullMQ addBulk, one MULTI): rows grouped by kind, in order within each.
+    const kinds = [...new Set(rows.map((r) => r.kind as OutboxKind))];
+    for (const [k, kind] of kinds.entries()) {
+      const batch = rows.filter((r) => r.kind === kind);
       try {
         // BullMQ queues commands while Redis is away; the deadline keeps a pass short.
-        await withTimeout(this.queues.queue(kind).add(kind, row.payload as JobMap[typeof kind], { ...this.opts.jobOptions?.[kind], jobId: row.id }), 2_000);
-        handedOver.push(row.id);
+        await withTimeout(
+          this.queues.queue(kind).addBulk(batch.map((row) => ({ name: kind, data: row.payload as JobMap[typeof kind], opts: { ...this.opts.jobOptions?.[kind], jobId: row.id } }))),
+          2_000,
+        );
+        handedOver.push(...batch.map((r) => r.id));
       } catch (err) {
-        // Redis is down: this row and the rest of the batch back off; the next pass tries again.
+        // Redis is down: this kind's rows and the rest of the batch back off; the next pass tries again.
         const message = String((err as Error).message).slice(0, 500);
-        for (const rest of rows.slice(i)) {
-          const delayMs = Math.min(60_000, 500 * 2 ** Math.min(rest.attempts, 7));
+        const rest = rows.filter((r) => kinds.indexOf(r.kind as OutboxKind) >= k);
+        for (const row of rest) {
+          const delayMs = Math.min(60_000, 500 * 2 ** Math.min(row.attempts, 7));
           // updateMany: a row whose job did reach the queue may already have been claimed and deleted.
           await this.prisma.outboxMessage.updateMany({
-            where: { id: rest.id },
+            where: { id: row.id },
             data: { attempts: { increment: 1 }, lastError: message, availableAt: new Date(Date.now() + delayMs) },
           });
         }
-        this.log.warn({ err, rows: rows.length - i }, 'outbox: could not hand jobs to the queue; backing off');
+        this.log.warn({ err, rows: rest.length }, 'outbox: could not hand jobs to the queue; backing off');
         break;
       }
     }

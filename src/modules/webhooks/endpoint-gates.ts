@@ -58,10 +58,14 @@ export class EndpointGates {
     return 'go';
   }
 
-  /** Gives the slot back with the attempt's verdict: answered well, failed, or null when nothing was sent. */
-  leave(endpointId: string, ok: boolean | null): void {
+  /**
+   * Gives the slot back with the attempt's verdict: answered well, failed, or null when nothing was sent.
+   * Returns how long the circuit is now open when this failure opened (or reopened) it, else null.
+   */
+  leave(endpointId: string, ok: boolean | null): number | null {
     const s = this.states.get(endpointId);
-    if (!s) return;
+    if (!s) return null;
+    let opened: number | null = null;
     s.inFlight = Math.max(0, s.inFlight - 1);
     s.probing = false;
     if (s.inFlight < this.opts.maxInFlight) s.saturatedSince = null;
@@ -75,9 +79,24 @@ export class EndpointGates {
       if (s.failures >= this.opts.threshold) {
         const open = Math.min(this.opts.maxOpenMs, this.opts.baseOpenMs * 2 ** Math.min(20, s.failures - this.opts.threshold));
         s.openUntil = this.clock() + open;
+        opened = open;
       }
     }
     // Bounded by the endpoints there are; a healthy idle one leaves no state behind.
     if (s.inFlight === 0 && s.failures === 0) this.states.delete(endpointId);
+    return opened;
+  }
+
+  /**
+   * Forgets the endpoint's failures and open circuit (its slots in use stay counted): once the circuit is
+   * recorded in PostgreSQL (the hold, shared by every worker), the hold decides, not this process's memory.
+   */
+  reset(endpointId: string): void {
+    const s = this.states.get(endpointId);
+    if (!s) return;
+    s.failures = 0;
+    s.openUntil = 0;
+    s.probing = false;
+    if (s.inFlight === 0) this.states.delete(endpointId);
   }
 }

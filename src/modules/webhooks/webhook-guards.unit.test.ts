@@ -105,4 +105,19 @@ describe('EndpointGates', () => {
     gates.leave('e', true);
     expect([gates.enter('e'), gates.enter('e')]).toEqual(['go', 'go']);
   });
+
+  it('says when a failure opens the circuit, and for how long; reset forgets it but keeps the slots counted', () => {
+    const { gates } = make();
+    const verdicts: (number | null)[] = [];
+    for (let i = 0; i < 3; i++) {
+      gates.enter('e');
+      verdicts.push(gates.leave('e', false));
+    }
+    expect(verdicts).toEqual([null, null, 1_000]);
+    expect(gates.enter('e')).toBe('open');
+    gates.reset('e');
+    expect([gates.enter('e'), gates.enter('e'), gates.enter('e')]).toEqual(['go', 'go', 'busy']);
+    gates.reset('e');
+    expect(gates.enter('e')).toBe('busy');
+  });
 });

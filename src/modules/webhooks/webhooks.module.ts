@@ -4,12 +4,15 @@ import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import { WebhooksResolver } from './webhooks.resolver.js';
 import type { WebhooksService } from './webhooks.service.js';
-import { webhookProcessor, type WebhookWorkerDeps } from './webhooks.worker.js';
+import { SWEEP_EVERY_MS } from './webhook-hold.js';
+import { probeProcessor, webhookProcessor, type WebhookWorkerDeps } from './webhooks.worker.js';
 
 declare module '../../infra/queue.js' {
   interface JobMap {
     /** One attempt of one stored webhook delivery (the row holds the body; the endpoint's secret is sealed). */
     'webhook-delivery': { deliveryId: string; endpointId: string };
+    /** A held endpoint's probe, or the periodic sweep of holds a crash left half-done. */
+    'webhook-probe': { endpointId: string } | { sweep: true };
   }
 }
 
@@ -34,6 +37,14 @@ type WebhooksWiring = {
 export const webhooksModule: Feature<WebhooksWiring> = {
   name: 'webhooks',
   resolvers: [resolver(WebhooksResolver, (w) => new WebhooksResolver(w.webhooks, w.auth))],
-  workers: [(w) => w.queues.worker('webhook-delivery', webhookProcessor(w.webhookWorker), { concurrency: WEBHOOK_CONCURRENCY })],
-  jobs: { 'webhook-delivery': { viaOutbox: true } },
+  workers: [
+    (w) => w.queues.worker('webhook-delivery', webhookProcessor(w.webhookWorker), { concurrency: WEBHOOK_CONCURRENCY }),
+    async (w) => {
+      // A scheduler, not a timer per process: N workers sweep once per period.
+      await w.queues.queue('webhook-probe').upsertJobScheduler('webhook-sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { sweep: true }, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } });
+      return w.queues.worker('webhook-probe', probeProcessor(w.webhookWorker), { concurrency: 8 });
+    },
+  ],
+  // Each attempt is on its delivery's row (webhookDeliveries): the log keeps only a delivery's final failure.
+  jobs: { 'webhook-delivery': { viaOutbox: true, quietRetries: true }, 'webhook-probe': { viaOutbox: false } },
 };

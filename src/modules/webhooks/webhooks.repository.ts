@@ -48,7 +48,12 @@ export interface AttemptRow {
   status: DeliveryStatus;
   messageId: string;
   body: string;
-  endpoint: Pick<EndpointSecrets, 'id' | 'url' | 'enabled' | 'secretSealed' | 'previousSecretSealed' | 'previousSecretUntil' | 'failingSince'>;
+  /** Attempts made so far (over every job that carried this delivery). */
+  attempts: number;
+  endpoint: Pick<EndpointSecrets, 'id' | 'url' | 'enabled' | 'secretSealed' | 'previousSecretSealed' | 'previousSecretUntil' | 'failingSince'> & {
+    /** Set while the endpoint's circuit is open: its deliveries are held until a probe finds it answering. */
+    heldUntil: Date | null;
+  };
 }
 
 interface RawAttempt {
@@ -56,6 +61,8 @@ interface RawAttempt {
   status: DeliveryStatus;
   message_id: string;
   body: string;
+  attempts: number;
+  held_until: Date | null;
   endpoint_id: string;
   url: string;
   enabled: boolean;
@@ -122,14 +129,122 @@ export class WebhooksRepository {
     return count === 1;
   }
 
-  /** The enabled endpoints and their filters (read in the fan-out's transaction). */
-  async enabledEndpoints(tx: Tx): Promise<{ id: string; events: string[] }[]> {
-    return clientOf(tx).webhookEndpoint.findMany({ where: { enabled: true }, select: { id: true, events: true } });
+  /**
+   * The enabled endpoints, their filters and holds (read in the fan-out's transaction). The held ones are
+   * read again under a key-share lock, so a release (which locks the endpoint) either sees the deliveries
+   * this transaction holds for it or ends before, and then they are queued as usual.
+   */
+  async enabledEndpoints(tx: Tx): Promise<{ id: string; events: string[]; heldUntil: Date | null }[]> {
+    const db = clientOf(tx);
+    const rows = await db.webhookEndpoint.findMany({ where: { enabled: true }, select: { id: true, events: true, heldUntil: true } });
+    const held = rows.filter((r) => r.heldUntil).map((r) => r.id);
+    if (held.length === 0) return rows;
+    const locked = await db.$queryRaw<{ id: string; held_until: Date | null }[]>`
+      SELECT id::text AS id, held_until FROM webhook_endpoints WHERE id = ANY(${held}::uuid[]) FOR KEY SHARE`;
+    const now = new Map(locked.map((r) => [r.id, r.held_until]));
+    return rows.map((r) => (now.has(r.id) ? { ...r, heldUntil: now.get(r.id) ?? null } : r));
   }
 
-  async createDeliveries(tx: Tx, rows: readonly NewDelivery[]): Promise<void> {
+  /** New deliveries; `held` ones wait for their endpoint's probe (PENDING, no job, `nextAttemptAt` its time). */
+  async createDeliveries(tx: Tx, rows: readonly (NewDelivery & { heldUntil?: Date | null })[]): Promise<void> {
     if (rows.length === 0) return;
-    await clientOf(tx).webhookDelivery.createMany({ data: [...rows] });
+    await clientOf(tx).webhookDelivery.createMany({
+      data: rows.map(({ heldUntil, ...r }) => (heldUntil ? { ...r, held: true, nextAttemptAt: heldUntil } : r)),
+    });
+  }
+
+  /**
+   * Opens the shared circuit: holds the endpoint's deliveries until `until` (unless it is held already or
+   * disabled). True when this call started the hold (its caller schedules the probe).
+   */
+  async holdEndpoint(id: string, until: Date): Promise<boolean> {
+    const n = await this.prisma.$executeRaw`
+      UPDATE webhook_endpoints SET held_until = ${until}, held_probes = 0 WHERE id = ${id}::uuid AND enabled AND held_until IS NULL`;
+    return n === 1;
+  }
+
+  /**
+   * Holds one pending delivery whose endpoint is held (its job then ends without an attempt). The endpoint
+   * row is key-share locked, so a release running meanwhile either sees this delivery held or has ended
+   * (then nothing is held and the caller sends it). True when held.
+   */
+  async park(deliveryId: string): Promise<boolean> {
+    const n = await this.prisma.$executeRaw`
+      WITH e AS (
+        SELECT e.id, e.held_until FROM webhook_endpoints e
+        WHERE e.id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = ${deliveryId}::uuid) AND e.held_until IS NOT NULL
+        FOR KEY SHARE)
+      UPDATE webhook_deliveries d SET held = true, next_attempt_at = e.held_until
+      FROM e WHERE d.id = ${deliveryId}::uuid AND d.status = 'PENDING' AND d.endpoint_id = e.id`;
+    return n === 1;
+  }
+
+  /**
+   * The probe's claim: a held endpoint whose wait is over is leased to this probe for `leaseMs` (another
+   * probe for it then finds nothing to do). Null when there is nothing to probe now.
+   */
+  async claimProbe(id: string, leaseMs: number): Promise<{ enabled: boolean; probes: number } | null> {
+    const rows = await this.prisma.$queryRaw<{ enabled: boolean; held_probes: number }[]>`
+      UPDATE webhook_endpoints SET held_until = now() + make_interval(secs => ${leaseMs / 1000})
+      WHERE id = ${id}::uuid AND held_until IS NOT NULL AND held_until <= now()
+      RETURNING enabled, held_probes`;
+    const r = rows[0];
+    return r ? { enabled: r.enabled, probes: r.held_probes } : null;
+  }
+
+  /** The oldest held delivery of an endpoint (the one a probe sends). */
+  async oldestHeld(endpointId: string): Promise<string | null> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      SELECT id::text AS id FROM webhook_deliveries WHERE endpoint_id = ${endpointId}::uuid AND held AND status = 'PENDING'
+      ORDER BY created_at, id LIMIT 1`;
+    return rows[0]?.id ?? null;
+  }
+
+  /** A failed probe: the endpoint stays held until `until` (one more failed probe), and so do its deliveries. */
+  async holdLonger(id: string, until: Date): Promise<void> {
+    await this.prisma.$transaction([
+      this.prisma.$executeRaw`UPDATE webhook_endpoints SET held_until = ${until}, held_probes = held_probes + 1 WHERE id = ${id}::uuid AND held_until IS NOT NULL`,
+      this.prisma.$executeRaw`UPDATE webhook_deliveries SET next_attempt_at = ${until} WHERE endpoint_id = ${id}::uuid AND held AND status = 'PENDING'`,
+    ]);
+  }
+
+  /**
+   * Ends the hold inside `tx`: the endpoint is locked, its held deliveries are no longer held and are
+   * returned oldest first (the caller queues them in the same transaction). With `abandon`, they are marked
+   * FAILED instead (a disabled endpoint) and none is returned.
+   */
+  async endHold(tx: Tx, id: string, abandon?: string): Promise<string[]> {
+    const db = clientOf(tx);
+    await db.$queryRaw`SELECT id FROM webhook_endpoints WHERE id = ${id}::uuid FOR UPDATE`;
+    await db.$executeRaw`UPDATE webhook_endpoints SET held_until = NULL, held_probes = 0 WHERE id = ${id}::uuid`;
+    if (abandon) {
+      await db.$executeRaw`
+        UPDATE webhook_deliveries SET status = 'FAILED', held = false, next_attempt_at = NULL,
+          last_error = CASE WHEN last_error IS NULL THEN ${abandon} ELSE left(last_error || ' (then: ' || ${abandon} || ')', 500) END
+        WHERE endpoint_id = ${id}::uuid AND held AND status = 'PENDING'`;
+      return [];
+    }
+    const rows = await db.$queryRaw<{ id: string }[]>`
+      WITH r AS (
+        UPDATE webhook_deliveries SET held = false, next_attempt_at = now()
+        WHERE endpoint_id = ${id}::uuid AND held AND status = 'PENDING'
+        RETURNING id, created_at)
+      SELECT id::text AS id FROM r ORDER BY created_at, id`;
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * What the periodic sweep repairs after a crash between steps: endpoints with held deliveries but no hold
+   * (`orphaned`), and held endpoints whose probe is overdue by `graceMs` (`overdue`, with their hold time).
+   */
+  async sweepTargets(graceMs: number): Promise<{ orphaned: string[]; overdue: { id: string; heldUntil: Date }[] }> {
+    const orphaned = await this.prisma.$queryRaw<{ id: string }[]>`
+      SELECT DISTINCT d.endpoint_id::text AS id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+      WHERE d.held AND d.status = 'PENDING' AND e.held_until IS NULL LIMIT 100`;
+    const overdue = await this.prisma.$queryRaw<{ id: string; held_until: Date }[]>`
+      SELECT id::text AS id, held_until FROM webhook_endpoints
+      WHERE held_until IS NOT NULL AND held_until < now() - make_interval(secs => ${graceMs / 1000}) LIMIT 100`;
+    return { orphaned: orphaned.map((r) => r.id), overdue: overdue.map((r) => ({ id: r.id, heldUntil: r.held_until })) };
   }
 
   /** Newest first, keyset-paged on (created_at, id). */
@@ -143,6 +258,10 @@ export class WebhooksRepository {
       take: first,
       select: DELIVERY,
     });
+  }
+
+  endpointEnabled(id: string): Promise<boolean> {
+    return this.prisma.webhookEndpoint.count({ where: { id, enabled: true } }).then((n) => n > 0);
   }
 
   endpointExists(id: string): Promise<boolean> {
@@ -159,8 +278,8 @@ export class WebhooksRepository {
    */
   async attemptOf(id: string): Promise<AttemptRow | null> {
     const rows = await this.prisma.$queryRaw<RawAttempt[]>`
-      SELECT d.id::text AS id, d.status::text AS status, d.message_id, d.body,
-             e.id::text AS endpoint_id, e.url, e.enabled, e.secret_sealed, e.previous_secret_sealed, e.previous_secret_until, e.failing_since
+      SELECT d.id::text AS id, d.status::text AS status, d.message_id, d.body, d.attempts,
+             e.id::text AS endpoint_id, e.url, e.enabled, e.secret_sealed, e.previous_secret_sealed, e.previous_secret_until, e.failing_since, e.held_until
       FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
       WHERE d.id = ${id}::uuid`;
     const r = rows[0];
@@ -170,6 +289,7 @@ export class WebhooksRepository {
       status: r.status,
       messageId: r.message_id,
       body: r.body,
+      attempts: r.attempts,
       endpoint: {
         id: r.endpoint_id,
         url: r.url,
@@ -178,6 +298,7 @@ export class WebhooksRepository {
         previousSecretSealed: r.previous_secret_sealed,
         previousSecretUntil: r.previous_secret_until,
         failingSince: r.failing_since,
+        heldUntil: r.held_until,
       },
     };
   }
@@ -196,7 +317,8 @@ export class WebhooksRepository {
       SET status = CASE WHEN e.enabled THEN ${r.status}::"WebhookDeliveryStatus" ELSE 'FAILED' END,
           attempts = d.attempts + 1, last_response_status = ${r.responseStatus},
           last_error = CASE WHEN e.enabled OR ${r.status} = 'SUCCEEDED' THEN ${r.error}::text ELSE left(coalesce(${r.error}::text || ' (then: endpoint disabled)', 'endpoint disabled'), 500) END,
-          delivered_at = ${r.deliveredAt}, next_attempt_at = CASE WHEN e.enabled THEN ${r.nextAttemptAt}::timestamptz ELSE NULL END
+          delivered_at = ${r.deliveredAt}, next_attempt_at = CASE WHEN e.enabled THEN ${r.nextAttemptAt}::timestamptz ELSE NULL END,
+          held = d.held AND e.enabled AND ${r.status} = 'PENDING'
       FROM webhook_endpoints e
       WHERE d.id = ${id}::uuid AND d.status = 'PENDING' AND e.id = d.endpoint_id
       RETURNING e.enabled`;

@@ -173,7 +173,8 @@ export class WebhooksService {
 
   /**
    * The fan-out, run in the audit sealer's transaction: each committed entry that is a webhook event becomes
-   * one delivery per enabled endpoint that wants it, and one queued job each (the outbox). True when it
+   * one delivery per enabled endpoint that wants it, and one queued job each (the outbox); an endpoint whose
+   * circuit is open gets its deliveries held instead (no job until its probe releases them). True when it
    * queued any (the caller nudges the relay once the transaction commits).
    */
   async fanOut(tx: Tx, entries: readonly StoredAuditEntry[]): Promise<boolean> {
@@ -181,21 +182,22 @@ export class WebhooksService {
     if (events.length === 0) return false;
     const endpoints = await this.deps.repo.enabledEndpoints(tx);
     if (endpoints.length === 0) return false;
-    const rows: NewDelivery[] = [];
+    const rows: (NewDelivery & { heldUntil: Date | null })[] = [];
     for (const event of events) {
       const body = bodyOf(event);
       // One message id per event and endpoint: each receiver dedupes its own deliveries.
       for (const e of endpoints) {
-        if (e.events.length === 0 || e.events.includes(event.type)) rows.push({ id: randomUUID(), endpointId: e.id, messageId: newMessageId(), eventType: event.type, body });
+        if (e.events.length === 0 || e.events.includes(event.type)) rows.push({ id: randomUUID(), endpointId: e.id, messageId: newMessageId(), eventType: event.type, body, heldUntil: e.heldUntil });
       }
     }
     await this.deps.repo.createDeliveries(tx, rows);
+    const queued = rows.filter((r) => !r.heldUntil);
     await this.deps.outbox.addMany(
       'webhook-delivery',
-      rows.map((r) => ({ id: r.id, payload: { deliveryId: r.id, endpointId: r.endpointId } })),
+      queued.map((r) => ({ id: r.id, payload: { deliveryId: r.id, endpointId: r.endpointId } })),
       tx,
     );
-    return rows.length > 0;
+    return queued.length > 0;
   }
 
   /** http(s) with a host, no credentials in it, https in production, and every address it resolves to allowed. */
