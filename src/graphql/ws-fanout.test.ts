@@ -4,7 +4,7 @@ import { createClient, type Client, type Message } from 'graphql-ws';
 import { decodeJwt } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, login, newIdentity, register, type Tokens } from '../test/auth-client.js';
+import { bearer, login, newIdentity, register } from '../test/auth-client.js';
 import { gql, useTestServers, type TestServer } from '../test/harness.js';
 import { ON_EVENT } from '../test/subscriber.js';
 import { eventually } from '../test/tcp-proxy.js';
