@@ -179,7 +179,7 @@ export function createFanout(opts: {
         return result;
       }
       group.source = result;
-      if (group.closed) void result.return(undefined);
+      if (group.closed) void result.return(undefined).catch(() => undefined);
       else void pump(group, result);
       return undefined;
     })();
