@@ -169,9 +169,15 @@ function spawnServerProcess(script, scriptArgs, env, nodeArgs) {
   child.stderr.on('data', keep);
   const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
   const proc = { child, alive: true, exited, log: () => output };
-  exited.then(() => (proc.alive = false));
+  let stopping = false;
+  exited.then(({ code, signal }) => {
+    proc.alive = false;
+    // A server that dies mid-run would otherwise only show as the bench's next failed request.
+    if (!stopping) process.stderr.write(`\n[bench] ${script} exited unexpectedly (code ${code}, signal ${signal}); its last output:\n${output.slice(-4000)}\n`);
+  });
   proc.stop = async () => {
     if (!proc.alive) return;
+    stopping = true;
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;

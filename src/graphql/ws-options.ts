@@ -59,6 +59,8 @@ export interface GraphQLWsServer {
   readonly wss: WebSocketServer;
   /** Open authenticated sockets on this instance. */
   readonly connections: number;
+  /** Subscription delivery groups on this instance: each runs one execution per event for all its sockets. */
+  readonly deliveryGroups: number;
   /** Closes every socket with 1001 (going away) and stops accepting new ones. */
   close(): Promise<void>;
 }

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, subscribe, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { CloseCode, handleProtocols, makeServer, MessageType, stringifyMessage, type PingMessage } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { isAppError } from '../infra/errors.js';
 import { byAddress } from '../infra/limit-spec.js';
 import { formatGraphQLError } from './errors.js';
+import { createFanout, deliveryKey, type Receiver } from './ws-fanout.js';
 import { WS_CLOSE, WS_DEFAULTS, type GraphQLWsServer, type WsOptions } from './ws-options.js';
 import { socketSessions, type SocketState } from './ws-sockets.js';
 import { subscribeGate } from './ws-subscribe.js';
@@ -12,6 +13,16 @@ import { subscribeGate } from './ws-subscribe.js';
 export { TOO_MANY_SUBSCRIPTIONS, WS_CLOSE, WS_DEFAULTS, type GraphQLWsServer, type WsOptions } from './ws-options.js';
 
 let connectionSeq = 0;
+
+/** A result's errors as clients see them (masked and coded by the one formatter of both doors). */
+function formatResult(result: ExecutionResult): ExecutionResult | undefined {
+  if (!result.errors) return undefined;
+  const errors = result.errors.map((e) => {
+    const f = formatGraphQLError(e.toJSON(), e);
+    return new GraphQLError(f.message, { nodes: e.nodes, path: e.path, extensions: f.extensions });
+  });
+  return { ...result, errors };
+}
 
 /**
  * graphql-transport-ws on `/graphql` of the HTTP server: subscriptions only.
@@ -22,6 +33,10 @@ let connectionSeq = 0;
  * reading meanwhile, so nothing queues unread), a send never waits for the client (a slow reader
  * fills its own buffer, capped, instead of stalling the subscription and piling events up in the
  * pub/sub iterator ahead of it), and a ping can carry a fresh access token without it being echoed.
+ *
+ * Subscriptions are executed by delivery group (ws-fanout.ts): the subscriptions of one session running
+ * the same operation share one pub/sub subscription, one execution and one serialization per event, and
+ * each socket gets the same payload in a frame carrying its own subscription id, through `send` below.
  */
 export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
   const { server, schema, log, rules = [], maxPayloadBytes = 64 * 1024, maxConnectionsPerUser = 20 } = opts;
@@ -34,6 +49,9 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
   const states = new WeakMap<WebSocket, SocketState>();
   const sockets = socketSessions(opts, maxConnectionsPerUser);
   const gate = subscribeGate({ schema, limits: opts.limits, log, rules, maxSubscriptionsPerSocket, subscribeRate });
+  const fanout = createFanout({ log, format: (result) => formatResult(result) ?? result });
+  /** An admitted subscription's socket, id and delivery group, by the context its execution carries. */
+  const routes = new WeakMap<object, { receiver: Receiver; key: string }>();
 
   const wss = new WebSocketServer({
     server,
@@ -50,9 +68,9 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
    * socket's buffer, and past `maxBufferedBytes` the socket closes with 1013. Events therefore never
    * wait in the pub/sub iterator (each is taken as soon as it arrives), so nothing grows ahead of this.
    */
-  const send = (socket: WebSocket, state: SocketState, data: string) => {
+  const send = (socket: WebSocket, state: SocketState, data: string, bytes = Buffer.byteLength(data)) => {
     if (socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount + Buffer.byteLength(data) > maxBufferedBytes) {
+    if (socket.bufferedAmount + bytes > maxBufferedBytes) {
       log.warn({ connectionId: state.connectionId, bufferedAmount: socket.bufferedAmount }, 'WebSocket client reads too slowly: closing it');
       socket.close(WS_CLOSE.tooSlow, 'Client too slow: send buffer full, reconnect');
       return;
@@ -91,19 +109,22 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
       const params = ctx.connectionParams ?? {};
       return sockets.connect(socket, state, params.authorization ?? params.Authorization);
     },
-    onSubscribe(ctx, _id, payload) {
-      return gate.admit(states.get(ctx.extra.socket)!, Object.keys(ctx.subscriptions).length, payload);
-    },
-    onNext(_ctx, _id, _payload, _args, result) {
-      if ('errors' in result && result.errors) {
-        const errors = result.errors.map((e) => {
-          const f = formatGraphQLError(e.toJSON(), e);
-          return new GraphQLError(f.message, { nodes: e.nodes, path: e.path, extensions: f.extensions });
-        });
-        return { ...result, errors };
+    async onSubscribe(ctx, id, payload) {
+      const socket = ctx.extra.socket;
+      const state = states.get(socket)!;
+      const admitted = await gate.admit(state, Object.keys(ctx.subscriptions).length, payload);
+      if ('schema' in admitted && state.principal) {
+        const receiver: Receiver = { id, send: (frame, bytes) => send(socket, state, frame, bytes) };
+        routes.set(admitted.contextValue as object, { receiver, key: deliveryKey(state.principal, payload) });
       }
-      return undefined;
+      return admitted;
     },
+    subscribe(args: ExecutionArgs) {
+      const route = routes.get(args.contextValue as object);
+      return route ? fanout.join(route.key, args, route.receiver) : subscribe(args);
+    },
+    // What still goes through graphql-ws's own emit: a refusal at subscribe time.
+    onNext: (_ctx, _id, _payload, _args, result) => formatResult(result),
   });
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
@@ -186,6 +207,9 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
     wss,
     get connections() {
       return sockets.connections;
+    },
+    get deliveryGroups() {
+      return fanout.groups;
     },
     async close() {
       for (const socket of wss.clients) socket.close(WS_CLOSE.goingAway, 'Server shutting down');
