@@ -1,0 +1,210 @@
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf, login, me, newIdentity } from '../../test/auth-client.js';
+import { gql, useTestServers, type TestServer } from '../../test/harness.js';
+import { sentTo } from '../../test/mail-server.js';
+
+const STRANGER = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
+const SHOTS = '.tmp/console-screenshots';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** Numbers for the report, printed and never asserted. */
+/** A port free right now (the server then listens on it). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((done) => probe.close(done));
+  return port;
+}
+const note = (line: string) => process.stdout.write(`[console] ${line}\n`);
+
+describe('the account console in Chromium', () => {
+  const fx = useTestServers('console-browser', { mail: true });
+  let server: TestServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const foreign: string[] = [];
+  const problems: string[] = [];
+
+  const seen = new Set<string>();
+  /** The next email of that subject to that address not taken before. */
+  const mailTo = async (email: string, subject: RegExp) => {
+    const mail = await fx.mail.waitForDelivery((m) => sentTo(m, email) && subject.test(m.subject) && !seen.has(m.id), 15_000);
+    seen.add(mail.id);
+    return mail;
+  };
+  const linkIn = (text: string | undefined, path: string) => {
+    const found = /https?:\/\/\S+?\?token=[A-Za-z0-9_%-]+/g.exec(text ?? '');
+    expect(found?.[0], `a link in: ${text?.slice(0, 300)}`).toContain(path);
+    return found![0];
+  };
+  const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+
+  beforeAll(async () => {
+    await mkdir(SHOTS, { recursive: true });
+    // PUBLIC_URL is the address the browser opens (the links and redirects the service makes must work),
+    // and APP_URL is unset: its default, PUBLIC_URL/account, is what the emails link to.
+    const port = await freePort();
+    server = await fx.start({ port, env: { PUBLIC_URL: `http://127.0.0.1:${port}`, APP_URL: undefined as unknown as string } });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+    context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone-sized screen
+    page = await context.newPage();
+    const own = new URL(server.url).origin;
+    page.on('request', (r) => {
+      if (!r.url().startsWith(own)) foreign.push(r.url());
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('serves the console at /account and its routes under a strict CSP; files it does not have are 404', async () => {
+    for (const path of ['/account', '/account/', '/account/sessions', '/account/reset-password?token=x']) {
+      const res = await fetch(`${server.url}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).not.toMatch(/unsafe-(inline|eval)/);
+    }
+    expect((await fetch(`${server.url}/account/app.js`)).headers.get('content-type')).toMatch(/javascript/);
+    expect((await fetch(`${server.url}/account/vendor/graphql-ws/client.js`)).status).toBe(200);
+    expect((await fetch(`${server.url}/account/nothing.js`)).status).toBe(404);
+    expect((await fetch(`${server.url}/account/../package.json`)).status).not.toBe(200);
+  });
+
+  it('ACCOUNT_CONSOLE=off serves nothing at /account', async () => {
+    const off = await fx.start({ env: { ACCOUNT_CONSOLE: 'off' }, workers: false });
+    expect((await fetch(`${off.url}/account`)).status).toBe(404);
+    expect((await fetch(`${off.url}/account/sessions`)).status).toBe(404);
+  });
+
+  const id = newIdentity('console');
+
+  it('first load: sign-in page (numbers printed)', async () => {
+    const sizes: Promise<number>[] = [];
+    const onResponse = (r: import('playwright-core').Response) => sizes.push(r.request().sizes().then((s) => s.responseBodySize + s.responseHeadersSize, () => 0));
+    page.on('response', onResponse);
+    await page.goto(`${server.url}/account`);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
+    const tti = await page.evaluate(() => performance.now());
+    page.off('response', onResponse);
+    const bytes = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
+    note(`first load: ${sizes.length} responses, ${bytes} bytes transferred (uncompressed), interactive after ${tti.toFixed(0)} ms`);
+    expect(page.url()).toBe(`${server.url}/account/sign-in`);
+    await shot('sign-in');
+  });
+
+  it('register, then verify the address through the emailed link (the GET shows a button; the post verifies)', async () => {
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Username').fill(id.username);
+    await page.getByLabel('Email').fill(id.email);
+    await page.getByLabel(/^Password/).fill(id.password);
+    await shot('register');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+    expect(page.url()).toBe(`${server.url}/account/sessions`);
+    expect(await context.cookies()).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'latchkey_refresh', httpOnly: true, sameSite: 'Strict' })]));
+    expect(await page.evaluate<number>('localStorage.length + sessionStorage.length')).toBe(0); // the refresh token is in the cookie only
+
+    const mail = await mailTo(id.email, /verify/i);
+    const link = linkIn(mail.text, '/auth/verify-email?token=');
+    await page.goto(link);
+    const user = () => server.infra.prisma.user.findFirstOrThrow({ where: { email: id.email } });
+    expect((await user()).emailVerifiedAt).toBeNull(); // the GET changed nothing
+    await page.getByRole('button', { name: /verify/i }).click();
+    await page.waitForURL(`${server.url}/account/sessions`);
+    await page.locator('.notice.ok').first().waitFor();
+    expect(await page.locator('.notice.ok').first().textContent()).toMatch(/verified/i);
+    expect((await user()).emailVerifiedAt).not.toBeNull();
+  });
+
+  it('resumes the session from the cookie on reload; signs out; signs in with the password', async () => {
+    await page.reload();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+    await page.waitForURL(`${server.url}/account/sign-in`);
+    expect(await context.cookies()).toEqual([]);
+    await page.getByLabel('Username or email').fill(id.username);
+    await page.getByLabel('Password').fill(id.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+    await page.locator('#sessions li').first().waitFor();
+    await shot('sessions');
+  });
+
+  let elsewhere: { accessToken: string } | undefined;
+  it('a sign-in elsewhere appears in the feed live; revoking it from the console ends it', async () => {
+    // The feed is subscribed once the page shows: wait for the socket's subscription to be in place.
+    await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.includes('graphql-ws')));
+    await new Promise((r) => setTimeout(r, 500));
+    const before = await page.locator('#events li').count();
+    const started = Date.now();
+    const res = await login(server, id.username, id.password, { 'user-agent': 'Elsewhere-Device/2.0' });
+    elsewhere = res.body.data!.login as { accessToken: string };
+    await page.locator('#events li', { hasText: 'Elsewhere-Device/2.0' }).first().waitFor({ timeout: 10_000 });
+    note(`event-to-screen: a sign-in elsewhere showed ${Date.now() - started} ms after the login request was sent (login included)`);
+    expect(await page.locator('#events li').count()).toBeGreaterThan(before);
+    const row = page.locator('#sessions li', { hasText: 'Elsewhere-Device/2.0' });
+    await row.waitFor();
+    await shot('sessions-live');
+    await row.getByRole('button', { name: /sign out/i }).click();
+    await row.waitFor({ state: 'detached' });
+    expect(codeOf((await me(server, elsewhere.accessToken)).body)).toBe('UNAUTHENTICATED');
+  });
+
+  it('when this session is revoked elsewhere the console signs itself out at once', async () => {
+    const other = (await login(server, id.username, id.password, { 'user-agent': 'Elsewhere-Device/3.0' })).body.data!.login as { accessToken: string };
+    await page.locator('#sessions li', { hasText: 'Elsewhere-Device/3.0' }).waitFor();
+    const r = await gql(server, 'mutation { revokeOtherSessions }', {}, { authorization: `Bearer ${other.accessToken}` });
+    expect(r.body.data).toEqual({ revokeOtherSessions: 1 });
+    await page.waitForURL(`${server.url}/account/sign-in`, { timeout: 10_000 });
+    await page.locator('.notice', { hasText: /signed out|ended/i }).first().waitFor();
+    await shot('signed-out');
+  });
+
+  it('reset the password through the emailed link (APP_URL defaults to PUBLIC_URL/account)', async () => {
+    await page.goto(`${server.url}/account/forgot-password`);
+    await page.getByLabel('Email').fill(id.email);
+    await shot('forgot-password');
+    await page.getByRole('button', { name: 'Send the link' }).click();
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    const mail = await mailTo(id.email, /reset/i);
+    const link = linkIn(mail.text, `${server.url}/account/reset-password?token=`);
+    await page.goto(link);
+    expect(page.url()).toBe(`${server.url}/account/reset-password`); // the token left the address bar
+    await shot('reset-password');
+    id.password = `${id.password}-new`;
+    await page.getByLabel(/New password/).fill(id.password);
+    await page.getByRole('button', { name: 'Save the new password' }).click();
+    await page.locator('.notice.ok').waitFor();
+    expect(codeOf((await login(server, id.username, id.password)).body)).toBeUndefined();
+  });
+
+  it('deny a sign-in through the emailed link: the page acts only when its button is pressed', async () => {
+    const stranger = (await login(server, id.username, id.password, { 'user-agent': STRANGER })).body.data!.login as { accessToken: string };
+    const mail = await fx.mail.waitForDelivery((m) => sentTo(m, id.email) && /new sign-in/i.test(m.subject) && /Firefox/.test(m.text ?? ''), 15_000);
+    const link = linkIn(mail.text, `${server.url}/account/deny-sign-in?token=`);
+    await page.goto(link);
+    await page.getByRole('heading', { name: 'Was this you?' }).waitFor();
+    await shot('deny-sign-in');
+    expect((await me(server, stranger.accessToken)).body.data?.me).toBeDefined(); // opening the page ended nothing
+    await page.getByRole('button', { name: /end that session/i }).click();
+    await page.getByRole('heading', { name: 'That session has ended' }).waitFor();
+    expect(codeOf((await me(server, stranger.accessToken)).body)).toBe('UNAUTHENTICATED');
+  });
+
+  it('made no request to another host, and logged no error or CSP violation', () => {
+    expect(foreign).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+});
