@@ -36,6 +36,13 @@ export async function gql(query, variables = {}) {
 }
 
 export const currentUser = () => user;
+
+/** Reads the account again (after a change of its two-factor state). */
+export async function reloadUser() {
+  user = (await gql('query Me { me { id username email emailVerified mfaEnabled role } }')).me;
+  changed();
+  return user;
+}
 export const onSessionChange = (fn) => listeners.add(fn);
 const changed = () => listeners.forEach((fn) => fn(user));
 

@@ -37,13 +37,15 @@ function render(title, ...children) {
   heading.focus();
 }
 
+let fieldCount = 0;
+
 /** A form whose submit runs `action(values)`; errors show above its button, the button waits meanwhile. */
 function form(fields, label, action, extra = {}) {
   const error = h('div', { 'aria-live': 'assertive' });
   const button = h('button', { type: 'submit', class: extra.buttonClass }, label);
   const inputs = fields.map(([name, text, attrs]) => {
-    const input = h('input', { name, id: `f-${name}`, required: true, ...attrs });
-    return h('label', { for: `f-${name}` }, text, input);
+    const id = `f${++fieldCount}-${name}`; // unique: a page may hold several forms with the same field
+    return h('label', { for: id }, text, h('input', { name, id, required: true, ...attrs }));
   });
   const el = h('form', {
     novalidate: extra.novalidate,
@@ -55,7 +57,7 @@ function form(fields, label, action, extra = {}) {
       try {
         await action(values);
       } catch (e) {
-        error.replaceChildren(notice(messageOf(e), 'error'));
+        error.replaceChildren(notice(extra.messages?.[e.code] ?? messageOf(e), 'error'));
         el.querySelector('input')?.focus();
       } finally {
         button.disabled = false;
@@ -73,9 +75,10 @@ const MESSAGES = {
   WEAK_PASSWORD: 'Choose a stronger password: longer, and not a common one.',
   EMAIL_TAKEN: 'An account already uses this email address.',
   USERNAME_TAKEN: 'This username is taken.',
-  INVALID_MFA_CODE: 'That code is not right. Try the current code, or a recovery code.',
+  REAUTHENTICATION_REQUIRED: 'Confirm it is you first.',
   ACCOUNT_DISABLED: 'This account is disabled.',
 };
+const CODE_MESSAGES = { INVALID_TOKEN: 'That code is not right. Use the current code from your app, or an unused recovery code.' };
 const messageOf = (e) => MESSAGES[e.code] ?? e.message ?? 'Something went wrong.';
 
 function navigate(path, replace = false) {
@@ -96,7 +99,7 @@ addEventListener('popstate', () => void route());
 function renderNav(user) {
   nav.replaceChildren(
     ...(user
-      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
+      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
       : [link('/sign-in', 'Sign in'), link('/register', 'Create account')]),
   );
 }
@@ -118,7 +121,7 @@ function mfaForm(challenge) {
     form([['code', 'Code', { autocomplete: 'one-time-code', inputmode: recovery ? 'text' : 'numeric', autofocus: true }]], 'Continue', async ({ code }) => {
       await api.completeMfa(challenge.mfaToken, code.trim());
       await navigate('/sessions', true);
-    }),
+    }, { messages: CODE_MESSAGES }),
   );
 }
 
@@ -304,10 +307,133 @@ async function sessionsPage() {
   });
 }
 
+// ---- security: password, two-factor, deleting the account ------------------------------------------
+
+const codeField = () => ['code', 'Two-factor code (or a recovery code)', { autocomplete: 'one-time-code' }];
+
+/**
+ * Runs a sensitive change; when the service asks for a recent sign-in, shows a form to confirm it is
+ * the owner (password, and a code when two-factor is on) inside `slot`, then runs the change again.
+ */
+async function sensitive(slot, run) {
+  try {
+    return await run();
+  } catch (e) {
+    if (e.code !== 'REAUTHENTICATION_REQUIRED') throw e;
+    return new Promise((resolve, reject) => {
+      const fields = [['password', 'Your password', { type: 'password', autocomplete: 'current-password' }]];
+      if (api.currentUser()?.mfaEnabled) fields.push(codeField());
+      slot.replaceChildren(
+        h('p', {}, 'For your security, confirm it is you.'),
+        form(fields, 'Confirm', async ({ password, code }) => {
+          await api.gql('mutation Reauthenticate($password: String!, $code: String) { reauthenticate(password: $password, code: $code) }', { password, code: code?.trim() || null });
+          slot.replaceChildren();
+          run().then(resolve, reject);
+        }, { messages: CODE_MESSAGES }),
+      );
+      slot.querySelector('input')?.focus();
+    });
+  }
+}
+
+function twoFactorSection() {
+  const box = h('section', { 'aria-labelledby': 'tf-h' });
+  const draw = () => {
+    const user = api.currentUser();
+    const slot = h('div');
+    if (user.mfaEnabled) {
+      box.replaceChildren(
+        h('h2', { id: 'tf-h' }, 'Two-factor sign-in'),
+        h('p', {}, 'On: signing in asks for a code from your authenticator app.'),
+        slot,
+        form([codeField()], 'Turn two-factor sign-in off', async ({ code }) => {
+          await sensitive(slot, () => api.gql('mutation DisableTotp($code: String!) { disableTotp(code: $code) }', { code: code.trim() }));
+          await api.reloadUser();
+          securityPage(); // the other forms now ask for no code
+          main.querySelector('#tf-h')?.after(notice('Two-factor sign-in is off.', 'ok'));
+        }, { buttonClass: 'danger', messages: CODE_MESSAGES }),
+      );
+      return;
+    }
+    const start = h('button', { type: 'button', onclick: async () => {
+      start.disabled = true;
+      try {
+        const { startTotpEnrollment: e } = await sensitive(slot, () => api.gql('mutation StartTotp { startTotpEnrollment { qrCodeSvg secret } }'));
+        enroll(e);
+      } catch (err) {
+        slot.replaceChildren(notice(err.code === 'FORBIDDEN' ? 'Verify your email address first: open the link we emailed you.' : messageOf(err), 'error'));
+      } finally {
+        start.disabled = false;
+      }
+    } }, 'Set up two-factor sign-in');
+    box.replaceChildren(h('h2', { id: 'tf-h' }, 'Two-factor sign-in'), h('p', {}, 'Off. With it on, signing in also asks for a code from an authenticator app.'), slot, start);
+  };
+  const enroll = (e) => {
+    const qr = h('img', { alt: 'QR code to scan with your authenticator app', width: '200', height: '200', class: 'qr' });
+    qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(e.qrCodeSvg)}`;
+    box.replaceChildren(
+      h('h2', { id: 'tf-h' }, 'Set up two-factor sign-in'),
+      h('p', {}, 'Scan this code with your authenticator app, or type the key by hand.'),
+      qr,
+      h('p', {}, 'Key: ', h('code', { id: 'totp-secret' }, e.secret)),
+      form([['code', 'The 6-digit code your app shows', { autocomplete: 'one-time-code', inputmode: 'numeric' }]], 'Turn it on', async ({ code }) => {
+        const { confirmTotpEnrollment: codes } = await api.gql('mutation ConfirmTotp($code: String!) { confirmTotpEnrollment(code: $code) }', { code: code.trim() });
+        await api.reloadUser();
+        box.replaceChildren(
+          h('h2', { id: 'tf-h', tabindex: '-1' }, 'Save your recovery codes'),
+          notice('Two-factor sign-in is on.', 'ok'),
+          h('p', {}, 'Each of these codes signs you in once if you lose your phone. Keep them somewhere safe: they are shown only now.'),
+          h('ul', { class: 'codes', id: 'recovery-codes' }, codes.map((c) => h('li', {}, h('code', {}, c)))),
+          h('button', { type: 'button', onclick: () => securityPage() }, 'I have saved them'),
+        );
+        box.querySelector('h2').focus();
+      }, { messages: CODE_MESSAGES }),
+    );
+    box.querySelector('input')?.focus();
+  };
+  draw();
+  return box;
+}
+
+function securityPage() {
+  const user = api.currentUser();
+  const pwSlot = h('div');
+  const delSlot = h('div');
+  const withCode = (fields) => (api.currentUser()?.mfaEnabled ? [...fields, codeField()] : fields);
+  render(
+    'Security',
+    h('section', { 'aria-labelledby': 'pw-h' },
+      h('h2', { id: 'pw-h' }, 'Change your password'),
+      pwSlot,
+      form(withCode([
+        ['currentPassword', 'Current password', { type: 'password', autocomplete: 'current-password' }],
+        ['newPassword', 'New password (at least 8 characters)', { type: 'password', autocomplete: 'new-password', minlength: '8' }],
+      ]), 'Change password', async ({ currentPassword, newPassword, code }) => {
+        await sensitive(pwSlot, () => api.gql('mutation ChangePassword($input: ChangePasswordInput!) { changePassword(input: $input) }', { input: { currentPassword, newPassword, code: code?.trim() || null } }));
+        pwSlot.replaceChildren(notice('Your password is changed, and every other session of your account has ended.', 'ok'));
+        main.querySelectorAll('#pw-h ~ form input').forEach((i) => (i.value = ''));
+      }, { messages: { ...CODE_MESSAGES, INVALID_CREDENTIALS: 'Your current password is not right.' } }),
+    ),
+    twoFactorSection(),
+    h('section', { 'aria-labelledby': 'del-h' },
+      h('h2', { id: 'del-h' }, 'Delete your account'),
+      h('p', {}, `This erases ${user.username} and signs out every device. It cannot be undone.`),
+      delSlot,
+      form(withCode([['password', 'Your password', { type: 'password', autocomplete: 'current-password' }]]), 'Delete my account', async ({ password, code }) => {
+        if (!confirm('Delete your account for good?')) return;
+        await sensitive(delSlot, () => api.gql('mutation DeleteAccount($password: String!, $code: String) { deleteAccount(password: $password, code: $code) }', { password, code: code?.trim() || null }));
+        api.forget();
+        await navigate('/sign-in', true);
+        main.insertBefore(notice('Your account is deleted.', 'ok'), main.children[1] ?? null);
+      }, { buttonClass: 'danger', messages: { ...CODE_MESSAGES, INVALID_CREDENTIALS: 'That password is not right.' } }),
+    ),
+  );
+}
+
 // ---- routing -----------------------------------------------------------------------------------------
 
 const PUBLIC = { '/sign-in': () => signInPage(), '/register': registerPage, '/forgot-password': forgotPage, '/reset-password': resetPage, '/magic-link': magicLinkPage, '/deny-sign-in': denyPage };
-const PRIVATE = { '/sessions': sessionsPage };
+const PRIVATE = { '/sessions': sessionsPage, '/security': securityPage };
 
 let wasSignedIn = false;
 api.onSessionChange((user) => {

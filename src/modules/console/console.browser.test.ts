@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, login, me, newIdentity } from '../../test/auth-client.js';
 import { gql, useTestServers, type TestServer } from '../../test/harness.js';
 import { sentTo } from '../../test/mail-server.js';
+import { stepNow, totpAt } from '../../test/totp.js';
 
 const STRANGER = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
 const SHOTS = '.tmp/console-screenshots';
@@ -52,6 +53,7 @@ describe('the account console in Chromium', () => {
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
     context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone-sized screen
     page = await context.newPage();
+    page.setDefaultTimeout(10_000);
     const own = new URL(server.url).origin;
     page.on('request', (r) => {
       if (!r.url().startsWith(own)) foreign.push(r.url());
@@ -201,6 +203,63 @@ describe('the account console in Chromium', () => {
     await page.getByRole('button', { name: /end that session/i }).click();
     await page.getByRole('heading', { name: 'That session has ended' }).waitFor();
     expect(codeOf((await me(server, stranger.accessToken)).body)).toBe('UNAUTHENTICATED');
+  });
+
+  const recovery: string[] = [];
+  const signIn = async () => {
+    await page.goto(`${server.url}/account/sign-in`);
+    await page.getByLabel('Username or email').fill(id.username);
+    await page.getByLabel('Password').fill(id.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  };
+
+  it('two-factor: enroll with the QR code or key, confirm, see the recovery codes once; the next sign-in asks for a code', async () => {
+    await signIn();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('heading', { name: 'Security', exact: true }).waitFor();
+    await shot('security');
+    await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    const secret = (await page.locator('#totp-secret').textContent())!;
+    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+    await shot('two-factor-enroll');
+    await page.getByLabel('The 6-digit code your app shows').fill(totpAt(secret, stepNow()));
+    await page.getByRole('button', { name: 'Turn it on' }).click();
+    await page.locator('#recovery-codes li').first().waitFor();
+    recovery.push(...(await page.locator('#recovery-codes li').allTextContents()));
+    expect(recovery.length).toBeGreaterThanOrEqual(8);
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    expect((await server.infra.prisma.user.findFirstOrThrow({ where: { email: id.email } })).mfaEnabledAt).not.toBeNull();
+
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(`${server.url}/account/sign-in`);
+    await signIn();
+    await page.getByRole('heading', { name: 'Two-factor check' }).waitFor();
+    await page.getByLabel('Code').fill('000000');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByLabel('Code').fill(recovery[0]!);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+  });
+
+  it('change the password (with a code), then delete the account', async () => {
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByLabel('Current password').fill(id.password);
+    id.password = `${id.password}-2`;
+    await page.getByLabel(/^New password/).fill(id.password);
+    await page.locator('#pw-h ~ form').getByLabel(/Two-factor code/).fill(recovery[1]!);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.locator('.notice.ok', { hasText: /password is changed/ }).waitFor();
+    expect(codeOf((await login(server, id.username, id.password)).body)).toBeUndefined();
+
+    await page.locator('#del-h ~ form').getByLabel('Your password').fill(id.password);
+    await page.locator('#del-h ~ form').getByLabel(/Two-factor code/).fill(recovery[2]!);
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Delete my account' }).click();
+    await page.waitForURL(`${server.url}/account/sign-in`);
+    await page.locator('.notice.ok', { hasText: /deleted/ }).waitFor();
+    expect(codeOf((await login(server, id.username, id.password)).body)).toBe('INVALID_CREDENTIALS');
   });
 
   it('made no request to another host, and logged no error or CSP violation', () => {
