@@ -95,6 +95,14 @@ export const completeMfa = async (mfaToken, code) =>
 export const signInWithMagicLink = async (token) =>
   loginResult((await gql(`mutation MagicLink($token: String!) { signInWithMagicLink(token: $token) { ${LOGIN_RESULT} } }`, { token })).signInWithMagicLink);
 
+/** Signs in with a passkey of this site (the identifier narrows it to that account's passkeys). */
+export async function passkeyLogin(identifier) {
+  const { startPasskeyLogin: c } = await gql('mutation StartPasskeyLogin($identifier: String) { startPasskeyLogin(identifier: $identifier) { challengeId options } }', { identifier: identifier || null });
+  const credential = await navigator.credentials.get({ publicKey: window.PublicKeyCredential.parseRequestOptionsFromJSON(c.options) });
+  const r = await gql(`mutation FinishPasskeyLogin($challengeId: ID!, $response: JSON!) { finishPasskeyLogin(challengeId: $challengeId, response: $response) { ${PAYLOAD} } }`, { challengeId: c.challengeId, response: credential.toJSON() });
+  adopt(r.finishPasskeyLogin);
+}
+
 export async function register(username, email, password) {
   adopt((await gql(`mutation Register($input: RegisterInput!) { register(input: $input) { ${PAYLOAD} } }`, { input: { username, email, password } })).register);
 }

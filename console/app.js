@@ -143,6 +143,7 @@ function signInPage(message) {
       async ({ identifier, password }) => afterLogin(await api.login(identifier.trim(), password)),
     ),
     h('p', {}, link('/forgot-password', 'Forgot your password?'), ' · ', link('/register', 'Create an account')),
+    window.PublicKeyCredential?.parseRequestOptionsFromJSON ? passkeySignIn() : null,
     h('h2', {}, 'Sign in with an email link'),
     form([['email', 'Email', { type: 'email', autocomplete: 'email' }]], 'Email me a link', async ({ email }) => {
       await api.gql('mutation RequestMagicLink($email: String!) { requestMagicLink(email: $email) }', { email: email.trim() });
@@ -150,6 +151,70 @@ function signInPage(message) {
       main.append(h('p', { id: 'magic-sent', class: 'notice ok', role: 'status' }, 'If an account uses that address, a sign-in link is on its way. It works once, for 15 minutes.'));
     }, { buttonClass: 'secondary' }),
   );
+}
+
+function passkeySignIn() {
+  const error = h('div', { 'aria-live': 'assertive' });
+  const button = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+    button.disabled = true;
+    error.replaceChildren();
+    try {
+      await api.passkeyLogin(main.querySelector('input[name=identifier]')?.value.trim());
+      await navigate('/sessions', true);
+    } catch (e) {
+      error.replaceChildren(notice(e.name === 'NotAllowedError' ? 'No passkey was used.' : messageOf(e), 'error'));
+    } finally {
+      button.disabled = false;
+    }
+  } }, 'Sign in with a passkey');
+  return h('div', { class: 'row' }, button, error);
+}
+
+/** The account's passkeys: list, add (this device or a security key), delete. */
+function passkeysSection() {
+  const box = h('section', { 'aria-labelledby': 'pk-h' });
+  const list = h('ul', { class: 'cards', id: 'passkeys' });
+  const slot = h('div');
+  const show = async () => {
+    const { passkeys } = await api.gql('query Passkeys { passkeys { id name createdAt lastUsedAt } }');
+    list.replaceChildren(
+      ...(passkeys.length === 0 ? [h('li', { class: 'muted' }, 'No passkeys yet.')] : passkeys.map((p) =>
+        h('li', { 'data-passkey': p.id },
+          h('span', { class: 'what' }, p.name, h('br'), h('span', { class: 'muted' }, `added ${when(p.createdAt)}${p.lastUsedAt ? ` · last used ${when(p.lastUsedAt)}` : ''}`)),
+          h('button', { type: 'button', class: 'danger', 'aria-label': `Delete passkey ${p.name}`, onclick: async () => {
+            if (!confirm(`Delete the passkey "${p.name}"?`)) return;
+            await api.gql('mutation DeletePasskey($id: ID!) { deletePasskey(id: $id) }', { id: p.id });
+            await show();
+            slot.replaceChildren(notice('Passkey deleted.', 'ok'));
+          } }, 'Delete'),
+        ))),
+    );
+  };
+  const fields = [['name', 'Name (such as “Laptop”)', { required: false, maxlength: '64' }]];
+  if (api.currentUser()?.mfaEnabled) fields.push(codeField());
+  box.append(
+    h('h2', { id: 'pk-h' }, 'Passkeys'),
+    h('p', { class: 'muted' }, 'Sign in with your fingerprint, face or screen lock instead of a password.'),
+    list,
+    slot,
+    form(fields, 'Add a passkey', async ({ name, code }) => {
+      const { startPasskeyRegistration: c } = await sensitive(slot, () =>
+        api.gql('mutation StartPasskeyRegistration($code: String) { startPasskeyRegistration(code: $code) { challengeId options } }', { code: code?.trim() || null }));
+      let credential;
+      try {
+        credential = await navigator.credentials.create({ publicKey: window.PublicKeyCredential.parseCreationOptionsFromJSON(c.options) });
+      } catch (e) {
+        throw Object.assign(new Error(e.name === 'NotAllowedError' ? 'No passkey was made.' : e.message), { code: 'PASSKEY' });
+      }
+      await api.gql('mutation FinishPasskeyRegistration($challengeId: ID!, $name: String, $response: JSON!) { finishPasskeyRegistration(challengeId: $challengeId, name: $name, response: $response) { id } }',
+        { challengeId: c.challengeId, name: name?.trim() || null, response: credential.toJSON() });
+      await show();
+      box.querySelectorAll('form input').forEach((i) => (i.value = ''));
+      slot.replaceChildren(notice('Passkey added.', 'ok'));
+    }, { buttonClass: 'secondary', messages: CODE_MESSAGES }),
+  );
+  void show().catch((e) => slot.replaceChildren(notice(messageOf(e), 'error')));
+  return box;
 }
 
 function registerPage() {
@@ -415,6 +480,7 @@ function securityPage() {
       }, { messages: { ...CODE_MESSAGES, INVALID_CREDENTIALS: 'Your current password is not right.' } }),
     ),
     twoFactorSection(),
+    window.PublicKeyCredential?.parseCreationOptionsFromJSON ? passkeysSection() : null,
     h('section', { 'aria-labelledby': 'del-h' },
       h('h2', { id: 'del-h' }, 'Delete your account'),
       h('p', {}, `This erases ${user.username} and signs out every device. It cannot be undone.`),

@@ -4,7 +4,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, login, me, newIdentity } from '../../test/auth-client.js';
 import { gql, useTestServers, type TestServer } from '../../test/harness.js';
-import { sentTo } from '../../test/mail-server.js';
+import { PRODUCTION_MAIL_ENV, sentTo } from '../../test/mail-server.js';
 import { stepNow, totpAt } from '../../test/totp.js';
 
 const STRANGER = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
@@ -24,6 +24,7 @@ const note = (line: string) => process.stdout.write(`[console] ${line}\n`);
 describe('the account console in Chromium', () => {
   const fx = useTestServers('console-browser', { mail: true });
   let server: TestServer;
+  let base: string; // PUBLIC_URL, where the browser goes
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -48,13 +49,15 @@ describe('the account console in Chromium', () => {
     await mkdir(SHOTS, { recursive: true });
     // PUBLIC_URL is the address the browser opens (the links and redirects the service makes must work),
     // and APP_URL is unset: its default, PUBLIC_URL/account, is what the emails link to.
+    // localhost, not 127.0.0.1: a passkey's relying party must be a domain name.
     const port = await freePort();
-    server = await fx.start({ port, env: { PUBLIC_URL: `http://127.0.0.1:${port}`, APP_URL: undefined as unknown as string } });
+    base = `http://localhost:${port}`;
+    server = await fx.start({ port, env: { PUBLIC_URL: base, APP_URL: undefined as unknown as string } });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
     context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone-sized screen
     page = await context.newPage();
     page.setDefaultTimeout(10_000);
-    const own = new URL(server.url).origin;
+    const own = new URL(base).origin;
     page.on('request', (r) => {
       if (!r.url().startsWith(own)) foreign.push(r.url());
     });
@@ -96,13 +99,13 @@ describe('the account console in Chromium', () => {
     const sizes: Promise<number>[] = [];
     const onResponse = (r: import('playwright-core').Response) => sizes.push(r.request().sizes().then((s) => s.responseBodySize + s.responseHeadersSize, () => 0));
     page.on('response', onResponse);
-    await page.goto(`${server.url}/account`);
+    await page.goto(`${base}/account`);
     await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
     const tti = await page.evaluate(() => performance.now());
     page.off('response', onResponse);
     const bytes = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
     note(`first load: ${sizes.length} responses, ${bytes} bytes transferred (uncompressed), interactive after ${tti.toFixed(0)} ms`);
-    expect(page.url()).toBe(`${server.url}/account/sign-in`);
+    expect(page.url()).toBe(`${base}/account/sign-in`);
     await shot('sign-in');
   });
 
@@ -114,7 +117,7 @@ describe('the account console in Chromium', () => {
     await shot('register');
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
-    expect(page.url()).toBe(`${server.url}/account/sessions`);
+    expect(page.url()).toBe(`${base}/account/sessions`);
     expect(await context.cookies()).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'latchkey_refresh', httpOnly: true, sameSite: 'Strict' })]));
     expect(await page.evaluate<number>('localStorage.length + sessionStorage.length')).toBe(0); // the refresh token is in the cookie only
 
@@ -124,7 +127,7 @@ describe('the account console in Chromium', () => {
     const user = () => server.infra.prisma.user.findFirstOrThrow({ where: { email: id.email } });
     expect((await user()).emailVerifiedAt).toBeNull(); // the GET changed nothing
     await page.getByRole('button', { name: /verify/i }).click();
-    await page.waitForURL(`${server.url}/account/sessions`);
+    await page.waitForURL(`${base}/account/sessions`);
     await page.locator('.notice.ok').first().waitFor();
     expect(await page.locator('.notice.ok').first().textContent()).toMatch(/verified/i);
     expect((await user()).emailVerifiedAt).not.toBeNull();
@@ -134,7 +137,7 @@ describe('the account console in Chromium', () => {
     await page.reload();
     await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
     await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
-    await page.waitForURL(`${server.url}/account/sign-in`);
+    await page.waitForURL(`${base}/account/sign-in`);
     expect(await context.cookies()).toEqual([]);
     await page.getByLabel('Username or email').fill(id.username);
     await page.getByLabel('Password').fill(id.password);
@@ -169,21 +172,21 @@ describe('the account console in Chromium', () => {
     await page.locator('#sessions li', { hasText: 'Elsewhere-Device/3.0' }).waitFor();
     const r = await gql(server, 'mutation { revokeOtherSessions }', {}, { authorization: `Bearer ${other.accessToken}` });
     expect(r.body.data).toEqual({ revokeOtherSessions: 1 });
-    await page.waitForURL(`${server.url}/account/sign-in`, { timeout: 10_000 });
+    await page.waitForURL(`${base}/account/sign-in`, { timeout: 10_000 });
     await page.locator('.notice', { hasText: /signed out|ended/i }).first().waitFor();
     await shot('signed-out');
   });
 
   it('reset the password through the emailed link (APP_URL defaults to PUBLIC_URL/account)', async () => {
-    await page.goto(`${server.url}/account/forgot-password`);
+    await page.goto(`${base}/account/forgot-password`);
     await page.getByLabel('Email').fill(id.email);
     await shot('forgot-password');
     await page.getByRole('button', { name: 'Send the link' }).click();
     await page.getByRole('heading', { name: 'Check your email' }).waitFor();
     const mail = await mailTo(id.email, /reset/i);
-    const link = linkIn(mail.text, `${server.url}/account/reset-password?token=`);
+    const link = linkIn(mail.text, `${base}/account/reset-password?token=`);
     await page.goto(link);
-    expect(page.url()).toBe(`${server.url}/account/reset-password`); // the token left the address bar
+    expect(page.url()).toBe(`${base}/account/reset-password`); // the token left the address bar
     await shot('reset-password');
     id.password = `${id.password}-new`;
     await page.getByLabel(/New password/).fill(id.password);
@@ -195,7 +198,7 @@ describe('the account console in Chromium', () => {
   it('deny a sign-in through the emailed link: the page acts only when its button is pressed', async () => {
     const stranger = (await login(server, id.username, id.password, { 'user-agent': STRANGER })).body.data!.login as { accessToken: string };
     const mail = await fx.mail.waitForDelivery((m) => sentTo(m, id.email) && /new sign-in/i.test(m.subject) && /Firefox/.test(m.text ?? ''), 15_000);
-    const link = linkIn(mail.text, `${server.url}/account/deny-sign-in?token=`);
+    const link = linkIn(mail.text, `${base}/account/deny-sign-in?token=`);
     await page.goto(link);
     await page.getByRole('heading', { name: 'Was this you?' }).waitFor();
     await shot('deny-sign-in');
@@ -205,9 +208,54 @@ describe('the account console in Chromium', () => {
     expect(codeOf((await me(server, stranger.accessToken)).body)).toBe('UNAUTHENTICATED');
   });
 
+  it('magic link: asked for on the sign-in page; the emailed link signs in only when its button is pressed', async () => {
+    await page.goto(`${base}/account/sign-in`);
+    await page.getByLabel('Email', { exact: true }).fill(id.email);
+    await page.getByRole('button', { name: 'Email me a link' }).click();
+    await page.locator('#magic-sent').waitFor();
+    const mail = await mailTo(id.email, /sign-in link/i);
+    await page.goto(linkIn(mail.text, `${base}/account/magic-link?token=`));
+    await page.getByRole('heading', { name: 'Sign in with your email link' }).waitFor();
+    await shot('magic-link');
+    await page.getByRole('button', { name: 'Sign me in' }).click();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+  });
+
+  it('passkeys: add one (a virtual authenticator), sign in with it, delete it', async () => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByLabel(/^Name/).fill('Test laptop');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.locator('#passkeys li', { hasText: 'Test laptop' }).waitFor();
+    await shot('passkeys');
+
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(`${base}/account/sign-in`);
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+
+    await page.getByRole('link', { name: 'Security' }).click();
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Delete passkey Test laptop' }).click();
+    await page.locator('#passkeys li', { hasText: 'No passkeys yet' }).waitFor();
+    expect(await server.infra.prisma.passkey.count()).toBe(0);
+  });
+
+  it('is served in production too', async () => {
+    const prod = await fx.start({ env: { NODE_ENV: 'production', BCRYPT_COST: '10', ...PRODUCTION_MAIL_ENV }, workers: false });
+    const res = await fetch(`${prod.url}/account/sessions`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect((await fetch(`${prod.url}/account/app.js`)).status).toBe(200);
+  });
+
   const recovery: string[] = [];
   const signIn = async () => {
-    await page.goto(`${server.url}/account/sign-in`);
+    await page.goto(`${base}/account/sign-in`);
     await page.getByLabel('Username or email').fill(id.username);
     await page.getByLabel('Password').fill(id.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
@@ -232,7 +280,7 @@ describe('the account console in Chromium', () => {
     expect((await server.infra.prisma.user.findFirstOrThrow({ where: { email: id.email } })).mfaEnabledAt).not.toBeNull();
 
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
-    await page.waitForURL(`${server.url}/account/sign-in`);
+    await page.waitForURL(`${base}/account/sign-in`);
     await signIn();
     await page.getByRole('heading', { name: 'Two-factor check' }).waitFor();
     await page.getByLabel('Code').fill('000000');
@@ -257,7 +305,7 @@ describe('the account console in Chromium', () => {
     await page.locator('#del-h ~ form').getByLabel(/Two-factor code/).fill(recovery[2]!);
     page.once('dialog', (d) => void d.accept());
     await page.getByRole('button', { name: 'Delete my account' }).click();
-    await page.waitForURL(`${server.url}/account/sign-in`);
+    await page.waitForURL(`${base}/account/sign-in`);
     await page.locator('.notice.ok', { hasText: /deleted/ }).waitFor();
     expect(codeOf((await login(server, id.username, id.password)).body)).toBe('INVALID_CREDENTIALS');
   });
