@@ -274,12 +274,20 @@ function magicLinkPage() {
   );
 }
 
-function denyPage() {
+async function denyPage() {
   if (!linkToken) return missingToken('Was this you?');
+  let about;
+  try {
+    about = (await api.gql('query SignInToDeny($token: String!) { signInToDeny(token: $token) { signedInAt ip userAgent active } }', { token: linkToken })).signInToDeny;
+  } catch (e) {
+    if (e.code !== 'INVALID_TOKEN' && e.code !== 'BAD_USER_INPUT') throw e;
+    return render('Was this you?', notice('This link is invalid, already used or expired.', 'error'), h('p', {}, 'If you think someone else has your password, ', link('/forgot-password', 'choose a new one'), '.'));
+  }
   render(
     'Was this you?',
-    h('p', {}, 'We emailed you about a new sign-in to your account. If it was not you, end that session now: whoever signed in is signed out at once, everywhere.'),
-    h('p', { class: 'muted' }, 'The email shows when and from where the sign-in happened.'),
+    h('p', {}, 'We emailed you about this new sign-in to your account:'),
+    h('ul', { class: 'cards', id: 'deny-what' }, h('li', {}, h('span', { class: 'what' }, about.active ? device(about.userAgent) : 'A session that has ended since', about.ip ? h('span', { class: 'muted' }, ` · ${about.ip}`) : null), h('time', { datetime: about.signedInAt, class: 'muted' }, when(about.signedInAt)))),
+    h('p', {}, 'If it was not you, end that session now: whoever signed in is signed out at once, everywhere.'),
     form([], 'It was not me: end that session', async () => {
       await api.gql('mutation DenySignIn($token: String!) { denySignIn(token: $token) }', { token: linkToken });
       render(

@@ -201,6 +201,7 @@ describe('the account console in Chromium', () => {
     const link = linkIn(mail.text, `${base}/account/deny-sign-in?token=`);
     await page.goto(link);
     await page.getByRole('heading', { name: 'Was this you?' }).waitFor();
+    await page.locator('#deny-what li', { hasText: 'Firefox on Windows' }).waitFor(); // what it concerns
     await shot('deny-sign-in');
     expect((await me(server, stranger.accessToken)).body.data?.me).toBeDefined(); // opening the page ended nothing
     await page.getByRole('button', { name: /end that session/i }).click();
