@@ -51,7 +51,7 @@ function adopt(payload) {
   user = payload.user;
   clearTimeout(renewTimer);
   // Renew at 80% of the access token's life; the WebSocket is told of the new token.
-  renewTimer = setTimeout(() => void resume(), Math.max(10, payload.expiresIn * 0.8) * 1000);
+  renewTimer = setTimeout(() => resume().catch(() => undefined), Math.max(10, payload.expiresIn * 0.8) * 1000);
   feed.reauthenticate();
   changed();
 }
@@ -65,8 +65,19 @@ export function forget() {
   changed();
 }
 
-/** Trades the session cookie for a fresh access token; false when there is no live session. */
-export async function resume() {
+let refreshing;
+
+/**
+ * Trades the session cookie for a fresh access token; false when there is no live session. One at a
+ * time across every tab of this origin (Web Locks): a refresh rotates the cookie, and a second one sent
+ * with the old cookie meanwhile would look like a stolen token and end the session.
+ */
+export function resume() {
+  refreshing ??= (navigator.locks ? navigator.locks.request('latchkey-refresh', refreshNow) : refreshNow()).finally(() => (refreshing = undefined));
+  return refreshing;
+}
+
+async function refreshNow() {
   try {
     adopt((await gql(`mutation Refresh { refresh { ${PAYLOAD} } }`)).refresh);
     return true;

@@ -147,6 +147,20 @@ describe('the account console in Chromium', () => {
     await shot('sessions');
   });
 
+  it('two tabs opened at once both resume the one session (their refreshes take turns)', async () => {
+    const second = await context.newPage();
+    try {
+      await Promise.all([page.reload(), second.goto(`${base}/account/sessions`)]);
+      await Promise.all([page, second].map((p) => p.getByRole('heading', { name: 'Your sessions' }).waitFor()));
+      // Both hold a working token of the same, still live, session.
+      await page.reload();
+      await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+      expect(await page.locator('#sessions li').count()).toBe(1);
+    } finally {
+      await second.close();
+    }
+  });
+
   let elsewhere: { accessToken: string } | undefined;
   it('a sign-in elsewhere appears in the feed live; revoking it from the console ends it', async () => {
     // The feed is subscribed once the page shows: wait for the socket's subscription to be in place.
