@@ -329,6 +329,21 @@ const EVENT_TEXT = {
 const eventItem = (e) =>
   h('li', { 'data-event': e.id }, h('span', { class: 'what' }, EVENT_TEXT[e.type] ?? e.type, e.ip || e.userAgent ? h('span', { class: 'muted' }, ` · ${device(e.userAgent)}${e.ip ? ` · ${e.ip}` : ''}`) : null), h('time', { datetime: e.occurredAt, class: 'muted' }, when(e.occurredAt)));
 
+function unverifiedNotice() {
+  const box = h('div', { class: 'notice', role: 'status' }, 'Your email address is not verified yet: open the link we emailed you. ');
+  const again = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+    again.disabled = true;
+    try {
+      const { resendVerificationEmail: sent } = await api.gql('mutation ResendVerification { resendVerificationEmail }');
+      box.replaceChildren(sent ? 'A new link is on its way; older ones no longer work.' : 'Your address is already verified.');
+    } catch (e) {
+      box.replaceChildren(messageOf(e));
+    }
+  } }, 'Send the link again');
+  box.append(again);
+  return box;
+}
+
 async function sessionsPage() {
   const [{ sessions }, { securityEvents }] = await Promise.all([
     api.gql('query Sessions { sessions { id current ip userAgent lastUsedAt createdAt } }'),
@@ -360,7 +375,7 @@ async function sessionsPage() {
   const user = api.currentUser();
   render(
     'Your sessions',
-    user && !user.emailVerified ? notice('Your email address is not verified yet: open the link we emailed you.') : null,
+    user && !user.emailVerified ? unverifiedNotice() : null,
     status,
     h('p', { class: 'muted' }, 'Every device signed in to your account. Signing one out ends it at once.'),
     list,
