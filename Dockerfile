@@ -52,6 +52,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY prisma/migrations ./prisma/migrations
+# The account console (/account): plain ES modules served as written, no build step.
+COPY console ./console
 # Non-root: `node` (uid 1000) comes with the base image.
 USER node
 EXPOSE 4000

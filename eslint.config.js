@@ -59,6 +59,11 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: globals.node },
   },
+  {
+    // The account console runs in the browser, served as written (no build).
+    files: ['console/**/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
   boundary(['src/core/**/*.ts'], [LEAVE_CORE, TRANSPORT, PRISMA]),
   boundary(['src/infra/**/*.ts'], [ENTRY, MODULES, GRAPHQL_CODE, HTTP_CODE]),
   boundary(['src/http/**/*.ts'], [ENTRY, MODULES, GRAPHQL_CODE, PRISMA]),

@@ -22,6 +22,7 @@ import { adminModule } from './modules/admin/admin.module.js';
 import { AdminRepository } from './modules/admin/admin.repository.js';
 import { AdminService } from './modules/admin/admin.service.js';
 import { accountsModule } from './modules/accounts/accounts.module.js';
+import { consoleModule } from './modules/console/console.module.js';
 import { AccountsService } from './modules/accounts/accounts.service.js';
 import { AuditRetention } from './modules/audit/audit-retention.js';
 import { AuditSealsRepository } from './modules/audit/audit-seals.repository.js';
@@ -108,6 +109,7 @@ export const MODULES = [
   webhooksModule,
   mailModule,
   maintenanceModule,
+  consoleModule,
 ] as const satisfies readonly Feature<Services>[];
 
 const FEATURES: readonly Feature<Services>[] = MODULES;

@@ -46,7 +46,7 @@ export const envSchema = z.object({
   HOST: z.string().min(1).optional(),
   /** Base URL used in emails and as the JWT `iss`. @default http://localhost:$PORT */
   PUBLIC_URL: url.optional(),
-  /** Frontend base URL for links such as password reset. @default PUBLIC_URL */
+  /** Base URL of the pages emailed links open (reset, magic link, deny sign-in, sessions). @default PUBLIC_URL/account (the built-in console) */
   APP_URL: url.optional(),
   /** Unset: an embedded PostgreSQL kept under `.data/` (never in production). */
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
@@ -158,6 +158,8 @@ export const envSchema = z.object({
   BODY_LIMIT: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
   /** Expose GraphiQL and introspection (off in production whatever this says). @default true outside production */
   GRAPHIQL: bool.optional(),
+  /** Serve the account console at `/account` (`off` when another frontend at APP_URL serves the emailed links). @default on */
+  ACCOUNT_CONSOLE: z.enum(['on', 'off']).default('on'),
   /** First webhook retry delay; it doubles each attempt. @default 5000 */
   WEBHOOK_RETRY_DELAY_MS: int(10, 3_600_000).default(5_000),
   /** Delivery attempts of one webhook message before it is marked failed. @default 8 */

@@ -13,7 +13,7 @@ const validProductionEnv = {
 describe('loadConfig', () => {
   it('applies the contract defaults', () => {
     const c = loadConfig({});
-    expect(c.http).toMatchObject({ port: 4000, host: '127.0.0.1', publicUrl: 'http://localhost:4000', appUrl: 'http://localhost:4000' });
+    expect(c.http).toMatchObject({ port: 4000, host: '127.0.0.1', publicUrl: 'http://localhost:4000', appUrl: 'http://localhost:4000/account', accountConsole: true });
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');
     expect(c.auth).toMatchObject({ accessTokenTtl: 900, refreshTokenTtl: 2_592_000, bcryptCost: 12, passwordMinLength: 8 });
     expect(c.mail.from).toBe('Latchkey <no-reply@localhost>');

@@ -30,6 +30,8 @@ export interface Config {
     readonly tls?: { readonly certFile: string; readonly keyFile: string };
     readonly bodyLimit: number;
     readonly graphiql: boolean;
+    /** Serve the account console at /account (ACCOUNT_CONSOLE). */
+    readonly accountConsole: boolean;
   };
   readonly db: { readonly url?: string };
   readonly redis: { readonly url: string; readonly keyPrefix: string };
@@ -187,12 +189,14 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       // machine only, unless HOST says otherwise. Containers set HOST=0.0.0.0 themselves.
       host,
       publicUrl,
-      appUrl: e.APP_URL ?? publicUrl,
+      // The built-in console serves every page an emailed link opens.
+      appUrl: e.APP_URL ?? `${publicUrl}/account`,
       corsOrigins: e.CORS_ORIGINS ?? (isProduction ? [] : 'localhost'),
       trustProxy: trustProxy.value,
       ...(e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { tls: { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } } : {}),
       bodyLimit: e.BODY_LIMIT,
       graphiql: !isProduction && (e.GRAPHIQL ?? true),
+      accountConsole: e.ACCOUNT_CONSOLE === 'on',
     },
     db: { url: e.DATABASE_URL },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },

@@ -27,6 +27,7 @@ const STUBS: Record<string, string> = {
   'prisma/migrations/migration_lock.toml': '',
   'src/main.ts': 'export {};\n',
   'src/worker.ts': 'export {};\n',
+  'console/index.html': '',
 };
 
 const made: string[] = [];

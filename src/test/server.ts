@@ -39,6 +39,8 @@ export interface TestServerOptions {
   restRoutes?: FastifyPluginAsync[];
   /** Where to listen (a loopback address). @default 127.0.0.1 */
   host?: string;
+  /** Port to listen on (a browser test whose PUBLIC_URL must be the very address it opens). @default a free one */
+  port?: number;
 }
 
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
@@ -109,7 +111,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   deps.restRoutes.push(...(opts.restRoutes ?? []));
   const app = await buildApp(deps);
   const host = opts.host ?? '127.0.0.1';
-  await app.fastify.listen({ port: 0, host });
+  await app.fastify.listen({ port: opts.port ?? 0, host });
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const metricsListener = await startMetricsListener(config, infra.metrics.registry, log);
   const relay = await startRelay(services);

@@ -75,7 +75,7 @@ describe('MagicLinkService: the request tells nothing about the address', () => 
     expect(await fx.server.services.magicLink.handleRequest(added[0]!.id, added[0]!.payload as { sealedEmail: string })).toBe('sent');
     const stored = await prisma().emailMessage.findFirstOrThrow({ where: { userId: t.user.id, template: 'magic-link' } });
     const link = String(fx.server.services.mail.open(stored.id, stored.data as unknown as StoredTemplateData).link);
-    expect(link).toMatch(/^http:\/\/localhost:\d+\/magic-link\?token=/);
+    expect(link).toMatch(/^http:\/\/localhost:\d+\/account\/magic-link\?token=/);
     const token = new URL(link).searchParams.get('token')!;
     const sessions = () => prisma().session.count({ where: { userId: t.user.id } });
     const before = await sessions();
@@ -87,6 +87,8 @@ describe('MagicLinkService: the request tells nothing about the address', () => 
         expect([404, 405]).toContain(res.status);
       }
     }
+    // The link itself opens the account console's page, whose button posts the token: the GET does nothing.
+    expect((await fetch(`${fx.server.url}/account/magic-link?token=${token}`, { headers: { accept: 'text/html' } })).status).toBe(200);
     expect(await sessions()).toBe(before);
     expect((await prisma().oneTimeToken.findFirstOrThrow({ where: { userId: t.user.id, purpose: 'MAGIC_LINK' } })).consumedAt).toBeNull();
     const res = await rest(fx.server, 'POST', '/auth/magic-link/sign-in', { token });

@@ -56,6 +56,15 @@ export class OneTimeTokensRepository {
     return row?.userId ?? null;
   }
 
+  /** Like `peek`, for a token bound to a session: its owner, session and issue time, without using it. */
+  async peekBound(token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<{ userId: string; sessionId: string | null; createdAt: Date } | null> {
+    if (!OPAQUE_TOKEN.test(token)) return null;
+    return this.prisma.oneTimeToken.findFirst({
+      where: { tokenHash: hashOpaqueToken(token), purpose, consumedAt: null, expiresAt: { gt: now } },
+      select: { userId: true, sessionId: true, createdAt: true },
+    });
+  }
+
   /** Uses a token: the owner's id when it was unused and unexpired, else null. */
   async consume(tx: Tx, token: string, purpose: OneTimeTokenPurpose, now = new Date()): Promise<string | null> {
     if (!OPAQUE_TOKEN.test(token)) return null;

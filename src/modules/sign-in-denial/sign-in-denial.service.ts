@@ -15,10 +15,18 @@ export const DENIAL_TTL_SECONDS = 7 * 86_400;
 
 export interface SignInDenialDeps {
   users: Pick<UsersRepository, 'findById' | 'transaction'>;
-  tokens: Pick<OneTimeTokensRepository, 'issue' | 'consumeBound'>;
-  sessions: Pick<SessionsService, 'endOne'>;
+  tokens: Pick<OneTimeTokensRepository, 'issue' | 'consumeBound' | 'peekBound'>;
+  sessions: Pick<SessionsService, 'endOne' | 'list'>;
   mail: Pick<MailService, 'queue' | 'afterCommit'>;
   appUrl: string;
+}
+
+export interface SignInToDeny {
+  signedInAt: Date;
+  ip: string | null;
+  userAgent: string | null;
+  /** Whether that session still lives (false once it ended some other way). */
+  active: boolean;
 }
 
 const invalidToken = () => new AppError('INVALID_TOKEN', 'This link is invalid, used or expired');
@@ -35,6 +43,19 @@ export class SignInDenialService {
   async link(tx: Tx, userId: string, sessionId: string): Promise<string> {
     const token = await this.deps.tokens.issue(tx, userId, 'SIGN_IN_DENIAL', DENIAL_TTL_SECONDS, { sessionId });
     return `${this.deps.appUrl}/deny-sign-in?token=${encodeURIComponent(token)}`;
+  }
+
+  /**
+   * What a link concerns, without using it (the page behind the link shows it before its button is
+   * pressed): when the sign-in happened, and from where while its session still lives. INVALID_TOKEN
+   * unless the link is usable. The token is the credential (256 bits; the general budget bounds tries).
+   */
+  async preview(input: unknown): Promise<SignInToDeny> {
+    const { token } = parseInput(tokenSchema, input);
+    const bound = await this.deps.tokens.peekBound(token, 'SIGN_IN_DENIAL');
+    if (!bound?.sessionId) throw invalidToken();
+    const live = (await this.deps.sessions.list(bound.userId)).find((s) => s.id === bound.sessionId);
+    return { signedInAt: bound.createdAt, ip: live?.ip ?? null, userAgent: live?.userAgent ?? null, active: live !== undefined };
   }
 
   /**

@@ -45,6 +45,19 @@ describe('SignInDenialService ("was this you?")', () => {
     expect(JSON.stringify(stored.data)).not.toContain(token);
   });
 
+  it('signInToDeny shows what the link concerns without using it; an unusable token is INVALID_TOKEN', async () => {
+    const { sessionId, token } = await strangerSignIn('preview-browser/1.0');
+    const PREVIEW = 'query P($t: String!) { signInToDeny(token: $t) { signedInAt ip userAgent active } }';
+    const first = await gql<{ signInToDeny: { ip: string; userAgent: string; active: boolean } }>(a, PREVIEW, { t: token });
+    expect(first.body.data?.signInToDeny).toMatchObject({ userAgent: 'preview-browser/1.0', active: true });
+    expect(first.body.data?.signInToDeny.ip).toBeTruthy();
+    // Nothing used: the session lives and the link still denies.
+    expect((await prisma().session.findUniqueOrThrow({ where: { id: sessionId } })).revokedAt).toBeNull();
+    expect((await gql(a, DENY, { t: token })).body.data).toEqual({ denySignIn: true });
+    expect(codeOf((await gql(a, PREVIEW, { t: token })).body)).toBe('INVALID_TOKEN');
+    expect(codeOf((await gql(a, PREVIEW, { t: 'x'.repeat(43) })).body)).toBe('INVALID_TOKEN');
+  });
+
   it('ends that session at once on every instance (its socket on the other instance closes), records SIGN_IN_DENIED, and emails next steps', async () => {
     const { owner, stranger, sessionId, token } = await strangerSignIn();
     const socket = await subscribe(b.wsUrl, stranger.accessToken);

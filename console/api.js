@@ -1,0 +1,180 @@
+// The console's link to the service: GraphQL over fetch in cookie mode (the refresh token lives in an
+// HttpOnly cookie no script can read; the access token only in this module's memory) and the live
+// security feed over graphql-ws on the same origin.
+import { createClient } from './vendor/graphql-ws/client.js';
+
+const COOKIE_MODE = { 'x-latchkey-session': 'cookie' };
+const PAYLOAD = 'accessToken expiresIn user { id username email emailVerified mfaEnabled role }';
+
+let accessToken = null;
+let user = null;
+let renewTimer;
+const listeners = new Set();
+
+export class ApiError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** One GraphQL operation; throws ApiError with the error's code. */
+export async function gql(query, variables = {}) {
+  const headers = { 'content-type': 'application/json', ...COOKIE_MODE };
+  if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+  let res;
+  try {
+    res = await fetch('/graphql', { method: 'POST', credentials: 'same-origin', headers, body: JSON.stringify({ query, variables }) });
+  } catch {
+    throw new ApiError('NETWORK', 'The service cannot be reached. Check your connection and try again.');
+  }
+  const body = await res.json().catch(() => ({}));
+  const err = body.errors?.[0];
+  if (err) throw new ApiError(err.extensions?.code ?? 'INTERNAL', err.message);
+  if (!body.data) throw new ApiError('INTERNAL', `The service answered ${res.status}`);
+  return body.data;
+}
+
+export const currentUser = () => user;
+
+/** Reads the account again (after a change of its two-factor state). */
+export async function reloadUser() {
+  user = (await gql('query Me { me { id username email emailVerified mfaEnabled role } }')).me;
+  changed();
+  return user;
+}
+export const onSessionChange = (fn) => listeners.add(fn);
+const changed = () => listeners.forEach((fn) => fn(user));
+
+function adopt(payload) {
+  accessToken = payload.accessToken;
+  user = payload.user;
+  clearTimeout(renewTimer);
+  // Renew at 80% of the access token's life; the WebSocket is told of the new token.
+  renewTimer = setTimeout(() => resume().catch(() => undefined), Math.max(10, payload.expiresIn * 0.8) * 1000);
+  feed.reauthenticate();
+  changed();
+}
+
+/** Forgets the session here (after a sign-out, or when the service says it ended). */
+export function forget() {
+  accessToken = null;
+  user = null;
+  clearTimeout(renewTimer);
+  feed.stop();
+  changed();
+}
+
+let refreshing;
+
+/**
+ * Trades the session cookie for a fresh access token; false when there is no live session. One at a
+ * time across every tab of this origin (Web Locks): a refresh rotates the cookie, and a second one sent
+ * with the old cookie meanwhile would look like a stolen token and end the session.
+ */
+export function resume() {
+  refreshing ??= (navigator.locks ? navigator.locks.request('latchkey-refresh', refreshNow) : refreshNow()).finally(() => (refreshing = undefined));
+  return refreshing;
+}
+
+async function refreshNow() {
+  try {
+    adopt((await gql(`mutation Refresh { refresh { ${PAYLOAD} } }`)).refresh);
+    return true;
+  } catch (e) {
+    if (e.code === 'NETWORK' || e.code === 'SERVICE_UNAVAILABLE' || e.code === 'RATE_LIMITED') throw e;
+    forget();
+    return false;
+  }
+}
+
+/** A login result: signed in (true) or an MFA challenge ({ mfaToken, methods }). */
+function loginResult(r) {
+  if (r.__typename === 'MfaChallenge') return { mfaToken: r.mfaToken, methods: r.methods };
+  adopt(r);
+  return true;
+}
+
+const LOGIN_RESULT = `__typename ... on AuthPayload { ${PAYLOAD} } ... on MfaChallenge { mfaToken methods }`;
+
+export const login = async (identifier, password) =>
+  loginResult((await gql(`mutation Login($input: LoginInput!) { login(input: $input) { ${LOGIN_RESULT} } }`, { input: { identifier, password } })).login);
+
+export const completeMfa = async (mfaToken, code) =>
+  loginResult({ __typename: 'AuthPayload', ...(await gql(`mutation CompleteMfa($input: CompleteMfaLoginInput!) { completeMfaLogin(input: $input) { ${PAYLOAD} } }`, { input: { mfaToken, code } })).completeMfaLogin });
+
+export const signInWithMagicLink = async (token) =>
+  loginResult((await gql(`mutation MagicLink($token: String!) { signInWithMagicLink(token: $token) { ${LOGIN_RESULT} } }`, { token })).signInWithMagicLink);
+
+/** Signs in with a passkey of this site (the identifier narrows it to that account's passkeys). */
+export async function passkeyLogin(identifier) {
+  const { startPasskeyLogin: c } = await gql('mutation StartPasskeyLogin($identifier: String) { startPasskeyLogin(identifier: $identifier) { challengeId options } }', { identifier: identifier || null });
+  const credential = await navigator.credentials.get({ publicKey: window.PublicKeyCredential.parseRequestOptionsFromJSON(c.options) });
+  const r = await gql(`mutation FinishPasskeyLogin($challengeId: ID!, $response: JSON!) { finishPasskeyLogin(challengeId: $challengeId, response: $response) { ${PAYLOAD} } }`, { challengeId: c.challengeId, response: credential.toJSON() });
+  adopt(r.finishPasskeyLogin);
+}
+
+export async function register(username, email, password) {
+  adopt((await gql(`mutation Register($input: RegisterInput!) { register(input: $input) { ${PAYLOAD} } }`, { input: { username, email, password } })).register);
+}
+
+export async function logout() {
+  try {
+    await gql('mutation Logout { logout }');
+  } finally {
+    forget();
+  }
+}
+
+/**
+ * The `securityEvent` subscription. A 4401 close means the token expired or the session ended: one
+ * refresh by cookie tells which; when it fails the console signs out at once.
+ */
+const feed = (() => {
+  let client;
+  let socket;
+  let handler;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
+  const start = (onEvent) => {
+    stop();
+    handler = onEvent;
+    client = createClient({
+      url,
+      lazy: false,
+      retryAttempts: 3,
+      onNonLazyError: () => undefined, // closes are handled below
+      connectionParams: () => ({ authorization: `Bearer ${accessToken}` }),
+      shouldRetry: (e) => !(e && typeof e === 'object' && 'code' in e && e.code >= 4400 && e.code < 4500),
+      on: {
+        connected: (s) => (socket = s),
+        closed: (e) => {
+          socket = undefined;
+          if (e && e.code === 4401 && handler) void afterUnauthorized();
+        },
+      },
+    });
+    client.subscribe(
+      { query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }' },
+      { next: (r) => r.data && handler?.(r.data.securityEvent), error: () => undefined, complete: () => undefined },
+    );
+  };
+  const afterUnauthorized = async () => {
+    const h = handler;
+    stop();
+    if (await resume().catch(() => false)) start(h);
+  };
+  const stop = () => {
+    handler = undefined;
+    client?.dispose();
+    client = undefined;
+    socket = undefined;
+  };
+  // A ping with the renewed token extends the socket to the new token's life (no reconnect).
+  const reauthenticate = () => {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${accessToken}` } }));
+  };
+  return { start, stop, reauthenticate };
+})();
+
+export const watchSecurityEvents = (onEvent) => feed.start(onEvent);
+export const stopSecurityEvents = () => feed.stop();
