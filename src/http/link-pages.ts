@@ -19,8 +19,16 @@ export const linkPage = (title: string, body: string) =>
 export const tokenForm = (action: string, token: string, label: string) =>
   `<form method="post" action="${escapeHtml(action)}"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">${label}</button></form>`;
 
-export const sendLinkPage = (reply: FastifyReply, status: number, html: string) =>
-  reply.code(status).header('content-security-policy', PAGE_CSP).type('text/html; charset=utf-8').send(html);
+/**
+ * Sends a page. `redirectsTo`: where the form's POST answers with a redirect (browsers apply `form-action` to
+ * the redirect too), whose origin the CSP then allows as well.
+ */
+export const sendLinkPage = (reply: FastifyReply, status: number, html: string, redirectsTo?: string) =>
+  reply
+    .code(status)
+    .header('content-security-policy', redirectsTo ? PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${new URL(redirectsTo).origin}`) : PAGE_CSP)
+    .type('text/html; charset=utf-8')
+    .send(html);
 
 /**
  * Lets a scope's routes take the page's form (`token=`) besides JSON. Only for routes whose body is a

@@ -25,7 +25,8 @@ export function verificationRoutes(verification: EmailVerificationService, appUr
       if (req.method === 'GET' && asksForJson(req.headers.accept)) return { verified: true, user: User.from(await verification.verify({ token }, requestMeta(req))) };
       const usable = await verification.check({ token }).then(() => true, ifInvalidToken(false));
       if (!usable || typeof token !== 'string') return reply.redirect(outcome('invalid'), 303);
-      return sendLinkPage(reply, 200, verifyFormPage(token));
+      // Its form's POST answers with a 303 to the app: the CSP's form-action must allow the app's origin too.
+      return sendLinkPage(reply, 200, verifyFormPage(token), appUrl);
     });
     await app.register(async (scope) => {
       // The page's form, or JSON `{ token }`: the token is the only credential, so a cross-site post gains nothing.
