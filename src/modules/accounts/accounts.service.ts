@@ -165,7 +165,8 @@ export class AccountsService {
         await this.deps.signIn.upgradeHash(signedIn, password);
         return await this.deps.mfa.challenge(signedIn);
       }
-      return await this.deps.signIn.finish(signedIn, meta, { password });
+      // The device question was asked before the password check: one query per sign-in, not two.
+      return await this.deps.signIn.finish(signedIn, meta, { password, knownDevice: known });
     } catch (e) {
       if (codeOf(e) === 'ACCOUNT_DISABLED') await this.deps.audit.signInFailed(meta, { reason: 'disabled', userId: signedIn.id, identifier });
       throw e;

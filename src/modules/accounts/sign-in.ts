@@ -47,7 +47,13 @@ export class SignIn {
   async finish(
     user: UserRecord,
     meta: RequestMeta,
-    opts: { password?: string; inTransaction?: (tx: Tx) => Promise<void>; method?: SignInMethod } = {},
+    opts: {
+      password?: string;
+      inTransaction?: (tx: Tx) => Promise<void>;
+      method?: SignInMethod;
+      /** Whether this device and place held a session of the account lately, when the caller already asked. */
+      knownDevice?: boolean;
+    } = {},
   ): Promise<AuthResult> {
     // Asked of the account as the method found it, and again inside the transaction of the state as it is
     // then (SessionsService.open), so a disable that lands meanwhile still wins.
@@ -59,7 +65,7 @@ export class SignIn {
       if (rehash) await this.deps.users.upgradePasswordHash(user.id, user.passwordHash, rehash, tx);
       // Only a new device or place is news: a session from the same client and address within the
       // last 30 days means the owner has seen this one before (and it spares mail on every sign-in).
-      const known = await this.deps.sessions.isKnownDevice(user.id, meta, tx);
+      const known = opts.knownDevice ?? (await this.deps.sessions.isKnownDevice(user.id, meta, tx));
       const { sessionId, issue } = await this.deps.sessions.openSession(tx, user.id, meta, opts.method);
       if (known) return issue;
       queued = true;
