@@ -66,18 +66,6 @@ export function toSiemRecord(e: StoredAuditEntry, seal?: SealRef): SiemRecord {
 }
 
 /** An entry as the live feed carries it across instances (Redis pub/sub): JSON-safe. */
-export interface AuditTopicPayload {
-  id: string;
-  occurredAt: string;
-  action: string;
-  outcome: AuditOutcome;
-  actorId: string | null;
-  targetUserId: string | null;
-  sessionId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  details: unknown;
-}
+export type AuditTopicPayload = Omit<StoredAuditEntry, 'occurredAt'> & { occurredAt: string };
 
 export const toTopicPayload = (e: StoredAuditEntry): AuditTopicPayload => ({ ...e, occurredAt: e.occurredAt.toISOString() });
