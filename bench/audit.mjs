@@ -8,21 +8,11 @@
 //    so the sealer does not compete with the queries): each filter of AuditLogFilter, a first page and a
 //    page deep into the log, --queries sequential calls each as a SUPPORT account, p50/p90 in ms.
 import pg from 'pg';
-import { args, gql, gqlRequest, latencySummary, load, log, main, PASSWORD, Q, registerUsers, report, startServer, table } from './lib.mjs';
+import { args, gql, gqlRequest, latencySummary, load, log, main, PASSWORD, Q, registerUsers, report, sql, startServer, table } from './lib.mjs';
 
 const opt = args({ cost: 10, connections: 16, duration: 8, users: 16, entries: 1_000_000, queries: 30 });
 const AUDIT_LOG = `query A($f: AuditLogFilter, $first: Int, $after: String) { auditLog(filter: $f, first: $first, after: $after) {
   edges { node { id occurredAt action } } pageInfo { hasNextPage endCursor } } }`;
-
-async function sql(url, text, values) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function sealLag(server, users) {
   const requests = users.flatMap((u) => [

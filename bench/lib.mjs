@@ -717,3 +717,14 @@ export function rssOf(pid) {
     return NaN;
   }
 }
+
+/** One SQL statement on its own connection (a bench's setup and accounting, never its measured path): the rows. */
+export async function sql(url, text, values) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}

@@ -16,23 +16,12 @@
 // point here is the delivery path, not the hash.
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import pg from 'pg';
-import { args, gql, latencySummary, load, log, main, median, PASSWORD, Q, report, startServer, table } from './lib.mjs';
+import { args, gql, latencySummary, load, log, main, median, PASSWORD, Q, report, sql, startServer, table } from './lib.mjs';
 
 const opt = args({ rate: 200, duration: 15, cost: 4, connections: 32, drain: 60, pairs: 2 });
 
 const CREATE = 'mutation C($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } secret } }';
 const UPDATE = 'mutation U($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) { enabled } }';
-
-async function sql(url, text, values) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 /** The healthy receiver: 204 at once; records (userId → arrival ms, event ms). */
 async function healthyReceiver() {
