@@ -2,6 +2,7 @@
 // sessions page with its live security feed. The DOM is built with createElement and textContent only
 // (Trusted Types is enforced by the page's CSP).
 import * as api from './api.js';
+import { adminRoutes, isOperator } from './admin.js';
 
 const BASE = '/account';
 const main = document.getElementById('main');
@@ -77,6 +78,8 @@ const MESSAGES = {
   USERNAME_TAKEN: 'This username is taken.',
   REAUTHENTICATION_REQUIRED: 'Confirm it is you first.',
   ACCOUNT_DISABLED: 'This account is disabled.',
+  FORBIDDEN: 'Your account may not do this.',
+  UNAUTHENTICATED: 'Your session has ended. Sign in again.',
 };
 const CODE_MESSAGES = { INVALID_TOKEN: 'That code is not right. Use the current code from your app, or an unused recovery code.' };
 const messageOf = (e) => MESSAGES[e.code] ?? e.message ?? 'Something went wrong.';
@@ -92,14 +95,14 @@ document.addEventListener('click', (ev) => {
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || !(url.pathname === BASE || url.pathname.startsWith(`${BASE}/`))) return;
   ev.preventDefault();
-  void navigate(url.pathname.slice(BASE.length) || '/');
+  void navigate((url.pathname.slice(BASE.length) || '/') + url.search);
 });
 addEventListener('popstate', () => void route());
 
 function renderNav(user) {
   nav.replaceChildren(
     ...(user
-      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
+      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), isOperator(user) ? link('/admin', 'Admin') : null, h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
       : [link('/sign-in', 'Sign in'), link('/register', 'Create account')]),
   );
 }
@@ -523,11 +526,14 @@ function securityPage() {
 
 const PUBLIC = { '/sign-in': () => signInPage(), '/register': registerPage, '/forgot-password': forgotPage, '/reset-password': resetPage, '/magic-link': magicLinkPage, '/deny-sign-in': denyPage };
 const PRIVATE = { '/sessions': sessionsPage, '/security': securityPage };
+// The admin area (SUPPORT and ADMIN accounts; the service refuses anyone else): its own module.
+const admin = adminRoutes({ base: BASE, api, h, render, notice, link, navigate, sensitive, messageOf, device, when });
+const privatePage = (path) => PRIVATE[path] ?? admin.page(path);
 
 let wasSignedIn = false;
 api.onSessionChange((user) => {
   // Signed out by the service (this session revoked elsewhere): leave the private page at once.
-  if (wasSignedIn && !user && PRIVATE[location.pathname.slice(BASE.length)]) void signOut('This session was signed out.');
+  if (wasSignedIn && !user && privatePage(location.pathname.slice(BASE.length).replace(/\/+$/, ''))) void signOut('This session was signed out.');
   wasSignedIn = Boolean(user);
 });
 
@@ -536,7 +542,8 @@ async function route() {
   const path = location.pathname.slice(BASE.length).replace(/\/+$/, '') || '/';
   try {
     if (PUBLIC[path]) return PUBLIC[path]();
-    if (PRIVATE[path]) return api.currentUser() ? await PRIVATE[path]() : navigate('/sign-in', true);
+    const page = privatePage(path);
+    if (page) return api.currentUser() ? await page() : navigate('/sign-in', true);
     if (path === '/') return navigate(api.currentUser() ? '/sessions' : '/sign-in', true);
     render('Page not found', h('p', {}, link('/', 'Go to your account')));
   } catch (e) {
