@@ -38,9 +38,6 @@ const ROLES = {
   ADMIN: 'Administrator: every change, including roles',
 };
 
-/** Whether the account may open the admin area (the nav shows it only to these). */
-export const isOperator = (user) => RANK[user?.role] >= RANK.SUPPORT;
-
 /** Whether `user` may run `op`, and (for the changes SUPPORT may make) on an account of `targetRole`. */
 const may = (user, op, targetRole) => RANK[user?.role] >= RANK[ROLE_NEEDED[op]] && (user?.role === 'ADMIN' || targetRole === undefined || RANK[user?.role] >= RANK[targetRole]);
 
@@ -365,7 +362,7 @@ export function adminRoutes(ui) {
         : null;
 
       const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
-      body.replaceChildren(
+      body.replaceChildren(h('div', {},
         h('dl', { class: 'profile', id: 'profile' },
           row('Email', user.email, ' ', user.emailVerified ? badge('verified', 'plain') : badge('not verified', 'warn')),
           row('Role', user.role),
@@ -390,7 +387,7 @@ export function adminRoutes(ui) {
               : 'This account\'s role is above yours: you may look, not change.')
             : null),
         roleSection,
-      );
+      ));
     };
     draw(first);
     render(first.user.username, subnav(), status, body);
@@ -407,7 +404,9 @@ export function adminRoutes(ui) {
 
   function auditItem(e, fresh) {
     const you = me()?.id;
-    const who = (id, self) => (id === null ? 'the system' : id === you ? 'you' : self ? 'the account itself' : link(`/admin/users/${id}`, `account ${shortId(id)}`));
+    const account = (id) => (id === you ? 'you' : link(`/admin/users/${id}`, `account ${shortId(id)}`));
+    // Who acted: the account itself, an operator, or no one signed in (the system, or a stranger at the door).
+    const actor = e.actorId === null ? 'no actor' : e.actorId === e.targetUserId ? 'by itself' : ['by ', account(e.actorId)];
     const where = [e.ip, e.userAgent ? device(e.userAgent) : null].filter(Boolean).join(' · ');
     const details = e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : null;
     return h('li', { 'data-audit': e.id, class: fresh ? 'fresh' : undefined },
@@ -417,8 +416,8 @@ export function adminRoutes(ui) {
         fresh ? badge('new', 'plain') : null,
         h('br'),
         h('span', { class: 'muted' },
-          e.targetUserId ? ['on ', e.targetUserId === you ? 'you' : link(`/admin/users/${e.targetUserId}`, `account ${shortId(e.targetUserId)}`), ' · '] : null,
-          'by ', who(e.actorId, e.actorId !== null && e.actorId === e.targetUserId),
+          e.targetUserId ? [account(e.targetUserId), ' · '] : null,
+          actor,
           where ? ` · ${where}` : null),
         details ? h('span', { class: 'details' }, details.length > 300 ? `${details.slice(0, 300)}…` : details) : null),
       h('time', { datetime: e.occurredAt, class: 'muted' }, when(e.occurredAt)));
@@ -443,10 +442,18 @@ export function adminRoutes(ui) {
     const fetchPage = (after) =>
       api.gql(`query AdminAuditLog($filter: AuditLogFilter, $first: Int, $after: String) {
         auditLog(filter: $filter, first: $first, after: $after) { pageInfo { hasNextPage endCursor } edges { node { ${AUDIT_FIELDS} } } } }`, { filter: active, first: PAGE, after });
-    const first = (await fetchPage(null)).auditLog; // FORBIDDEN here: the "not allowed" page
+    const error = h('div', { 'aria-live': 'assertive' });
+    // FORBIDDEN here: the "not allowed" page. A filter the service refuses (BAD_USER_INPUT): said above an empty list.
+    const first = await fetchPage(null).then(
+      (r) => r.auditLog,
+      (e) => {
+        if (e.code !== 'BAD_USER_INPUT') throw e;
+        error.replaceChildren(notice(messageOf(e), 'error'));
+        return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
+      },
+    );
 
     const list = h('ol', { class: 'cards', id: 'audit' });
-    const error = h('div', { 'aria-live': 'assertive' });
     const live = h('p', { class: 'muted live', id: 'audit-live', 'data-state': 'connecting' }, 'Connecting to the live feed…');
     const arrived = h('p', { class: 'muted', role: 'status', id: 'audit-new' });
     let fresh = 0;
@@ -518,7 +525,6 @@ export function adminRoutes(ui) {
       field('Account concerned', inputs.target),
       field('Done by', inputs.actor),
       field('IP address', inputs.ip),
-      h('span'),
       field('From', inputs.since),
       field('Until', inputs.until)),
     h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Apply'), Object.keys(active).length ? link('/admin/audit', 'Clear the filters') : null));

@@ -2,7 +2,6 @@
 // sessions page with its live security feed. The DOM is built with createElement and textContent only
 // (Trusted Types is enforced by the page's CSP).
 import * as api from './api.js';
-import { adminRoutes, isOperator } from './admin.js';
 
 const BASE = '/account';
 const main = document.getElementById('main');
@@ -102,7 +101,7 @@ addEventListener('popstate', () => void route());
 function renderNav(user) {
   nav.replaceChildren(
     ...(user
-      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), isOperator(user) ? link('/admin', 'Admin') : null, h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
+      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), ...(isOperator(user) ? [link('/admin', 'Admin')] : []), h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
       : [link('/sign-in', 'Sign in'), link('/register', 'Create account')]),
   );
 }
@@ -526,9 +525,16 @@ function securityPage() {
 
 const PUBLIC = { '/sign-in': () => signInPage(), '/register': registerPage, '/forgot-password': forgotPage, '/reset-password': resetPage, '/magic-link': magicLinkPage, '/deny-sign-in': denyPage };
 const PRIVATE = { '/sessions': sessionsPage, '/security': securityPage };
-// The admin area (SUPPORT and ADMIN accounts; the service refuses anyone else): its own module.
-const admin = adminRoutes({ base: BASE, api, h, render, notice, link, navigate, sensitive, messageOf, device, when });
-const privatePage = (path) => PRIVATE[path] ?? admin.page(path);
+// The admin area (SUPPORT and ADMIN accounts; the service refuses anyone else): its own module, loaded
+// the first time one of its pages opens, so the console of everyone else does not download it.
+const isOperator = (user) => user?.role === 'SUPPORT' || user?.role === 'ADMIN';
+let admin;
+const adminPage = (path) => async () => {
+  admin ??= (await import('./admin.js')).adminRoutes({ base: BASE, api, h, render, notice, link, navigate, sensitive, messageOf, device, when });
+  const page = admin.page(path);
+  return page ? page() : render('Page not found', h('p', {}, link('/admin', 'Go to the admin area')));
+};
+const privatePage = (path) => PRIVATE[path] ?? (path === '/admin' || path.startsWith('/admin/') ? adminPage(path) : undefined);
 
 let wasSignedIn = false;
 api.onSessionChange((user) => {

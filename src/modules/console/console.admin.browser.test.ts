@@ -23,7 +23,8 @@ describe('the console admin area in Chromium', () => {
   const target = newIdentity('target');
   let targetId: string;
   const prisma = () => server.infra.prisma;
-  const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+  /** The whole page, or (a long list) the screen's worth at its top. */
+  const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage });
 
   /** An account with TOTP on (its address verified directly: set-up). */
   async function withMfa() {
@@ -137,7 +138,7 @@ describe('the console admin area in Chromium', () => {
       const res = await fetch('/graphql', { method: 'POST', headers: { 'content-type': 'application/json', 'x-latchkey-session': 'cookie' }, body: JSON.stringify({ query: 'mutation { refresh { accessToken } }' }) });
       return (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
     });
-    expect(renewed.errors?.[0]?.extensions?.code).toBeDefined();
+    expect(renewed.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(codeOf((await login(server, target.username, target.password)).body)).toBe('ACCOUNT_DISABLED');
 
     // The admin's page says so, with focus on the message, and shows the new standing.
@@ -228,7 +229,7 @@ describe('the console admin area in Chromium', () => {
     const { context, page } = await phonePage(browser, base, watch);
     try {
       await signInThroughConsole(page, base, user.username, user.password);
-      expect(await page.getByRole('link', { name: 'Admin' }).count()).toBe(0);
+      expect(await page.locator('#nav').textContent()).toBe(`${user.username}SessionsSecuritySign out`); // no admin entry
       for (const path of ['/account/admin', `/account/admin/users/${targetId}`, '/account/admin/audit']) {
         const answer = page.waitForResponse((r) => r.url() === `${base}/graphql` && /query Admin/.test(r.request().postData() ?? ''));
         await page.goto(`${base}${path}`);
@@ -279,7 +280,8 @@ describe('the console admin area in Chromium', () => {
     note(`audit event-to-screen: a sign-in elsewhere was on the admin's screen ${latency} ms after the login request was sent (login included)`);
     expect(await adminPage.locator('#audit li').first().textContent()).toMatch(/user\.(signed_in|registered)/);
     await adminPage.locator('#audit-new', { hasText: 'new entr' }).waitFor();
-    await shot(adminPage, 'admin-audit');
+    await adminPage.evaluate('scrollTo(0, 0)');
+    await shot(adminPage, 'admin-audit', false);
 
     // Filters: the account concerned (from its page), then one action. Live entries join only when they match.
     await openAccount(adminPage, target.username);
@@ -307,6 +309,15 @@ describe('the console admin area in Chromium', () => {
     await adminPage.getByRole('link', { name: 'Users', exact: true }).click();
     await adminPage.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
     await closed;
+  });
+
+  it('the audit page says what is wrong with a filter the service refuses, and stays usable', async () => {
+    await adminPage.goto(`${base}/account/admin/audit?since=2030-01-01T00:00:00.000Z&until=2020-01-01T00:00:00.000Z`);
+    await adminPage.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await adminPage.getByRole('alert').waitFor();
+    expect(await adminPage.locator('#audit li[data-audit]').count()).toBe(0);
+    await adminPage.getByRole('link', { name: 'Clear the filters' }).click();
+    await adminPage.locator('#audit li[data-audit]').first().waitFor();
   });
 
   it('made no request to another host, and logged no error or CSP violation', () => {
