@@ -367,7 +367,8 @@ export function adminRoutes(ui) {
           row('Email', user.email, ' ', user.emailVerified ? badge('verified', 'plain') : badge('not verified', 'warn')),
           row('Role', user.role),
           row('Standing', user.disabledAt ? h('span', { class: 'bad' }, `Disabled since ${when(user.disabledAt)}${user.disabledReason ? ` (${user.disabledReason})` : ''}`) : 'Active'),
-          row('Sign-in lock', lockedNow ? h('span', { class: 'bad' }, `Locked until ${when(user.lockedUntil)}`) : 'Not locked'),
+          // A lock with no end is stored far ahead: it lasts until the unlock link, a reset or an operator lifts it.
+          row('Sign-in lock', lockedNow ? h('span', { class: 'bad' }, new Date(user.lockedUntil).getFullYear() > new Date().getFullYear() + 10 ? 'Locked until unlocked' : `Locked until ${when(user.lockedUntil)}`) : 'Not locked'),
           row('Two-factor', user.mfaEnabled ? 'On' : 'Off'),
           row('Created', when(user.createdAt)),
           row('Last sign-in', user.lastSignInAt ? when(user.lastSignInAt) : 'Never'),

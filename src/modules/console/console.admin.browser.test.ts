@@ -171,7 +171,7 @@ describe('the console admin area in Chromium', () => {
     for (let i = 0; i < 3; i++) await login(server, locked.username, 'not the password at all', STRANGER);
     expect(codeOf((await login(server, locked.username, locked.password, STRANGER)).body)).toBe('ACCOUNT_LOCKED');
     await openAccount(adminPage, locked.username);
-    await profile(adminPage, 'Sign-in lock').filter({ hasText: 'Locked until' }).waitFor();
+    await profile(adminPage, 'Sign-in lock').filter({ hasText: 'Locked' }).waitFor();
     await adminPage.getByRole('button', { name: 'Unlock sign-in' }).click();
     await dialog(adminPage).getByRole('button', { name: 'Unlock', exact: true }).click();
     await adminPage.locator('#admin-status .notice.ok', { hasText: 'unlocked' }).waitFor();
@@ -217,6 +217,14 @@ describe('the console admin area in Chromium', () => {
     expect(await targetPage.getByRole('button', { name: 'Sign out every session…' }).count()).toBe(1);
     expect(await targetPage.getByLabel('Role of this account').count()).toBe(0);
     await shot(targetPage, 'admin-user-as-support');
+    // What SUPPORT may do, it can: sign every session of the account out.
+    const live = await targetPage.locator('#user-sessions li[data-session]').count();
+    expect(live).toBeGreaterThan(0);
+    await targetPage.getByRole('button', { name: 'Sign out every session…' }).click();
+    await dialog(targetPage).getByRole('button', { name: 'Sign them all out' }).click();
+    await targetPage.locator('#admin-status .notice.ok', { hasText: `${live} session` }).waitFor();
+    await targetPage.locator('#user-sessions li', { hasText: 'No live session' }).waitFor();
+    expect(await prisma().session.count({ where: { user: { username: locked.username }, revokedAt: null } })).toBe(0);
     // An ADMIN's account is above SUPPORT: nothing to press.
     await openAccount(targetPage, admin.user.username);
     expect(await targetPage.locator('#actions button').count()).toBe(0);
