@@ -181,6 +181,7 @@ export function adminRoutes(ui) {
       count.textContent = `${page.totalCount} account${page.totalCount === 1 ? '' : 's'}${shown < page.totalCount ? `, ${shown} shown` : ''}`;
     };
     const search = async () => {
+      if (!list.isConnected) return; // the page was left while a search waited
       const mine = ++asked;
       const qs = new URLSearchParams(Object.entries(state).filter(([, v]) => v)).toString();
       history.replaceState(null, '', `${base}/admin${qs ? `?${qs}` : ''}`);
