@@ -113,7 +113,9 @@ export function adminRoutes(ui) {
         try {
           const after = await sensitive(proof, () => run(Object.fromEntries(new FormData(formEl))));
           dialog.close();
-          await after?.();
+          // The change is made; should showing its outcome fail, the page is opened again (and the
+          // console's router says why: a session that ended signs out).
+          await after?.().catch(() => navigate(location.pathname.slice(base.length) + location.search, true));
         } catch (e) {
           error.replaceChildren(notice(messageOf(e), 'error'));
         } finally {
@@ -248,8 +250,15 @@ export function adminRoutes(ui) {
     };
 
     const draw = ({ user, sessions }) => {
-      if (!user) return;
+      if (!user) {
+        body.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, 'This account no longer exists.'), h('p', {}, link('/admin', 'Back to the users')));
+        return;
+      }
       const caller = me();
+      // On the operator's own account only unlocking: its sessions, second factor, standing and role are
+      // changed from its own pages or by another administrator (and the last administrator stays one).
+      const self = user.id === caller.id;
+      const mayHere = (op) => !self && may(caller, op, user.role);
       const lockedNow = user.lockedUntil && new Date(user.lockedUntil) > new Date();
       const actions = [];
       const act = (label, opts, danger = false) => actions.push(h('button', { type: 'button', class: danger ? 'danger' : 'secondary', onclick: () => confirmStep(opts) }, label));
@@ -266,7 +275,7 @@ export function adminRoutes(ui) {
           },
         });
       }
-      if (may(caller, 'disableUser')) {
+      if (mayHere('disableUser')) {
         if (user.disabledAt) {
           act('Enable account', {
             title: `Enable ${user.username}?`,
@@ -291,7 +300,7 @@ export function adminRoutes(ui) {
           }, true);
         }
       }
-      if (may(caller, 'resetUserMfa') && user.mfaEnabled) {
+      if (mayHere('resetUserMfa') && user.mfaEnabled) {
         act('Reset two-factor…', {
           title: `Turn two-factor sign-in off for ${user.username}?`,
           text: 'For an owner who lost their authenticator and every recovery code: the next sign-in asks only for the password. Make sure of who is asking first.',
@@ -302,7 +311,7 @@ export function adminRoutes(ui) {
           },
         }, true);
       }
-      if (may(caller, 'deleteUser')) {
+      if (mayHere('deleteUser')) {
         act('Delete account…', {
           title: `Delete ${user.username} for good?`,
           text: 'Erases the account and everything it owns, and signs out every device. Its email and username become free. This cannot be undone.',
@@ -319,7 +328,7 @@ export function adminRoutes(ui) {
         }, true);
       }
 
-      const roleSection = may(caller, 'setUserRole')
+      const roleSection = mayHere('setUserRole')
         ? (() => {
             const roleSelect = select('role', user.role, Object.entries(ROLES));
             return h('section', { 'aria-labelledby': 'role-h' },
@@ -350,7 +359,7 @@ export function adminRoutes(ui) {
           ? [h('li', { class: 'muted' }, 'No live session.')]
           : sessions.map((s) => h('li', { 'data-session': s.id },
               h('span', { class: 'what' }, device(s.userAgent), h('br'), h('span', { class: 'muted' }, `${s.ip ?? 'unknown address'} · last used ${when(s.lastUsedAt)} · since ${when(s.createdAt)}`)))));
-      const revokeAll = sessions.length > 0 && may(caller, 'revokeUserSessions', user.role)
+      const revokeAll = sessions.length > 0 && mayHere('revokeUserSessions')
         ? h('button', { type: 'button', class: 'danger', onclick: () => confirmStep({
             title: `Sign out every session of ${user.username}?`,
             text: 'Every device signed in to this account is signed out at once. The account may sign in again.',
@@ -383,7 +392,9 @@ export function adminRoutes(ui) {
         h('section', { 'aria-labelledby': 'act-h' },
           h('h2', { id: 'act-h' }, 'Actions'),
           actions.length ? h('div', { class: 'row', id: 'actions' }, actions) : null,
-          caller.role === 'SUPPORT'
+          self
+            ? h('p', { class: 'muted' }, 'This is your own account: manage its sessions and security from your own pages; its standing and role are for another administrator to change.')
+            : caller.role === 'SUPPORT'
             ? h('p', { class: 'muted' }, may(caller, 'unlockUser', user.role)
               ? 'As support you may unlock the account and sign its sessions out; disabling, deleting, two-factor resets and roles need an administrator.'
               : 'This account\'s role is above yours: you may look, not change.')

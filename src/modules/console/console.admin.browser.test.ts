@@ -225,6 +225,13 @@ describe('the console admin area in Chromium', () => {
     expect(codeOf((await login(server, mfa.id.username, mfa.id.password)).body)).toBe('INVALID_CREDENTIALS');
   });
 
+  it("on the operator's own account only unlocking is offered (its standing and role are another administrator's to change)", async () => {
+    await openAccount(adminPage, admin.user.username);
+    expect(await adminPage.locator('#actions button').allTextContents()).toEqual(['Unlock sign-in']);
+    expect(await adminPage.getByLabel('Role of this account').count()).toBe(0);
+    expect(await adminPage.getByRole('button', { name: /Sign out every session/ }).count()).toBe(0);
+  });
+
   it('a SUPPORT account sees only what SUPPORT may do', async () => {
     await signInThroughConsole(targetPage, base, target.username, target.password); // SUPPORT since the role change
     await targetPage.getByRole('link', { name: 'Admin' }).click();
@@ -271,7 +278,8 @@ describe('the console admin area in Chromium', () => {
     const sockets: WebSocket[] = [];
     adminPage.on('websocket', (ws) => sockets.push(ws));
     await adminPage.getByRole('link', { name: 'Admin' }).click();
-    await adminPage.getByRole('link', { name: 'Audit log' }).click();
+    await adminPage.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    await adminPage.getByRole('link', { name: 'Audit log', exact: true }).click();
     await adminPage.getByRole('heading', { name: 'Audit log' }).waitFor();
     const entries = adminPage.locator('#audit li[data-audit]');
     await entries.first().waitFor();
