@@ -166,10 +166,23 @@ describe('the console admin area in Chromium', () => {
     expect(await prisma().user.findUniqueOrThrow({ where: { id: targetId } })).toMatchObject({ disabledReason: 'browser test', disabledAt: expect.any(Date) });
   });
 
-  it('enables it again; sets its role', async () => {
+  it('enables it again (after confirming who the operator is, when asked); sets its role', async () => {
+    // No admin operation asks for a recent sign-in today (REAUTHENTICATION_REQUIRED): that answer is made
+    // up for the first enableUser, to show the dialog asks for the password, proves it, and goes on.
+    let asked = 0;
+    await adminPage.route(`${base}/graphql`, async (r) => {
+      if (!/mutation AdminEnable/.test(r.request().postData() ?? '') || asked++ > 0) return r.fallback();
+      await r.fulfill({ contentType: 'application/json', body: JSON.stringify({ errors: [{ message: 'Confirm it is you', extensions: { code: 'REAUTHENTICATION_REQUIRED' } }], data: null }) });
+    });
     await adminPage.getByRole('button', { name: 'Enable account' }).click();
     await dialog(adminPage).getByRole('button', { name: 'Enable', exact: true }).click();
+    await dialog(adminPage).getByLabel('Your password').fill(admin.password);
+    await shot(adminPage, 'admin-reauthenticate');
+    await dialog(adminPage).getByRole('button', { name: 'Confirm', exact: true }).click();
     await adminPage.locator('#admin-status .notice.ok', { hasText: 'enabled' }).waitFor();
+    await adminPage.unroute(`${base}/graphql`);
+    expect(asked).toBe(2);
+    expect(await prisma().auditEntry.count({ where: { action: 'user.reauthenticated', actorId: admin.user.id, outcome: 'SUCCESS' } })).toBe(1);
     await profile(adminPage, 'Standing').filter({ hasText: /^Active$/ }).waitFor();
     expect(codeOf((await login(server, target.username, target.password)).body)).toBeUndefined();
 
