@@ -72,6 +72,10 @@ export function adminRoutes(ui) {
     }));
   const shortId = (id) => id.slice(0, 8);
   const me = () => api.currentUser();
+  // A confirmation left open goes with the page it was about: on Back or Forward, and when the session ends.
+  const closeDialogs = () => document.querySelectorAll('dialog[open]').forEach((d) => d.close());
+  addEventListener('popstate', closeDialogs);
+  api.onSessionChange((user) => user || closeDialogs());
 
   /** The page a caller the service refuses (FORBIDDEN) sees instead of an error. */
   const notAllowed = () => {
