@@ -192,11 +192,14 @@ export function adminRoutes(ui) {
       const qs = new URLSearchParams(Object.entries(state).filter(([, v]) => v)).toString();
       history.replaceState(null, '', `${base}/admin${qs ? `?${qs}` : ''}`);
       error.replaceChildren();
+      list.setAttribute('aria-busy', 'true');
       try {
         const page = (await fetchPage(null)).users;
         if (mine === asked) show(page, false);
       } catch (e) {
         if (mine === asked) error.replaceChildren(notice(messageOf(e), 'error'));
+      } finally {
+        if (mine === asked) list.removeAttribute('aria-busy');
       }
     };
     let timer;

@@ -266,6 +266,10 @@ describe('the console admin area in Chromium', () => {
     await openAccount(targetPage, admin.user.username);
     expect(await targetPage.locator('#actions button').count()).toBe(0);
     expect(await targetPage.getByRole('button', { name: /Sign out every session/ }).count()).toBe(0);
+    // SUPPORT reads the audit log too.
+    await targetPage.getByRole('link', { name: 'Audit log', exact: true }).click();
+    await targetPage.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await targetPage.locator('#audit li[data-audit]').first().waitFor();
   });
 
   it('a USER gets no admin nav, and the admin URLs show "not allowed" (the service answers FORBIDDEN)', async () => {
