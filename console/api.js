@@ -1,6 +1,6 @@
 // The console's link to the service: GraphQL over fetch in cookie mode (the refresh token lives in an
 // HttpOnly cookie no script can read; the access token only in this module's memory) and the live
-// security feed over graphql-ws on the same origin.
+// feeds (security events; the audit log for operators) over graphql-ws on the same origin.
 import { createClient } from './vendor/graphql-ws/client.js';
 
 const COOKIE_MODE = { 'x-latchkey-session': 'cookie' };
@@ -127,18 +127,23 @@ export async function logout() {
 }
 
 /**
- * The `securityEvent` subscription. A 4401 close means the token expired or the session ended: one
+ * The live feed (`securityEvent`, or `auditEvent` for operators). A 4401 close means the token expired or the session ended: one
  * refresh by cookie tells which; when it fails the console signs out at once.
  */
 const feed = (() => {
   let client;
   let socket;
   let handler;
+  let operation;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
-  const start = (onEvent) => {
+  let onState;
+  const start = (op, onEvent, onFeedState) => {
     stop();
+    operation = op;
     handler = onEvent;
-    client = createClient({
+    onState = onFeedState;
+    // A client's events count only while it is the current one (a stopped client still reports its close).
+    const mine = createClient({
       url,
       lazy: false,
       retryAttempts: 3,
@@ -146,25 +151,34 @@ const feed = (() => {
       connectionParams: () => ({ authorization: `Bearer ${accessToken}` }),
       shouldRetry: (e) => !(e && typeof e === 'object' && 'code' in e && e.code >= 4400 && e.code < 4500),
       on: {
-        connected: (s) => (socket = s),
+        connected: (s) => {
+          if (client !== mine) return;
+          socket = s;
+          onState?.('live');
+        },
         closed: (e) => {
+          if (client !== mine) return;
           socket = undefined;
+          onState?.('closed');
           if (e && e.code === 4401 && handler) void afterUnauthorized();
         },
       },
     });
+    client = mine;
     client.subscribe(
-      { query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }' },
-      { next: (r) => r.data && handler?.(r.data.securityEvent), error: () => undefined, complete: () => undefined },
+      { query: op.query },
+      { next: (r) => r.data && handler?.(r.data[op.field]), error: () => undefined, complete: () => undefined },
     );
   };
   const afterUnauthorized = async () => {
-    const h = handler;
+    const [op, h, s] = [operation, handler, onState];
     stop();
-    if (await resume().catch(() => false)) start(h);
+    if (await resume().catch(() => false)) start(op, h, s);
   };
   const stop = () => {
     handler = undefined;
+    operation = undefined;
+    onState = undefined;
     client?.dispose();
     client = undefined;
     socket = undefined;
@@ -176,5 +190,10 @@ const feed = (() => {
   return { start, stop, reauthenticate };
 })();
 
-export const watchSecurityEvents = (onEvent) => feed.start(onEvent);
+/** One live feed at a time (the page's): a new one, or `stopSecurityEvents`, ends the one before. */
+export const watchSecurityEvents = (onEvent) =>
+  feed.start({ query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }', field: 'securityEvent' }, onEvent);
+/** Every new audit entry (SUPPORT and ADMIN accounts); `onState('live' | 'closed')` as the socket opens and closes. */
+export const watchAuditEvents = (onEvent, onState) =>
+  feed.start({ query: 'subscription OnAuditEvent { auditEvent { id occurredAt action outcome actorId targetUserId sessionId ip userAgent requestId details } }', field: 'auditEvent' }, onEvent, onState);
 export const stopSecurityEvents = () => feed.stop();

@@ -77,6 +77,8 @@ const MESSAGES = {
   USERNAME_TAKEN: 'This username is taken.',
   REAUTHENTICATION_REQUIRED: 'Confirm it is you first.',
   ACCOUNT_DISABLED: 'This account is disabled.',
+  FORBIDDEN: 'Your account may not do this.',
+  UNAUTHENTICATED: 'Your session has ended. Sign in again.',
 };
 const CODE_MESSAGES = { INVALID_TOKEN: 'That code is not right. Use the current code from your app, or an unused recovery code.' };
 const messageOf = (e) => MESSAGES[e.code] ?? e.message ?? 'Something went wrong.';
@@ -92,14 +94,14 @@ document.addEventListener('click', (ev) => {
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || !(url.pathname === BASE || url.pathname.startsWith(`${BASE}/`))) return;
   ev.preventDefault();
-  void navigate(url.pathname.slice(BASE.length) || '/');
+  void navigate((url.pathname.slice(BASE.length) || '/') + url.search);
 });
 addEventListener('popstate', () => void route());
 
 function renderNav(user) {
   nav.replaceChildren(
     ...(user
-      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
+      ? [h('span', { class: 'muted' }, user.username), link('/sessions', 'Sessions'), link('/security', 'Security'), ...(isOperator(user) ? [link('/admin', 'Admin')] : []), h('button', { type: 'button', class: 'secondary', onclick: () => void signOut() }, 'Sign out')]
       : [link('/sign-in', 'Sign in'), link('/register', 'Create account')]),
   );
 }
@@ -523,11 +525,21 @@ function securityPage() {
 
 const PUBLIC = { '/sign-in': () => signInPage(), '/register': registerPage, '/forgot-password': forgotPage, '/reset-password': resetPage, '/magic-link': magicLinkPage, '/deny-sign-in': denyPage };
 const PRIVATE = { '/sessions': sessionsPage, '/security': securityPage };
+// The admin area (SUPPORT and ADMIN accounts; the service refuses anyone else): its own module, loaded
+// the first time one of its pages opens, so the console of everyone else does not download it.
+const isOperator = (user) => user?.role === 'SUPPORT' || user?.role === 'ADMIN';
+let admin;
+const adminPage = (path) => async () => {
+  admin ??= (await import('./admin.js')).adminRoutes({ base: BASE, api, h, render, notice, link, navigate, sensitive, messageOf, device, when });
+  const page = admin.page(path);
+  return page ? page() : render('Page not found', h('p', {}, link('/admin', 'Go to the admin area')));
+};
+const privatePage = (path) => PRIVATE[path] ?? (path === '/admin' || path.startsWith('/admin/') ? adminPage(path) : undefined);
 
 let wasSignedIn = false;
 api.onSessionChange((user) => {
   // Signed out by the service (this session revoked elsewhere): leave the private page at once.
-  if (wasSignedIn && !user && PRIVATE[location.pathname.slice(BASE.length)]) void signOut('This session was signed out.');
+  if (wasSignedIn && !user && privatePage(location.pathname.slice(BASE.length).replace(/\/+$/, ''))) void signOut('This session was signed out.');
   wasSignedIn = Boolean(user);
 });
 
@@ -536,7 +548,8 @@ async function route() {
   const path = location.pathname.slice(BASE.length).replace(/\/+$/, '') || '/';
   try {
     if (PUBLIC[path]) return PUBLIC[path]();
-    if (PRIVATE[path]) return api.currentUser() ? await PRIVATE[path]() : navigate('/sign-in', true);
+    const page = privatePage(path);
+    if (page) return api.currentUser() ? await page() : navigate('/sign-in', true);
     if (path === '/') return navigate(api.currentUser() ? '/sessions' : '/sign-in', true);
     render('Page not found', h('p', {}, link('/', 'Go to your account')));
   } catch (e) {

@@ -1,25 +1,12 @@
-import { createServer, type AddressInfo } from 'node:net';
-import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, login, me, newIdentity } from '../../test/auth-client.js';
 import { gql, useTestServers, type TestServer } from '../../test/harness.js';
 import { PRODUCTION_MAIL_ENV, sentTo } from '../../test/mail-server.js';
 import { stepNow, totpAt } from '../../test/totp.js';
+import { launchChromium, note, phonePage, SHOTS, startConsoleServer } from './console.browser.helpers.js';
 
 const STRANGER = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
-const SHOTS = '.tmp/console-screenshots';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-/** Numbers for the report, printed and never asserted. */
-/** A port free right now (the server then listens on it). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((done) => probe.close(done));
-  return port;
-}
-const note = (line: string) => process.stdout.write(`[console] ${line}\n`);
 
 describe('the account console in Chromium', () => {
   const fx = useTestServers('console-browser', { mail: true });
@@ -46,25 +33,9 @@ describe('the account console in Chromium', () => {
   const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 
   beforeAll(async () => {
-    await mkdir(SHOTS, { recursive: true });
-    // PUBLIC_URL is the address the browser opens (the links and redirects the service makes must work),
-    // and APP_URL is unset: its default, PUBLIC_URL/account, is what the emails link to.
-    // localhost, not 127.0.0.1: a passkey's relying party must be a domain name.
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    server = await fx.start({ port, env: { PUBLIC_URL: base, APP_URL: undefined as unknown as string } });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
-    context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone-sized screen
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    const own = new URL(base).origin;
-    page.on('request', (r) => {
-      if (!r.url().startsWith(own)) foreign.push(r.url());
-    });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    ({ server, base } = await startConsoleServer(fx));
+    browser = await launchChromium();
+    ({ context, page } = await phonePage(browser, base, { foreign, problems }));
   }, 60_000);
 
   afterAll(async () => {
