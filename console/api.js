@@ -122,8 +122,8 @@ export async function passkeyLogin(identifier) {
 
 /** Whether this browser can offer passkeys in the username field's autofill (conditional mediation). */
 export async function passkeyAutofillAvailable() {
-  if (!window.PublicKeyCredential?.parseRequestOptionsFromJSON || !PublicKeyCredential.isConditionalMediationAvailable) return false;
-  return PublicKeyCredential.isConditionalMediationAvailable().catch(() => false);
+  if (!window.PublicKeyCredential?.parseRequestOptionsFromJSON || !window.PublicKeyCredential.isConditionalMediationAvailable) return false;
+  return window.PublicKeyCredential.isConditionalMediationAvailable().catch(() => false);
 }
 
 let autofill; // the AbortController of the pending conditional request

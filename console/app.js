@@ -330,7 +330,7 @@ function device(ua) {
   const os = [['Android', 'Android'], ['iPhone', 'iPhone'], ['iPad', 'iPad'], ['Windows', 'Windows'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']].find(([k]) => ua.includes(k))?.[1];
   return browser ? `${browser}${os ? ` on ${os}` : ''}` : ua.slice(0, 60);
 }
-const when = (iso) => new Date(iso).toLocaleString();
+const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 const EVENT_TEXT = {
   SIGNED_IN: 'New sign-in',
