@@ -126,6 +126,7 @@ function mfaForm(challenge) {
 }
 
 async function afterLogin(result) {
+  api.stopPasskeyAutofill(); // signed in another way (or on to the code): the autofill offer ends
   if (result === true) await navigate('/sessions', true);
   else mfaForm(result);
 }
