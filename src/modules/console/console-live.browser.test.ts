@@ -60,7 +60,7 @@ describe('the account console in Chromium: autofill, token renewal, keyboard', (
     const res = await login(server, id.username, id.password, { 'user-agent': agent });
     expect(res.body.errors).toBeUndefined();
   };
-  const eventRow = (agent: string) => page.locator('#events li', { hasText: agent });
+  const eventRow = (agent: string | RegExp) => page.locator('#events li', { hasText: agent });
 
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });
@@ -244,21 +244,23 @@ describe('the account console in Chromium: autofill, token renewal, keyboard', (
     });
     await heldNow;
     await expect.poll(() => feed.closed, { timeout: TOKEN_TTL_SECONDS * 1000 }).toBe(true);
-    // While no socket listens: an event the console must still show.
-    await signInElsewhere('While-Away/1.0');
+    // While no socket listens: events the console must still show, more than one page of them (20).
+    const away = 21;
+    for (let i = 0; i < away; i++) await signInElsewhere(`While-Away/${i}`);
     await held!.continue();
     await page.unroute(`${base}/graphql`);
 
     await feedListening(feed);
-    await eventRow('While-Away/1.0').waitFor();
+    await eventRow(/While-Away\/0 /).waitFor(); // the oldest, on the second page
+    expect(await eventRow(/While-Away\/\d+ /).count()).toBe(away);
     expect(page.url()).toBe(`${base}/account/sessions`);
-    await page.locator('#sessions li', { hasText: 'While-Away/1.0' }).waitFor(); // the list caught up too
+    await page.locator('#sessions li', { hasText: `While-Away/${away - 1}` }).waitFor(); // the list caught up too
     await signInElsewhere('After-Reconnect/1.0');
     await eventRow('After-Reconnect/1.0').waitFor();
     expect(page.url()).toBe(`${base}/account/sessions`);
     // Newest first: what came live after the reconnection sits above what was caught up.
     const order = await page.locator('#events li').allTextContents();
-    expect(order.findIndex((t) => t.includes('After-Reconnect'))).toBeLessThan(order.findIndex((t) => t.includes('While-Away')));
+    expect(order.findIndex((t) => t.includes('After-Reconnect'))).toBeLessThan(order.findIndex((t) => t.includes(`While-Away/${away - 1}`)));
   }, 90_000);
 
   it('logged no error', () => {
