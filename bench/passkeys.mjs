@@ -53,7 +53,7 @@ await main(async () => {
   log(`starting server (BCRYPT_COST ${opt.cost})`);
   const server = await startServer({
     bcryptCost: opt.cost,
-    env: { WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: ORIGIN, RATE_LIMIT_PASSKEY_LOGIN: '1000000/60', LOCKOUT_THRESHOLD: '99' },
+    env: { WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: ORIGIN, RATE_LIMIT_PASSKEY_LOGIN: '1000000/60', RATE_LIMIT_PASSKEY_CHALLENGE: '1000000/60', LOCKOUT_THRESHOLD: '99' },
   });
   log(`registering ${opt.users} accounts, each with one passkey`);
   const users = await registerUsers(server.base, opt.users, { tag: 'pk' });

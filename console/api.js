@@ -106,12 +106,70 @@ export const completeMfa = async (mfaToken, code) =>
 export const signInWithMagicLink = async (token) =>
   loginResult((await gql(`mutation MagicLink($token: String!) { signInWithMagicLink(token: $token) { ${LOGIN_RESULT} } }`, { token })).signInWithMagicLink);
 
+const startPasskey = async (identifier) =>
+  (await gql('mutation StartPasskeyLogin($identifier: String) { startPasskeyLogin(identifier: $identifier) { challengeId options } }', { identifier: identifier || null })).startPasskeyLogin;
+
+const finishPasskey = async (challengeId, credential) =>
+  adopt((await gql(`mutation FinishPasskeyLogin($challengeId: ID!, $response: JSON!) { finishPasskeyLogin(challengeId: $challengeId, response: $response) { ${PAYLOAD} } }`, { challengeId, response: credential.toJSON() })).finishPasskeyLogin);
+
 /** Signs in with a passkey of this site (the identifier narrows it to that account's passkeys). */
 export async function passkeyLogin(identifier) {
-  const { startPasskeyLogin: c } = await gql('mutation StartPasskeyLogin($identifier: String) { startPasskeyLogin(identifier: $identifier) { challengeId options } }', { identifier: identifier || null });
+  stopPasskeyAutofill(); // one WebAuthn request at a time: the browser refuses a second while autofill waits
+  const c = await startPasskey(identifier);
   const credential = await navigator.credentials.get({ publicKey: window.PublicKeyCredential.parseRequestOptionsFromJSON(c.options) });
-  const r = await gql(`mutation FinishPasskeyLogin($challengeId: ID!, $response: JSON!) { finishPasskeyLogin(challengeId: $challengeId, response: $response) { ${PAYLOAD} } }`, { challengeId: c.challengeId, response: credential.toJSON() });
-  adopt(r.finishPasskeyLogin);
+  await finishPasskey(c.challengeId, credential);
+}
+
+/** Whether this browser can offer passkeys in the username field's autofill (conditional mediation). */
+export async function passkeyAutofillAvailable() {
+  if (!window.PublicKeyCredential?.parseRequestOptionsFromJSON || !window.PublicKeyCredential.isConditionalMediationAvailable) return false;
+  return window.PublicKeyCredential.isConditionalMediationAvailable().catch(() => false);
+}
+
+let autofill; // the AbortController of the pending conditional request
+
+/** Ends the pending autofill request, if any (leaving the page, or the passkey button's own ceremony). */
+export function stopPasskeyAutofill() {
+  autofill?.abort();
+  autofill = undefined;
+}
+
+/**
+ * Offers this site's passkeys in the autofill of the field marked `autocomplete="username webauthn"`
+ * (conditional mediation): resolves true once the user picked one and is signed in, false when stopped.
+ * Asked for when the field is first used, not on each page view, so a visit that never signs in costs
+ * the service no challenge. A challenge lives as long as `options.timeout` says (five minutes): shortly
+ * before, the request is started again with a fresh one, so a page left open still works.
+ */
+export async function passkeyAutofill() {
+  stopPasskeyAutofill();
+  const controller = new AbortController();
+  autofill = controller;
+  try {
+    for (;;) {
+      const c = await startPasskey(null);
+      if (controller.signal.aborted) return false;
+      const renew = new AbortController();
+      const onStop = () => renew.abort();
+      controller.signal.addEventListener('abort', onStop);
+      const timer = setTimeout(() => renew.abort(), Math.max(5_000, (c.options.timeout ?? 300_000) - 15_000));
+      let credential;
+      try {
+        credential = await navigator.credentials.get({ mediation: 'conditional', publicKey: window.PublicKeyCredential.parseRequestOptionsFromJSON(c.options), signal: renew.signal });
+      } catch (e) {
+        if (controller.signal.aborted) return false;
+        if (renew.signal.aborted) continue; // its challenge is about to expire: ask for a fresh one
+        throw e;
+      } finally {
+        clearTimeout(timer);
+        controller.signal.removeEventListener('abort', onStop);
+      }
+      await finishPasskey(c.challengeId, credential);
+      return true;
+    }
+  } finally {
+    if (autofill === controller) autofill = undefined;
+  }
 }
 
 export async function register(username, email, password) {
@@ -127,21 +185,24 @@ export async function logout() {
 }
 
 /**
- * The live feed (`securityEvent`, or `auditEvent` for operators). A 4401 close means the token expired or the session ended: one
- * refresh by cookie tells which; when it fails the console signs out at once.
+ * The live feed (`securityEvent`, or `auditEvent` for operators). A 4401 close means the token expired or the
+ * session ended: one refresh by cookie tells which; when it fails the console signs out at once. Each
+ * (re)connection calls `onConnected`, so the page can fetch what was committed while no socket listened.
  */
 const feed = (() => {
   let client;
   let socket;
   let handler;
   let operation;
+  let connectedHandler;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
   let onState;
-  const start = (op, onEvent, onFeedState) => {
+  const start = (op, onEvent, onFeedState, onConnected) => {
     stop();
     operation = op;
     handler = onEvent;
     onState = onFeedState;
+    connectedHandler = onConnected;
     // A client's events count only while it is the current one (a stopped client still reports its close).
     const mine = createClient({
       url,
@@ -155,6 +216,7 @@ const feed = (() => {
           if (client !== mine) return;
           socket = s;
           onState?.('live');
+          connectedHandler?.();
         },
         closed: (e) => {
           if (client !== mine) return;
@@ -171,14 +233,15 @@ const feed = (() => {
     );
   };
   const afterUnauthorized = async () => {
-    const [op, h, s] = [operation, handler, onState];
+    const [op, h, s, c] = [operation, handler, onState, connectedHandler];
     stop();
-    if (await resume().catch(() => false)) start(op, h, s);
+    if (await resume().catch(() => false)) start(op, h, s, c);
   };
   const stop = () => {
     handler = undefined;
     operation = undefined;
     onState = undefined;
+    connectedHandler = undefined;
     client?.dispose();
     client = undefined;
     socket = undefined;
@@ -190,9 +253,10 @@ const feed = (() => {
   return { start, stop, reauthenticate };
 })();
 
-/** One live feed at a time (the page's): a new one, or `stopSecurityEvents`, ends the one before. */
-export const watchSecurityEvents = (onEvent) =>
-  feed.start({ query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }', field: 'securityEvent' }, onEvent);
+/** One live feed at a time (the page's): a new one, or `stopSecurityEvents`, ends the one before.
+ * `onConnected` runs after each (re)connection of the socket, so the page can catch up. */
+export const watchSecurityEvents = (onEvent, onConnected) =>
+  feed.start({ query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }', field: 'securityEvent' }, onEvent, undefined, onConnected);
 /** Every new audit entry (SUPPORT and ADMIN accounts); `onState('live' | 'closed')` as the socket opens and closes. */
 export const watchAuditEvents = (onEvent, onState) =>
   feed.start({ query: 'subscription OnAuditEvent { auditEvent { id occurredAt action outcome actorId targetUserId sessionId ip userAgent requestId details } }', field: 'auditEvent' }, onEvent, onState);

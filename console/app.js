@@ -128,6 +128,7 @@ function mfaForm(challenge) {
 }
 
 async function afterLogin(result) {
+  api.stopPasskeyAutofill(); // signed in another way (or on to the code): the autofill offer ends
   if (result === true) await navigate('/sessions', true);
   else mfaForm(result);
 }
@@ -138,7 +139,8 @@ function signInPage(message) {
     message,
     form(
       [
-        ['identifier', 'Username or email', { autocomplete: 'username', autocapitalize: 'none' }],
+        // "webauthn": the browser may list this site's passkeys in the field's autofill (passkeyAutofill below).
+        ['identifier', 'Username or email', { autocomplete: 'username webauthn', autocapitalize: 'none' }],
         ['password', 'Password', { type: 'password', autocomplete: 'current-password' }],
       ],
       'Sign in',
@@ -155,6 +157,14 @@ function signInPage(message) {
   );
 }
 
+const PASSKEY_MESSAGES = { INVALID_CREDENTIALS: 'This passkey was not accepted.', INVALID_TOKEN: 'That took too long. Try again.' };
+const passkeyMessage = (e) => (e.name === 'NotAllowedError' ? 'No passkey was used.' : PASSKEY_MESSAGES[e.code] ?? messageOf(e));
+
+/**
+ * The passkey button, and passkey autofill in the identifier field: started on the field's first focus (a
+ * page view that never signs in asks the service for no challenge), stopped by the button's own ceremony
+ * and by leaving the page (route), and started again on the next focus after either.
+ */
 function passkeySignIn() {
   const error = h('div', { 'aria-live': 'assertive' });
   const button = h('button', { type: 'button', class: 'secondary', onclick: async () => {
@@ -164,11 +174,25 @@ function passkeySignIn() {
       await api.passkeyLogin(main.querySelector('input[name=identifier]')?.value.trim());
       await navigate('/sessions', true);
     } catch (e) {
-      error.replaceChildren(notice(e.name === 'NotAllowedError' ? 'No passkey was used.' : messageOf(e), 'error'));
+      error.replaceChildren(notice(passkeyMessage(e), 'error'));
     } finally {
       button.disabled = false;
     }
   } }, 'Sign in with a passkey');
+  let offering = false;
+  const offer = async () => {
+    if (offering || !(await api.passkeyAutofillAvailable())) return;
+    offering = true;
+    try {
+      if (await api.passkeyAutofill()) await navigate('/sessions', true);
+    } catch (e) {
+      // Autofill is an offer: a service too busy to give a challenge leaves the rest of the page as it is.
+      if (e.code !== 'RATE_LIMITED' && e.code !== 'NETWORK') error.replaceChildren(notice(passkeyMessage(e), 'error'));
+    } finally {
+      offering = false;
+    }
+  };
+  queueMicrotask(() => main.querySelector('input[name=identifier]')?.addEventListener('focus', () => void offer()));
   return h('div', { class: 'row' }, button, error);
 }
 
@@ -309,7 +333,7 @@ function device(ua) {
   const os = [['Android', 'Android'], ['iPhone', 'iPhone'], ['iPad', 'iPad'], ['Windows', 'Windows'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']].find(([k]) => ua.includes(k))?.[1];
   return browser ? `${browser}${os ? ` on ${os}` : ''}` : ua.slice(0, 60);
 }
-const when = (iso) => new Date(iso).toLocaleString();
+const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 const EVENT_TEXT = {
   SIGNED_IN: 'New sign-in',
@@ -390,11 +414,39 @@ async function sessionsPage() {
     h('p', { class: 'muted' }, 'Updates live as it happens.'),
     events,
   );
-  api.watchSecurityEvents((e) => {
-    if (events.querySelector(`[data-event="${CSS.escape(e.id)}"]`)) return;
-    events.prepend(eventItem(e));
-    if (['SIGNED_IN', 'SESSION_REVOKED', 'SIGNED_OUT', 'SIGN_IN_DENIED'].includes(e.type)) void reload().catch(() => undefined);
-  });
+  const known = (e) => events.querySelector(`[data-event="${CSS.escape(e.id)}"]`) !== null;
+  const changesSessions = (e) => ['SIGNED_IN', 'SESSION_REVOKED', 'SIGNED_OUT', 'SIGN_IN_DENIED'].includes(e.type);
+  /** Puts an event in its place, newest first (a caught-up one may be older than a live one shown already). */
+  const insert = (e) => {
+    const later = [...events.children].find((li) => (li.querySelector('time')?.getAttribute('datetime') ?? '') < e.occurredAt);
+    events.insertBefore(eventItem(e), later ?? null);
+  };
+  /**
+   * After each (re)connection of the feed: the events committed while no socket listened (a token renewed
+   * too late, a network cut), read newest first page by page until one already shown.
+   */
+  const catchUp = async () => {
+    const missed = [];
+    let after = null;
+    for (let pages = 0; pages < 5; pages++) {
+      const { securityEvents: page } = await api.gql('query Events($after: String) { securityEvents(first: 20, after: $after) { edges { cursor node { id type occurredAt sessionId ip userAgent } } pageInfo { hasNextPage } } }', { after });
+      const fresh = page.edges.map((edge) => edge.node).filter((e) => !known(e));
+      missed.push(...fresh);
+      if (fresh.length < page.edges.length || !page.pageInfo.hasNextPage) break;
+      after = page.edges.at(-1).cursor;
+    }
+    const shown = missed.filter((e) => !known(e)); // a live event may have come meanwhile
+    shown.forEach(insert);
+    if (shown.some(changesSessions)) await reload();
+  };
+  api.watchSecurityEvents(
+    (e) => {
+      if (known(e)) return;
+      events.prepend(eventItem(e));
+      if (changesSessions(e)) void reload().catch(() => undefined);
+    },
+    () => void catchUp().catch(() => undefined),
+  );
 }
 
 // ---- security: password, two-factor, deleting the account ------------------------------------------
@@ -545,6 +597,7 @@ api.onSessionChange((user) => {
 
 async function route() {
   api.stopSecurityEvents();
+  api.stopPasskeyAutofill();
   const path = location.pathname.slice(BASE.length).replace(/\/+$/, '') || '/';
   try {
     if (PUBLIC[path]) return PUBLIC[path]();

@@ -254,7 +254,7 @@ export function buildServices(infra: Infra) {
   const magicLink = new MagicLinkService({ outbox, users, tokens: oneTimeTokens, mail, sealer, signIn, mfa, profiles, appUrl: config.http.appUrl });
   const passkeys = new PasskeysService({
     repo: new PasskeysRepository(prisma),
-    challenges: new PasskeyChallenges(redis, config.redis.keyPrefix),
+    challenges: new PasskeyChallenges(redis, config.redis.keyPrefix, { ipv6Prefix: config.rateLimitIpv6Prefix }),
     identity,
     users,
     sessions,

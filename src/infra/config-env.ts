@@ -91,8 +91,10 @@ export const envSchema = z.object({
   RATE_LIMIT_MAGIC_LINK_REQUEST: limitRule.prefault('5/3600'),
   /** Token introspections (POST /oauth/introspect) per service key, whatever the IP. @default 6000/60 */
   RATE_LIMIT_INTROSPECT: limitRule.prefault('6000/60'),
-  /** Passkey sign-in calls (options and assertions, each counts) per IP. @default 60/900 */
+  /** Passkey sign-in assertions (finishPasskeyLogin) per IP. @default 60/900 */
   RATE_LIMIT_PASSKEY_LOGIN: limitRule.prefault('60/900'),
+  /** Passkey sign-in challenges (startPasskeyLogin, asked by sign-in pages for passkey autofill) per IP. @default 60/60 */
+  RATE_LIMIT_PASSKEY_CHALLENGE: limitRule.prefault('60/60'),
   /** Every other operation (each GraphQL root field, each REST call) per IP. @default 1200/60 */
   RATE_LIMIT_GENERAL: limitRule.prefault('1200/60'),
   /** Per-IP limits count an IPv6 client by its network of this many bits (one host usually owns a /64). @default 64 */

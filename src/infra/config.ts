@@ -9,11 +9,11 @@ import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 export type { TrustProxy };
 
 /** Every named rate limit (README "Abuse protection"). */
-export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth' | 'admin' | 'magicLinkRequest' | 'passkeyLogin' | 'introspect';
+export type LimitName = 'login' | 'loginIp' | 'register' | 'resetRequest' | 'verifyResend' | 'refresh' | 'mfa' | 'general' | 'reauth' | 'admin' | 'magicLinkRequest' | 'passkeyLogin' | 'passkeyChallenge' | 'introspect';
 
 /** Every limit name once (the compiler checks the list is complete): the values of a metric label. */
 export const LIMIT_NAMES = Object.keys({
-  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0, admin: 0, magicLinkRequest: 0, passkeyLogin: 0, introspect: 0,
+  login: 0, loginIp: 0, register: 0, resetRequest: 0, verifyResend: 0, refresh: 0, mfa: 0, general: 0, reauth: 0, admin: 0, magicLinkRequest: 0, passkeyLogin: 0, passkeyChallenge: 0, introspect: 0,
 } satisfies Record<LimitName, 0>) as readonly LimitName[];
 
 export interface Config {
@@ -221,6 +221,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       admin: e.RATE_LIMIT_ADMIN,
       magicLinkRequest: e.RATE_LIMIT_MAGIC_LINK_REQUEST,
       passkeyLogin: e.RATE_LIMIT_PASSKEY_LOGIN,
+      passkeyChallenge: e.RATE_LIMIT_PASSKEY_CHALLENGE,
       introspect: e.RATE_LIMIT_INTROSPECT,
     },
     lockout: { threshold: e.LOCKOUT_THRESHOLD, windowSeconds: e.LOCKOUT_WINDOW, baseSeconds: e.LOCKOUT_BASE_SECONDS, maxFailures: e.LOCKOUT_MAX_FAILURES },

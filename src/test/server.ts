@@ -46,7 +46,7 @@ export interface TestServerOptions {
 export const uniquePrefix = (label = 't') => `test:${label}:${randomBytes(5).toString('hex')}:`;
 
 export const GENEROUS_LIMITS = Object.fromEntries(
-  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH', 'ADMIN', 'MAGIC_LINK_REQUEST', 'PASSKEY_LOGIN', 'INTROSPECT'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
+  ['LOGIN', 'LOGIN_IP', 'REGISTER', 'RESET_REQUEST', 'VERIFY_RESEND', 'REFRESH', 'MFA', 'GENERAL', 'REAUTH', 'ADMIN', 'MAGIC_LINK_REQUEST', 'PASSKEY_LOGIN', 'PASSKEY_CHALLENGE', 'INTROSPECT'].map((n) => [`RATE_LIMIT_${n}`, '100000/60']),
 );
 
 /** The documented default limits (README "Abuse protection"), for the tests that assert them. */

@@ -31,6 +31,8 @@ describe('the account console in Chromium', () => {
     return found![0];
   };
   const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+  /** One part of the page (a section of the security page), by the id of its heading. */
+  const sectionShot = (name: string, headingId: string) => page.locator(`section[aria-labelledby="${headingId}"]`).screenshot({ path: `${SHOTS}/${name}.png` });
 
   beforeAll(async () => {
     ({ server, base } = await startConsoleServer(fx));
@@ -107,12 +109,14 @@ describe('the account console in Chromium', () => {
     expect(usable.filter(Boolean)).toHaveLength(1);
     const link = links[usable.indexOf(true)]!;
     await page.goto(link);
+    await shot('verify-email');
     const user = () => server.infra.prisma.user.findFirstOrThrow({ where: { email: id.email } });
     expect((await user()).emailVerifiedAt).toBeNull(); // the GET changed nothing
     await page.getByRole('button', { name: /verify/i }).click();
     await page.waitForURL(`${base}/account/sessions`);
     await page.locator('.notice.ok').first().waitFor();
     expect(await page.locator('.notice.ok').first().textContent()).toMatch(/verified/i);
+    await shot('verify-result');
     expect((await user()).emailVerifiedAt).not.toBeNull();
   });
 
@@ -203,6 +207,7 @@ describe('the account console in Chromium', () => {
     expect((await me(server, stranger.accessToken)).body.data?.me).toBeDefined(); // opening the page ended nothing
     await page.getByRole('button', { name: /end that session/i }).click();
     await page.getByRole('heading', { name: 'That session has ended' }).waitFor();
+    await shot('deny-sign-in-done');
     expect(codeOf((await me(server, stranger.accessToken)).body)).toBe('UNAUTHENTICATED');
   });
 
@@ -230,6 +235,7 @@ describe('the account console in Chromium', () => {
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     await page.locator('#passkeys li', { hasText: 'Test laptop' }).waitFor();
     await shot('passkeys');
+    await sectionShot('security-passkeys', 'pk-h');
 
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(`${base}/account/sign-in`);
@@ -265,6 +271,9 @@ describe('the account console in Chromium', () => {
     await page.getByRole('link', { name: 'Security' }).click();
     await page.getByRole('heading', { name: 'Security', exact: true }).waitFor();
     await shot('security');
+    await sectionShot('security-password', 'pw-h');
+    await sectionShot('security-two-factor', 'tf-h');
+    await sectionShot('security-delete', 'del-h');
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
     const secret = (await page.locator('#totp-secret').textContent())!;
     expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
@@ -273,6 +282,7 @@ describe('the account console in Chromium', () => {
     await page.getByRole('button', { name: 'Turn it on' }).click();
     await page.locator('#recovery-codes li').first().waitFor();
     recovery.push(...(await page.locator('#recovery-codes li').allTextContents()));
+    await shot('two-factor-recovery-codes');
     expect(recovery.length).toBeGreaterThanOrEqual(8);
     await page.getByRole('button', { name: 'I have saved them' }).click();
     expect((await server.infra.prisma.user.findFirstOrThrow({ where: { email: id.email } })).mfaEnabledAt).not.toBeNull();
@@ -284,6 +294,7 @@ describe('the account console in Chromium', () => {
     await page.getByLabel('Code').fill('000000');
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('alert').waitFor();
+    await shot('two-factor-check');
     await page.getByLabel('Code').fill(recovery[0]!);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Your sessions' }).waitFor();

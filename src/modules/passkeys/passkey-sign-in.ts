@@ -7,7 +7,7 @@ import {
 } from '@simplewebauthn/server';
 import type { RequestMeta } from '../../core/request.js';
 import { AppError, isAppError } from '../../infra/errors.js';
-import { byAddress } from '../../infra/limit-spec.js';
+import { byAddress, type LimitDeclaration } from '../../infra/limit-spec.js';
 import type { Logger } from '../../infra/logger.js';
 import { RateLimitedError, type Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
@@ -20,7 +20,7 @@ import type { UserRecord, UsersRepository } from '../identity/users.repository.j
 import type { AccountFailures } from '../mfa/mfa.service.js';
 import { PASSKEY_CHALLENGE_TTL_SECONDS, type PasskeyChallenges, type PendingCeremony } from './passkey-challenges.js';
 import type { PasskeyRecord, PasskeysRepository } from './passkeys.repository.js';
-import { passkeyLoginLimit } from './passkeys.limits.js';
+import { passkeyChallengeLimit, passkeyLoginLimit } from './passkeys.limits.js';
 import { finishLoginSchema, startLoginSchema } from './passkeys.schema.js';
 
 /** Matches no account: the passkey lookup still runs for an identifier that names none. */
@@ -45,7 +45,7 @@ export interface PasskeySignInDeps {
   failures: AccountFailures;
   signIn: Pick<SignIn, 'finish'>;
   audit: Pick<AuditTrail, 'signInFailed'>;
-  /** RATE_LIMIT_PASSKEY_LOGIN, counted here for both doors (the first refusal of a window is audited). */
+  /** RATE_LIMIT_PASSKEY_CHALLENGE and RATE_LIMIT_PASSKEY_LOGIN, counted here for both doors (the first refusal of a window is audited). */
   limits: Pick<Limits, 'consumeAll'>;
   signals: Pick<SecuritySignals, 'signInFailed'>;
   /** Derives the stand-in credential ids offered for an identifier with no passkey (`AppSecrets.ring('passkey-decoy')`). */
@@ -78,9 +78,13 @@ export class PasskeySignIn {
    * With one, only that account's passkeys are offered; an identifier with none (unknown, or an account
    * without passkeys) is offered a stand-in credential id derived from it, the same on every call, so the
    * answer does not say by its emptiness which accounts exist or hold passkeys.
+   *
+   * Counted by RATE_LIMIT_PASSKEY_CHALLENGE, not by the assertions' budget: a sign-in page asks for one on
+   * each view that offers passkey autofill, and a challenge proves nothing. What it costs is bounded instead:
+   * five minutes in Redis, single use, at most PASSKEY_LOGIN_CHALLENGES_PER_SOURCE per client network.
    */
   async start(input: unknown, meta: RequestMeta): Promise<PasskeyChallengeResult<PublicKeyCredentialRequestOptionsJSON>> {
-    await this.limit(input, meta);
+    await this.limit(passkeyChallengeLimit, input, meta);
     const { identifier } = parseInput(startLoginSchema, input ?? {});
     let ceremony: PendingCeremony = { kind: 'login', challenge: '', identified: false, userId: null };
     let allowCredentials: { id: string; transports?: string[] }[] | undefined;
@@ -96,7 +100,7 @@ export class PasskeySignIn {
       userVerification: 'required',
       timeout: PASSKEY_CHALLENGE_TTL_SECONDS * 1000,
     });
-    const challengeId = await this.deps.challenges.open({ ...ceremony, challenge: options.challenge });
+    const challengeId = await this.deps.challenges.openFor(meta.ip, { ...ceremony, challenge: options.challenge });
     return { challengeId, options };
   }
 
@@ -106,7 +110,7 @@ export class PasskeySignIn {
    * lockout and standing, then SignIn.finish with the counter's move in its transaction.
    */
   async finish(input: unknown, meta: RequestMeta): Promise<AuthResult> {
-    await this.limit(input, meta);
+    await this.limit(passkeyLoginLimit, input, meta);
     const { challengeId, response } = parseInput(finishLoginSchema, input);
     const pending = await this.deps.challenges.take(challengeId);
     if (pending?.kind !== 'login') throw invalidChallenge();
@@ -169,9 +173,9 @@ export class PasskeySignIn {
   }
 
   /** Per source, before anything else; the first refusal of each window is audited, as for password sign-ins. */
-  private async limit(input: unknown, meta: RequestMeta): Promise<void> {
+  private async limit(declared: LimitDeclaration, input: unknown, meta: RequestMeta): Promise<void> {
     try {
-      await this.deps.limits.consumeAll(passkeyLoginLimit(input, byAddress(meta.ip)), meta);
+      await this.deps.limits.consumeAll(declared(input, byAddress(meta.ip)), meta);
     } catch (e) {
       if (e instanceof RateLimitedError && e.firstInWindow) await this.deps.audit.signInFailed(meta, { reason: 'rate_limited', details: { method: 'passkey', limit: e.limit } });
       throw e;

@@ -2,7 +2,7 @@ import { resolver, type Feature } from '../feature.js';
 import type { AuthGuard } from '../sessions/auth.guard.js';
 import type { SessionCookies } from '../sessions/session-cookie.guard.js';
 import { passkeyChangedTemplate } from './passkey-changed.template.js';
-import { passkeyLoginLimit } from './passkeys.limits.js';
+import { passkeyChallengeLimit, passkeyLoginLimit } from './passkeys.limits.js';
 import { PasskeysResolver } from './passkeys.resolver.js';
 import { passkeysRoutes } from './passkeys.routes.js';
 import type { PasskeysService } from './passkeys.service.js';
@@ -12,6 +12,6 @@ export const passkeysModule: Feature<{ passkeys: PasskeysService; auth: AuthGuar
   name: 'passkeys',
   resolvers: [resolver(PasskeysResolver, (w) => new PasskeysResolver(w.passkeys, w.auth, w.sessionCookies))],
   routes: (w) => [passkeysRoutes(w.passkeys, w.auth, w.sessionCookies)],
-  limits: { passkeyLogin: passkeyLoginLimit },
+  limits: { passkeyChallenge: passkeyChallengeLimit, passkeyLogin: passkeyLoginLimit },
   templates: [passkeyChangedTemplate],
 };

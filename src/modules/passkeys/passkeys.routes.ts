@@ -13,7 +13,7 @@ import type { PasskeysService } from './passkeys.service.js';
  */
 export function passkeysRoutes(passkeys: PasskeysService, auth: AuthGuard, cookies: SessionCookies): FastifyPluginAsync {
   return async (app) => {
-    // RATE_LIMIT_PASSKEY_LOGIN is counted by the service (for both doors).
+    // RATE_LIMIT_PASSKEY_CHALLENGE (options) and RATE_LIMIT_PASSKEY_LOGIN (assertions) are counted by the service, for both doors.
     app.post('/passkey/login/options', { config: { api: PASSKEYS_API.loginOptions } }, async (req) => passkeys.startLogin(req.body ?? {}, requestMeta(req)));
     app.post('/passkey/login', { config: { api: PASSKEYS_API.login } }, async (req, reply) => cookies.json(httpExchange(req, reply), () => passkeys.finishLogin(req.body, requestMeta(req))));
 

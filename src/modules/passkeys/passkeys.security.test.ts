@@ -3,14 +3,14 @@ import { codeOf, newIdentity, register, rest } from '../../test/auth-client.js';
 import { useTestServer } from '../../test/harness.js';
 import { addPasskey, finishLogin, finishRegistration, passkeySignIn, startLogin, startRegistration } from '../../test/passkey-client.js';
 import { FLAG, SoftAuthenticator } from '../../test/soft-authenticator.js';
-import { PASSKEY_CHALLENGE_TTL_SECONDS, PasskeyChallenges } from './passkey-challenges.js';
+import { PASSKEY_CHALLENGE_TTL_SECONDS, PASSKEY_LOGIN_CHALLENGES_PER_SOURCE, PasskeyChallenges } from './passkey-challenges.js';
 
 const ORIGIN = 'https://app.test.local';
 const UNKNOWN_DEVICE = { 'user-agent': 'Stranger/1.0' };
 
 describe('PasskeysService: what an attacker tries', () => {
   const fx = useTestServer('passkeys-sec', {
-    env: { WEBAUTHN_RP_ID: 'test.local', WEBAUTHN_ORIGINS: `${ORIGIN},https://login.test.local`, LOCKOUT_THRESHOLD: '3', LOCKOUT_WINDOW: '3600' },
+    env: { WEBAUTHN_RP_ID: 'test.local', WEBAUTHN_ORIGINS: `${ORIGIN},https://login.test.local`, LOCKOUT_THRESHOLD: '3', LOCKOUT_WINDOW: '3600', TRUST_PROXY: '127.0.0.1' },
   });
   const prisma = () => fx.server.infra.prisma;
   const failures = (userId: string) => prisma().auditEntry.findMany({ where: { targetUserId: userId, action: 'user.sign_in_failed' }, orderBy: { occurredAt: 'asc' } });
@@ -172,18 +172,65 @@ describe('PasskeysService: what an attacker tries', () => {
   });
 
   describe('limits', () => {
-    it('options and assertions are limited per source over both doors (RATE_LIMIT_PASSKEY_LOGIN); the first refusal is audited', async () => {
-      const limited = await fx.start({ namespace: 'rl', env: { WEBAUTHN_RP_ID: 'test.local', WEBAUTHN_ORIGINS: ORIGIN, RATE_LIMIT_PASSKEY_LOGIN: '3/900' } });
+    const from = (ip: string) => ({ 'x-forwarded-for': ip, ...UNKNOWN_DEVICE });
+
+    it('challenges have their own budget per source (RATE_LIMIT_PASSKEY_CHALLENGE); assertions keep theirs (RATE_LIMIT_PASSKEY_LOGIN); each first refusal is audited', async () => {
+      const limited = await fx.start({
+        namespace: 'rl',
+        env: { WEBAUTHN_RP_ID: 'test.local', WEBAUTHN_ORIGINS: ORIGIN, TRUST_PROXY: '127.0.0.1', RATE_LIMIT_PASSKEY_CHALLENGE: '3/900', RATE_LIMIT_PASSKEY_LOGIN: '2/900' },
+      });
+      const t = await register(limited, newIdentity('rl'));
+      const auth = new SoftAuthenticator({ origin: ORIGIN });
+      await addPasskey(limited, auth, t.accessToken);
       const audited = () => prisma().auditEntry.count({ where: { action: 'user.sign_in_failed', details: { path: ['reason'], equals: 'rate_limited' } } });
       const before = await audited();
-      for (let i = 0; i < 2; i++) expect((await startLogin(limited)).body.errors).toBeUndefined();
-      expect((await rest(limited, 'POST', '/auth/passkey/login/options', {})).status).toBe(200);
-      expect(codeOf((await startLogin(limited)).body)).toBe('RATE_LIMITED');
-      expect(codeOf((await finishLogin(limited, 'x', { id: 'x' })).body)).toBe('RATE_LIMITED');
-      const refused = await rest(limited, 'POST', '/auth/passkey/login', { challengeId: 'x', response: {} });
+      const a = from('198.51.100.1');
+
+      // Three challenges from one source over both doors; the fourth is refused, over both doors.
+      const first = await startLogin(limited, undefined, a);
+      expect(first.body.errors).toBeUndefined();
+      expect((await startLogin(limited, undefined, a)).body.errors).toBeUndefined();
+      expect((await rest(limited, 'POST', '/auth/passkey/login/options', {}, a)).status).toBe(200);
+      expect(codeOf((await startLogin(limited, undefined, a)).body)).toBe('RATE_LIMITED');
+      expect((await rest(limited, 'POST', '/auth/passkey/login/options', {}, a)).status).toBe(429);
+
+      // Asking for challenges spent none of the assertions' budget: the source still signs in with one it holds.
+      const { challengeId, options } = first.body.data!.startPasskeyLogin;
+      expect((await finishLogin(limited, challengeId, auth.assert(options), a)).body.errors).toBeUndefined();
+      // ... and assertions stay limited per source: the second is tried (a used challenge), the third refused.
+      expect(codeOf((await finishLogin(limited, challengeId, auth.assert(options), a)).body)).toBe('INVALID_TOKEN');
+      expect(codeOf((await finishLogin(limited, 'x', { id: 'x' }, a)).body)).toBe('RATE_LIMITED');
+      const refused = await rest(limited, 'POST', '/auth/passkey/login', { challengeId: 'x', response: {} }, a);
       expect([refused.status, refused.body?.code]).toEqual([429, 'RATE_LIMITED']);
       expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(await audited()).toBe(before + 1);
+      expect(await audited()).toBe(before + 2); // once per limit and window, however often refused
+
+      // Another source has both budgets whole.
+      const b = from('198.51.100.2');
+      expect((await passkeySignIn(limited, auth, { headers: b })).body.errors).toBeUndefined();
+    });
+
+    it('assertions stay limited per account whatever the source: refusals from many addresses lock it', async () => {
+      const { t, auth } = await holder('spread');
+      for (let i = 0; i < 3; i++) {
+        expect(codeOf((await passkeySignIn(fx.server, auth, { flags: FLAG.UP, headers: from(`203.0.113.${i + 1}`) })).body)).toBe('INVALID_CREDENTIALS');
+      }
+      expect(codeOf((await passkeySignIn(fx.server, auth, { headers: from('203.0.113.9') })).body)).toBe('ACCOUNT_LOCKED');
+      expect(await prisma().securityEvent.count({ where: { userId: t.user.id, type: 'ACCOUNT_LOCKED' } })).toBe(1);
+    });
+
+    it(`a source holds at most ${PASSKEY_LOGIN_CHALLENGES_PER_SOURCE} sign-in challenges: past that its oldest is dropped; other sources keep theirs`, async () => {
+      const { auth } = await holder('cap');
+      const c = from('192.0.2.10');
+      const other = (await startLogin(fx.server, undefined, from('192.0.2.11'))).body.data!.startPasskeyLogin;
+      const held: { challengeId: string; options: Record<string, unknown> }[] = [];
+      for (let i = 0; i <= PASSKEY_LOGIN_CHALLENGES_PER_SOURCE; i++) held.push((await startLogin(fx.server, undefined, c)).body.data!.startPasskeyLogin);
+      const challenges = new PasskeyChallenges(fx.server.infra.redis, fx.server.config.redis.keyPrefix);
+      expect(await fx.server.infra.redis.zcard(challenges.sourceKeyOf('192.0.2.10'))).toBe(PASSKEY_LOGIN_CHALLENGES_PER_SOURCE);
+      expect(await fx.server.infra.redis.exists(challenges.keyOf(held[0]!.challengeId))).toBe(0);
+      expect(codeOf((await finishLogin(fx.server, held[0]!.challengeId, auth.assert(held[0]!.options), c)).body)).toBe('INVALID_TOKEN');
+      expect((await finishLogin(fx.server, held[1]!.challengeId, auth.assert(held[1]!.options), c)).body.errors).toBeUndefined();
+      expect((await finishLogin(fx.server, other.challengeId, auth.assert(other.options), from('192.0.2.11'))).body.errors).toBeUndefined();
     });
   });
 });
