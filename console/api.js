@@ -277,9 +277,10 @@ const securityFeed = liveFeed({ query: 'subscription OnSecurityEvent { securityE
 let listener; // { onEvent, catchUp } of the page showing the events, if any
 /**
  * graphql-ws has no "subscribed" answer: the socket is acknowledged, and the service registers the
- * subscription a moment later. An event committed after the catch-up at connection and before that
- * registration would be missed, so the catch-up runs again: at the first live event (the subscription is in
- * place by then) or, if none comes, after RECHECK_MS. The page ignores what it shows already.
+ * subscription a moment later. An event committed after the catch-up at connection read the list, and
+ * pushed out before that registration, would be missed: so the catch-up runs again, at the first live event
+ * (the subscription is in place by then) or, when none comes, after each of RECHECK_MS. The page ignores
+ * what it shows already.
  */
 const RECHECK_MS = [1_000, 5_000];
 let rechecks = [];

@@ -160,7 +160,7 @@ describe('the console session watcher in Chromium', () => {
     expect(feeds).toHaveLength(1); // no socket while signed out
   });
 
-  it('an event committed after the catch-up at connection but before the service registered the subscription still shows', async () => {
+  it('an event committed after the catch-up at connection and published before the service registered the subscription still shows', async () => {
     // The page's socket goes through this test: while `holding`, the subscription it sends reaches the
     // service only when released, so the gap graphql-ws leaves (no "subscribed" answer) is as wide as needed.
     const id = newIdentity('watchgap');
@@ -200,6 +200,10 @@ describe('the console session watcher in Chromium', () => {
     const gapAgent = 'In-The-Gap/1.0';
     const committed = Date.now();
     expect(codeOf((await login(server, id.username, id.password, { 'user-agent': gapAgent })).body)).toBeUndefined();
+    // Pushed to pub/sub before the subscription exists: it cannot come live, only from a later catch-up.
+    await expect
+      .poll(async () => (await server.infra.prisma.securityEvent.findFirst({ where: { user: { username: id.username }, userAgent: gapAgent } }))?.publishedAt ?? null, { timeout: 10_000 })
+      .not.toBeNull();
     holding = false;
     held.splice(0).forEach((send) => send()); // the service registers the subscription now, after the event
 
