@@ -79,7 +79,7 @@ export function adminRoutes(ui) {
 
   /** The page a caller the service refuses (FORBIDDEN) sees instead of an error. */
   const notAllowed = () => {
-    api.stopSecurityEvents();
+    api.stopAuditEvents();
     render(
       'Not allowed',
       h('p', { class: 'notice error', role: 'alert', 'data-code': 'FORBIDDEN' }, 'The admin area is for support staff and administrators: your account may not open it.'),

@@ -46,13 +46,19 @@ export async function reloadUser() {
 export const onSessionChange = (fn) => listeners.add(fn);
 const changed = () => listeners.forEach((fn) => fn(user));
 
-function adopt(payload) {
+/**
+ * Takes a new access token. `fresh`: it comes from a sign-in (a new session), so the session watcher starts
+ * again on it; a refresh of the same session only tells the open sockets of the new token.
+ */
+function adopt(payload, fresh = false) {
   accessToken = payload.accessToken;
   user = payload.user;
   clearTimeout(renewTimer);
   // Renew at 80% of the access token's life; the WebSocket is told of the new token.
   renewTimer = setTimeout(() => resume().catch(() => undefined), Math.max(10, payload.expiresIn * 0.8) * 1000);
-  feed.reauthenticate();
+  if (fresh || !watcher.running()) watcher.start();
+  else watcher.reauthenticate();
+  auditFeed.reauthenticate();
   changed();
 }
 
@@ -61,7 +67,8 @@ export function forget() {
   accessToken = null;
   user = null;
   clearTimeout(renewTimer);
-  feed.stop();
+  watcher.stop();
+  auditFeed.stop();
   changed();
 }
 
@@ -91,7 +98,7 @@ async function refreshNow() {
 /** A login result: signed in (true) or an MFA challenge ({ mfaToken, methods }). */
 function loginResult(r) {
   if (r.__typename === 'MfaChallenge') return { mfaToken: r.mfaToken, methods: r.methods };
-  adopt(r);
+  adopt(r, true);
   return true;
 }
 
@@ -110,7 +117,7 @@ const startPasskey = async (identifier) =>
   (await gql('mutation StartPasskeyLogin($identifier: String) { startPasskeyLogin(identifier: $identifier) { challengeId options } }', { identifier: identifier || null })).startPasskeyLogin;
 
 const finishPasskey = async (challengeId, credential) =>
-  adopt((await gql(`mutation FinishPasskeyLogin($challengeId: ID!, $response: JSON!) { finishPasskeyLogin(challengeId: $challengeId, response: $response) { ${PAYLOAD} } }`, { challengeId, response: credential.toJSON() })).finishPasskeyLogin);
+  adopt((await gql(`mutation FinishPasskeyLogin($challengeId: ID!, $response: JSON!) { finishPasskeyLogin(challengeId: $challengeId, response: $response) { ${PAYLOAD} } }`, { challengeId, response: credential.toJSON() })).finishPasskeyLogin, true);
 
 /** Signs in with a passkey of this site (the identifier narrows it to that account's passkeys). */
 export async function passkeyLogin(identifier) {
@@ -173,10 +180,13 @@ export async function passkeyAutofill() {
 }
 
 export async function register(username, email, password) {
-  adopt((await gql(`mutation Register($input: RegisterInput!) { register(input: $input) { ${PAYLOAD} } }`, { input: { username, email, password } })).register);
+  adopt((await gql(`mutation Register($input: RegisterInput!) { register(input: $input) { ${PAYLOAD} } }`, { input: { username, email, password } })).register, true);
 }
 
 export async function logout() {
+  // Its sockets go first: the service closes them as the session ends, and that is no news here.
+  watcher.stop();
+  auditFeed.stop();
   try {
     await gql('mutation Logout { logout }');
   } finally {
@@ -185,29 +195,24 @@ export async function logout() {
 }
 
 /**
- * The live feed (`securityEvent`, or `auditEvent` for operators). A 4401 close means the token expired or the
- * session ended: one refresh by cookie tells which; when it fails the console signs out at once. Each
- * (re)connection calls `onConnected`, so the page can fetch what was committed while no socket listened.
+ * A live feed: one graphql-ws socket carrying one subscription. A 4401 close means the token expired or the
+ * session ended: one refresh by cookie tells which; when it fails the console forgets the session (and so
+ * signs out at once). When the refresh cannot be made (offline, the service busy) it is tried again a while
+ * later. `hooks`: `event(e)` for each event, `connected()` after each (re)connection, `state('live' | 'closed')`.
  */
-const feed = (() => {
+function liveFeed(op, retry) {
   let client;
   let socket;
-  let handler;
-  let operation;
-  let connectedHandler;
+  let generation = 0; // each start and stop makes a new one: a late answer for an older one is ignored
+  let again;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
-  let onState;
-  const start = (op, onEvent, onFeedState, onConnected) => {
+  const start = (hooks) => {
     stop();
-    operation = op;
-    handler = onEvent;
-    onState = onFeedState;
-    connectedHandler = onConnected;
     // A client's events count only while it is the current one (a stopped client still reports its close).
     const mine = createClient({
       url,
       lazy: false,
-      retryAttempts: 3,
+      ...retry,
       onNonLazyError: () => undefined, // closes are handled below
       connectionParams: () => ({ authorization: `Bearer ${accessToken}` }),
       shouldRetry: (e) => !(e && typeof e === 'object' && 'code' in e && e.code >= 4400 && e.code < 4500),
@@ -215,33 +220,39 @@ const feed = (() => {
         connected: (s) => {
           if (client !== mine) return;
           socket = s;
-          onState?.('live');
-          connectedHandler?.();
+          hooks.state?.('live');
+          hooks.connected?.();
         },
         closed: (e) => {
           if (client !== mine) return;
           socket = undefined;
-          onState?.('closed');
-          if (e && e.code === 4401 && handler) void afterUnauthorized();
+          hooks.state?.('closed');
+          if (e && e.code === 4401) void afterUnauthorized(hooks, 0);
         },
       },
     });
     client = mine;
     client.subscribe(
       { query: op.query },
-      { next: (r) => r.data && handler?.(r.data[op.field]), error: () => undefined, complete: () => undefined },
+      { next: (r) => client === mine && r.data && hooks.event?.(r.data[op.field]), error: () => undefined, complete: () => undefined },
     );
   };
-  const afterUnauthorized = async () => {
-    const [op, h, s, c] = [operation, handler, onState, connectedHandler];
+  const afterUnauthorized = async (hooks, attempt) => {
     stop();
-    if (await resume().catch(() => false)) start(op, h, s, c);
+    const mine = generation;
+    let live;
+    try {
+      live = await resume();
+    } catch {
+      if (generation === mine) again = setTimeout(() => generation === mine && void afterUnauthorized(hooks, attempt + 1), Math.min(60_000, 5_000 * 2 ** attempt));
+      return;
+    }
+    // Restarted meanwhile (the refresh's new token starts the session watcher) or stopped (a page left): done.
+    if (live && generation === mine) start(hooks);
   };
   const stop = () => {
-    handler = undefined;
-    operation = undefined;
-    onState = undefined;
-    connectedHandler = undefined;
+    generation += 1;
+    clearTimeout(again);
     client?.dispose();
     client = undefined;
     socket = undefined;
@@ -250,14 +261,76 @@ const feed = (() => {
   const reauthenticate = () => {
     if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${accessToken}` } }));
   };
-  return { start, stop, reauthenticate };
-})();
+  return { start, stop, reauthenticate, running: () => client !== undefined, live: () => socket !== undefined };
+}
 
-/** One live feed at a time (the page's): a new one, or `stopSecurityEvents`, ends the one before.
- * `onConnected` runs after each (re)connection of the socket, so the page can catch up. */
-export const watchSecurityEvents = (onEvent, onConnected) =>
-  feed.start({ query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }', field: 'securityEvent' }, onEvent, undefined, onConnected);
-/** Every new audit entry (SUPPORT and ADMIN accounts); `onState('live' | 'closed')` as the socket opens and closes. */
-export const watchAuditEvents = (onEvent, onState) =>
-  feed.start({ query: 'subscription OnAuditEvent { auditEvent { id occurredAt action outcome actorId targetUserId sessionId ip userAgent requestId details } }', field: 'auditEvent' }, onEvent, onState);
-export const stopSecurityEvents = () => feed.stop();
+/** Waits before the watcher's next reconnection: 1, 2, 4… s, at most 30 s, plus up to 3 s at random. */
+const patiently = (retries) => new Promise((done) => setTimeout(done, Math.min(30_000, 1_000 * 2 ** retries) + Math.random() * 3_000));
+
+/**
+ * The session watcher: while signed in, on every page, one socket with the `securityEvent` subscription.
+ * The service closes it with 4401 the moment the session ends anywhere, so a revoked console signs out at
+ * once whatever page it shows. It keeps reconnecting after network cuts for as long as the session lasts.
+ * The page that shows the events (Sessions) listens to it rather than opening a socket of its own.
+ */
+const securityFeed = liveFeed({ query: 'subscription OnSecurityEvent { securityEvent { id type occurredAt sessionId ip userAgent } }', field: 'securityEvent' }, { retryAttempts: Infinity, retryWait: patiently });
+let listener; // { onEvent, catchUp } of the page showing the events, if any
+/**
+ * graphql-ws has no "subscribed" answer: the socket is acknowledged, and the service registers the
+ * subscription a moment later. An event committed after the catch-up at connection read the list, and
+ * pushed out before that registration, would be missed: so the catch-up runs again, at the first live event
+ * (the subscription is in place by then) or, when none comes, after each of RECHECK_MS. The page ignores
+ * what it shows already.
+ */
+const RECHECK_MS = [1_000, 5_000];
+let rechecks = [];
+const dropRechecks = () => {
+  rechecks.forEach(clearTimeout);
+  rechecks = [];
+};
+const catchUp = () => listener?.catchUp();
+const watcher = {
+  start: () => {
+    dropRechecks();
+    securityFeed.start({
+      connected: () => {
+        dropRechecks();
+        catchUp();
+        rechecks = RECHECK_MS.map((ms) => setTimeout(catchUp, ms));
+      },
+      event: (e) => {
+        listener?.onEvent(e);
+        if (rechecks.length === 0) return;
+        dropRechecks();
+        catchUp();
+      },
+      state: (s) => s === 'closed' && dropRechecks(),
+    });
+  },
+  stop: () => {
+    dropRechecks();
+    securityFeed.stop();
+  },
+  running: securityFeed.running,
+  reauthenticate: securityFeed.reauthenticate,
+};
+
+/**
+ * The page's listener on the session watcher (one at a time: a new one, or `stopSecurityEvents`, replaces
+ * it). `catchUp` runs now when the socket is up (for what came between the page's own read and now), and
+ * after each (re)connection, so the page can fetch what was committed while no socket listened.
+ */
+export function watchSecurityEvents(onEvent, onCatchUp) {
+  listener = { onEvent, catchUp: onCatchUp };
+  if (securityFeed.live()) onCatchUp();
+}
+/** The page stops listening; the watcher itself stays while signed in. */
+export const stopSecurityEvents = () => {
+  listener = undefined;
+};
+
+/** The audit page's feed (SUPPORT and ADMIN accounts): a second socket, open while that page is. */
+const auditFeed = liveFeed({ query: 'subscription OnAuditEvent { auditEvent { id occurredAt action outcome actorId targetUserId sessionId ip userAgent requestId details } }', field: 'auditEvent' }, { retryAttempts: 3 });
+/** Every new audit entry; `onState('live' | 'closed')` as the socket opens and closes. */
+export const watchAuditEvents = (onEvent, onState) => auditFeed.start({ event: onEvent, state: onState });
+export const stopAuditEvents = () => auditFeed.stop();

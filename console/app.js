@@ -422,8 +422,10 @@ async function sessionsPage() {
     events.insertBefore(eventItem(e), later ?? null);
   };
   /**
-   * After each (re)connection of the feed: the events committed while no socket listened (a token renewed
-   * too late, a network cut), read newest first page by page until one already shown.
+   * When the page starts listening to the session watcher, after each (re)connection of its socket and again
+   * shortly after one (the service registers the subscription a moment later: api.js): the events this page
+   * has not shown (committed since its first read, or while no socket listened: a token renewed too late, a
+   * network cut), read newest first page by page until one already shown.
    */
   const catchUp = async () => {
     const missed = [];
@@ -596,7 +598,9 @@ api.onSessionChange((user) => {
 });
 
 async function route() {
+  // The page's own live feeds end with it; the session watcher (api.js) stays on every page while signed in.
   api.stopSecurityEvents();
+  api.stopAuditEvents();
   api.stopPasskeyAutofill();
   const path = location.pathname.slice(BASE.length).replace(/\/+$/, '') || '/';
   try {
