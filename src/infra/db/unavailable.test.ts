@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { codeOf, LOGIN, newIdentity, register } from '../../test/auth-client.js';
+import { codeOf, LOGIN, newIdentity, register, REGISTER } from '../../test/auth-client.js';
 import { gql, useTestServer } from '../../test/harness.js';
 import { eventually } from '../../test/tcp-proxy.js';
 
@@ -52,5 +52,19 @@ describe('PostgreSQL ending the connection under a request', () => {
     );
     expect(res.status).toBe(503);
     expect(((await res.json()) as { code: string }).code).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('answers SERVICE_UNAVAILABLE when no connection frees up in time to start a transaction', async () => {
+    holder = new pg.Client({ connectionString: fx.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    // Sign-ups wait inside their transactions (INSERT INTO users), each holding a pooled connection.
+    await holder.query('LOCK TABLE users IN SHARE MODE');
+    const calls = Array.from({ length: 14 }, () => gql(fx.server, REGISTER, { input: newIdentity('full') }));
+    await Promise.race(calls);
+    await holder.query('ROLLBACK');
+    const codes = (await Promise.all(calls)).map((r) => codeOf(r.body) ?? 'ok');
+    expect(codes).not.toContain('INTERNAL_SERVER_ERROR');
+    expect(codes).toContain('SERVICE_UNAVAILABLE');
   });
 });
