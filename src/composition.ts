@@ -406,6 +406,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       authenticate: (authorization) => s.sessions.authenticate(authorization),
       recheck: (p) => s.sessions.checkSession(p.userId, p.sessionId),
       sessionEnded: () => infra.pubsub.subscribe('sessionEnded', 'all'),
+      link: infra.pubsubLink,
     },
   };
 }

@@ -33,9 +33,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     // PostgreSQL's own SQLSTATE, as the driver adapter passes it on (Prisma's code is then a generic P2010
     // or P2039): 57P01 when a fast shutdown ends the backend, 57P03 while it stops or starts.
     if (typeof cause?.code === 'string' && UNREACHABLE_CODES.has(cause.code)) return true;
-    if (e instanceof Error && UNREACHABLE_TEXT.test(e.message)) return true;
     // No pooled connection came free within the transaction's wait: the pool timeout (P2024) of a transaction.
     if (e.code === 'P2028' && e instanceof Error && /Unable to start a transaction/i.test(e.message)) return true;
+    if (e instanceof Error && UNREACHABLE_TEXT.test(e.message)) return true;
   }
   return false;
 }
