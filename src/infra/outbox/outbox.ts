@@ -79,6 +79,7 @@ export interface RelayOptions {
  */
 export class OutboxRelay {
   private readonly loop: BackgroundPass;
+  private lossCheckedAt = 0;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -104,8 +105,12 @@ export class OutboxRelay {
 
   private async pass(): Promise<void> {
     try {
-      // Unreachable Redis or PostgreSQL: checked again next pass; the batch below backs off on its own.
-      await this.reofferAfterRedisLoss().catch((err: unknown) => this.log.debug({ err }, 'outbox: could not check Redis for lost jobs'));
+      // Once per poll interval, not on every nudge. Unreachable Redis or PostgreSQL: checked again next
+      // time; the batch below backs off on its own.
+      if (Date.now() - this.lossCheckedAt >= this.opts.pollMs) {
+        this.lossCheckedAt = Date.now();
+        await this.reofferAfterRedisLoss().catch((err: unknown) => this.log.debug({ err }, 'outbox: could not check Redis for lost jobs'));
+      }
       while ((await this.runOnce()) === (this.opts.batchSize ?? 100)) {
         // A full batch: more may be waiting.
       }
