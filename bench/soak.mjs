@@ -70,7 +70,7 @@ const WARMUP_S = opt.warmup || (RUN_S >= 300 ? 60 : 20);
  */
 const RSS_SLOPE_MAX = opt.rssSlopeMax || (RUN_S >= 300 ? 3 : 100);
 /** An incarnation is judged when its samples after warm-up span at least this long. */
-const RSS_MIN_SPAN_MS = RUN_S >= 300 ? 90_000 : 15_000;
+const RSS_MIN_SPAN_MS = RUN_S >= 300 ? 90_000 : 10_000;
 /**
  * Long runs put every fault in the first 65% of the run: the last third is steady traffic, in which the
  * worker and the API instance started last are judged for RSS (api-a is never killed: judged all run).
