@@ -71,6 +71,8 @@ export interface AppDeps {
     recheck: WsOptions['recheck'];
     /** A fresh stream of sessions ending on any instance (one Redis subscription per app). */
     sessionEnded(): WsOptions['sessionEnded'];
+    /** The pub/sub's subscriber connection: sockets close when it drops. */
+    link?: WsOptions['pubSubLink'];
   };
 }
 
@@ -292,6 +294,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     authenticate: deps.realtime.authenticate,
     recheck: deps.realtime.recheck,
     sessionEnded: deps.realtime.sessionEnded(),
+    pubSubLink: deps.realtime.link,
     isAllowedOrigin,
     clientIp: clientIpOf(config.http.trustProxy),
   });

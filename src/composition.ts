@@ -161,7 +161,11 @@ export function buildServices(infra: Infra) {
   });
   const hasher = new PasswordHasher({ pepper: infra.appSecrets.ring('password-pepper'), cost: config.auth.bcryptCost });
 
-  const relay = new OutboxRelay(prisma, infra.queues, log, { pollMs: config.jobs.outboxPollMs, jobOptions: outboxJobOptions(infra) });
+  const relay = new OutboxRelay(prisma, infra.queues, log, {
+    pollMs: config.jobs.outboxPollMs,
+    jobOptions: outboxJobOptions(infra),
+    lossMarker: { redis, key: `${config.redis.keyPrefix}outbox:redis-epoch` },
+  });
   const mailRepo = new MailRepository(prisma);
   const outbox = new Outbox(prisma);
   const mail = new MailService(mailRepo, sealer, relay, outbox);
@@ -336,6 +340,7 @@ export function buildServices(infra: Infra) {
       sessions,
     ),
     relay,
+    outbox,
     mail,
     mailRepo,
     sender,
@@ -401,6 +406,7 @@ export function appDeps(infra: Infra, s: Services): AppDeps {
       authenticate: (authorization) => s.sessions.authenticate(authorization),
       recheck: (p) => s.sessions.checkSession(p.userId, p.sessionId),
       sessionEnded: () => infra.pubsub.subscribe('sessionEnded', 'all'),
+      link: infra.pubsubLink,
     },
   };
 }
@@ -423,6 +429,9 @@ export async function startRelay(s: Services): Promise<{ stop(): Promise<void> }
   };
 }
 
+/** Queues fed by the outbox: a job's row is settled (deleted) when the job is over. */
+const OUTBOX_QUEUES: ReadonlySet<QueueName> = new Set(FEATURES.flatMap((m) => Object.entries(m.jobs ?? {}).filter(([, job]) => job.viaOutbox).map(([queue]) => queue as QueueName)));
+
 /** Queues whose failed attempts are logged at debug until the last one. */
 const QUIET_RETRIES: ReadonlySet<QueueName> = new Set(FEATURES.flatMap((m) => Object.entries(m.jobs ?? {}).filter(([, job]) => job.quietRetries).map(([queue]) => queue as QueueName)));
 
@@ -432,16 +441,25 @@ export async function startWorkers(infra: Infra, s: Services) {
   for (const start of FEATURES.flatMap((m) => m.workers ?? [])) workers.push(await start(s));
   for (const w of workers) {
     const quiet = QUIET_RETRIES.has(w.name as QueueName);
+    const outboxFed = OUTBOX_QUEUES.has(w.name as QueueName);
+    // A job that is over needs no re-offer after a Redis loss; a settle that fails only costs one, idempotent.
+    const settle = (id: string | undefined) => {
+      if (outboxFed && id) s.outbox.settle(w.name as QueueName, id).catch((err: unknown) => infra.log.debug({ err, jobId: id, queue: w.name }, 'outbox: could not settle a finished job'));
+    };
     w.on('failed', (job, err) => {
       infra.metrics.jobs.inc({ queue: w.name, outcome: 'failed' });
       // Queues whose rows record every attempt (webhooks: a dead receiver fails thousands) log a retry at
       // debug; the last failure (attempts spent, or not retried at all) stays a warning.
       const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (final) settle(job?.id);
       const line = { err, jobId: job?.id, queue: w.name, attemptsMade: job?.attemptsMade };
       if (quiet && !final) infra.log.debug(line, 'job attempt failed; will retry');
       else infra.log.warn(line, final && quiet ? 'job failed: no attempts left' : 'job attempt failed');
     });
-    w.on('completed', () => infra.metrics.jobs.inc({ queue: w.name, outcome: 'completed' }));
+    w.on('completed', (job) => {
+      infra.metrics.jobs.inc({ queue: w.name, outcome: 'completed' });
+      settle(job.id);
+    });
     w.on('error', (err) => infra.log.warn({ err, queue: w.name }, 'worker error'));
   }
   return {

@@ -4,6 +4,7 @@ import type { WebSocketServer } from 'ws';
 import type { Authenticated, TokenAuthenticated } from '../core/request.js';
 import type { Logger } from '../infra/logger.js';
 import type { Limits } from '../infra/rate-limit.js';
+import type { PubSubLink } from '../infra/pubsub.js';
 
 /** Close codes a client can act on (graphql-ws uses 44xx for protocol-level refusals). */
 export const WS_CLOSE = {
@@ -41,6 +42,12 @@ export interface WsOptions {
   recheck(principal: Authenticated): Promise<Authenticated>;
   /** Sessions ending anywhere (any instance): their sockets close here. */
   sessionEnded: AsyncIterableIterator<{ sessionId: string; reason: string }>;
+  /**
+   * The pub/sub's subscriber connection. While it is down nothing published reaches this instance, so no
+   * socket is admitted, and when it drops every socket closes with 1013: the client reconnects and pages
+   * what it missed (and a session ended meanwhile is checked again at the reconnect).
+   */
+  pubSubLink?: PubSubLink;
   isAllowedOrigin(origin: string): boolean;
   /** The client's address for an upgrade request, by the same TRUST_PROXY rules as HTTP requests. */
   clientIp(request: IncomingMessage): string;

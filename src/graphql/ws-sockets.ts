@@ -24,7 +24,7 @@ const MAX_TIMER_MS = 2_147_000_000;
  * ping, the expiry of the token and of the session, and the sockets of each session (closed when it ends
  * anywhere) and of each account (capped).
  */
-export function socketSessions(opts: Pick<WsOptions, 'authenticate' | 'recheck'>, maxConnectionsPerUser: number) {
+export function socketSessions(opts: Pick<WsOptions, 'authenticate' | 'recheck' | 'pubSubLink'>, maxConnectionsPerUser: number) {
   const bySession = new Map<string, Set<WebSocket>>();
   const perUser = new Map<string, number>();
 
@@ -111,6 +111,10 @@ export function socketSessions(opts: Pick<WsOptions, 'authenticate' | 'recheck'>
       return false;
     }
     if (socket.readyState !== socket.OPEN) return false;
+    if (opts.pubSubLink && !opts.pubSubLink.listening()) {
+      socket.close(WS_CLOSE.unavailable, 'Service unavailable, retry shortly');
+      return false;
+    }
     state.principal = principal;
     state.tokenExpiresAt = principal.accessTokenExpiresAt;
     perUser.set(principal.userId, (perUser.get(principal.userId) ?? 0) + 1);
@@ -138,6 +142,17 @@ export function socketSessions(opts: Pick<WsOptions, 'authenticate' | 'recheck'>
     /** A session ended on some instance: its sockets here close. */
     sessionEnded(sessionId: string, reason: string) {
       for (const socket of bySession.get(sessionId) ?? []) socket.close(WS_CLOSE.unauthorized, `Session ended (${reason})`);
+    },
+    /** The pub/sub connection dropped: every authenticated socket closes, to reconnect and page what it missed. */
+    interrupted() {
+      let n = 0;
+      for (const set of bySession.values()) {
+        for (const socket of set) {
+          socket.close(WS_CLOSE.unavailable, 'Service unavailable, retry shortly');
+          n++;
+        }
+      }
+      return n;
     },
     /** Open authenticated sockets. */
     get connections() {

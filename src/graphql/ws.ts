@@ -94,6 +94,12 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
     }
   };
 
+  // Events published while this instance's pub/sub connection was down never arrive: its sockets close.
+  opts.pubSubLink?.onInterrupted(() => {
+    const closed = sockets.interrupted();
+    if (closed > 0) log.warn({ sockets: closed }, 'pub/sub connection to Redis lost: closing WebSockets (clients reconnect and page)');
+  });
+
   // One Redis subscription per instance: a session ended anywhere closes its sockets here.
   const watching = (async () => {
     for await (const { sessionId, reason } of opts.sessionEnded) sockets.sessionEnded(sessionId, reason);

@@ -19,6 +19,26 @@ export interface PubSub {
   subscribe<T extends Topic>(topic: T, id: string): AsyncIterableIterator<Topics[T]>;
 }
 
+/**
+ * The instance's subscriber connection, as sockets need to know it: a message published while it is down
+ * never arrives here (Redis pub/sub keeps nothing), so whoever relies on it must hear about the gap.
+ */
+export interface PubSubLink {
+  /** True while messages published now reach this instance's subscriptions. */
+  listening(): boolean;
+  /** Runs `listener` each time the connection drops. */
+  onInterrupted(listener: () => void): void;
+}
+
+export function pubSubLink(subscribeClient: Redis): PubSubLink {
+  return {
+    listening: () => subscribeClient.status === 'ready',
+    onInterrupted: (listener) => {
+      subscribeClient.on('close', listener);
+    },
+  };
+}
+
 /** Each topic as yoga's pub/sub takes it: published with the id it is scoped by, then the payload. */
 type ScopedTopics = { [T in Topic]: [id: string, payload: Topics[T]] };
 type TopicEvent = PubSubEvent<ScopedTopics, Topic>;

@@ -7,7 +7,7 @@ import { startEmbeddedPostgres } from './db/embedded.js';
 import { applyMigrations, createPrismaClient, type PrismaClient } from './db/index.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createRedisPubSub, type PubSub } from './pubsub.js';
+import { createRedisPubSub, pubSubLink, type PubSub, type PubSubLink } from './pubsub.js';
 import { createQueueFactory, type QueueFactory } from './queue.js';
 import { connectRedisOrExplain, createRedis, type Redis } from './redis.js';
 
@@ -19,6 +19,8 @@ export interface Infra {
   /** Commands (sessions, limits, caches); fails fast while Redis is down. */
   readonly redis: Redis;
   readonly pubsub: PubSub;
+  /** The subscriber connection behind `pubsub`: whether it is up, and when it drops. */
+  readonly pubsubLink: PubSubLink;
   readonly queues: QueueFactory;
   readonly metrics: Metrics;
   readonly keys: SigningKeys;
@@ -78,6 +80,7 @@ export async function startInfra(config: Config, log: Logger, opts: { migrate?: 
       prisma,
       redis,
       pubsub: createRedisPubSub(redis, subscriber, config.redis.keyPrefix),
+      pubsubLink: pubSubLink(subscriber),
       queues,
       metrics: createMetrics(),
       keys,

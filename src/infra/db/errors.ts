@@ -5,7 +5,7 @@
 interface PrismaLikeError {
   code?: unknown;
   name?: unknown;
-  meta?: { driverAdapterError?: { cause?: { kind?: unknown; constraint?: { index?: unknown; fields?: unknown } } } };
+  meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown; constraint?: { index?: unknown; fields?: unknown } } } };
   cause?: unknown;
 }
 
@@ -28,8 +28,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   for (let e = err as PrismaLikeError | undefined, depth = 0; e && depth < 6; e = e.cause as PrismaLikeError | undefined, depth++) {
     if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
     if (e.name === 'PrismaClientInitializationError') return true;
-    const kind = e.meta?.driverAdapterError?.cause?.kind;
-    if (typeof kind === 'string' && UNREACHABLE_KINDS.has(kind)) return true;
+    const cause = e.meta?.driverAdapterError?.cause;
+    if (typeof cause?.kind === 'string' && UNREACHABLE_KINDS.has(cause.kind)) return true;
+    // PostgreSQL's own SQLSTATE, as the driver adapter passes it on (Prisma's code is then a generic P2010
+    // or P2039): 57P01 when a fast shutdown ends the backend, 57P03 while it stops or starts.
+    if (typeof cause?.code === 'string' && UNREACHABLE_CODES.has(cause.code)) return true;
+    // No pooled connection came free within the transaction's wait: the pool timeout (P2024) of a transaction.
+    if (e.code === 'P2028' && e instanceof Error && /Unable to start a transaction/i.test(e.message)) return true;
     if (e instanceof Error && UNREACHABLE_TEXT.test(e.message)) return true;
   }
   return false;

@@ -1,4 +1,6 @@
 import type { JobsOptions } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { Tx } from '../../core/tx.js';
 import { clientOf, type Prisma, type PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
@@ -44,13 +46,30 @@ export class Outbox {
     const { count } = await (tx ? clientOf(tx) : this.prisma).outboxMessage.deleteMany({ where: { id, kind } });
     return count === 1;
   }
+
+  /**
+   * The job of row `id` is over (completed, or failed with no attempt left): its row goes. Rows still
+   * dispatched are then the jobs BullMQ holds, which the relay hands over again should Redis lose them.
+   */
+  async settle(kind: OutboxKind, id: string): Promise<void> {
+    if (!UUID.test(id)) return;
+    await this.prisma.outboxMessage.deleteMany({ where: { id, kind, dispatchedAt: { not: null } } });
+  }
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface RelayOptions {
   pollMs: number;
   batchSize?: number;
   /** Per-queue job options (attempts, backoff) applied when a row is enqueued. */
   jobOptions?: Partial<Record<OutboxKind, JobsOptions>>;
+  /**
+   * A key that lives exactly as long as Redis keeps its data: when it is gone, so are the queued jobs
+   * (a restart without persistence, FLUSHALL, failover to an empty replica), and the relay hands the
+   * unfinished ones over again. `redis` is a client of the queues' Redis.
+   */
+  lossMarker?: { redis: Redis; key: string };
 }
 
 /**
@@ -60,6 +79,7 @@ export interface RelayOptions {
  */
 export class OutboxRelay {
   private readonly loop: BackgroundPass;
+  private lossCheckedAt = 0;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -85,12 +105,39 @@ export class OutboxRelay {
 
   private async pass(): Promise<void> {
     try {
+      // Once per poll interval, not on every nudge. Unreachable Redis or PostgreSQL: checked again next
+      // time; the batch below backs off on its own.
+      if (Date.now() - this.lossCheckedAt >= this.opts.pollMs) {
+        this.lossCheckedAt = Date.now();
+        await this.reofferAfterRedisLoss().catch((err: unknown) => this.log.debug({ err }, 'outbox: could not check Redis for lost jobs'));
+      }
       while ((await this.runOnce()) === (this.opts.batchSize ?? 100)) {
         // A full batch: more may be waiting.
       }
     } catch (err) {
       this.log.warn({ err }, 'outbox relay pass failed; will retry');
     }
+  }
+
+  /**
+   * Queued jobs live only in Redis. When the marker key is missing, Redis has lost its data (or this is its
+   * first use): every row handed over and not settled since (its job was queued, waiting, delayed or
+   * running) becomes available again, so the next pass queues it anew under the same job id, and the marker
+   * is set. Every outbox-fed job is safe to run twice (an email is sent only while QUEUED, with its
+   * idempotency key; a webhook delivery only while PENDING; claimed requests have no row left), and
+   * several relays noticing the loss at once only re-offer the same rows. Rows handed over more than
+   * `REOFFER_DAYS` ago are left alone: no retry policy keeps a job that long. Returns how many rows.
+   */
+  async reofferAfterRedisLoss(): Promise<number> {
+    const marker = this.opts.lossMarker;
+    if (!marker) return 0;
+    if ((await withTimeout(marker.redis.exists(marker.key), 2_000)) === 1) return 0;
+    const reoffered = await this.prisma.$executeRaw`
+      UPDATE outbox_messages SET dispatched_at = NULL, available_at = now()
+      WHERE dispatched_at IS NOT NULL AND dispatched_at > now() - make_interval(days => ${REOFFER_DAYS})`;
+    await withTimeout(marker.redis.set(marker.key, randomUUID(), 'NX'), 2_000);
+    if (reoffered > 0) this.log.warn({ jobs: reoffered }, 'outbox: Redis lost its queued jobs; handing the unfinished ones over again');
+    return reoffered;
   }
 
   /**
@@ -151,3 +198,6 @@ const NUDGE_DELAY_MS = 10;
 
 /** How long a claimed row is hidden from other relays while this one enqueues it. */
 const LEASE_SECONDS = 30;
+
+/** How far back a Redis loss re-offers handed-over rows (BullMQ keeps failed jobs as long). */
+const REOFFER_DAYS = 7;

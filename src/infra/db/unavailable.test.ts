@@ -1,0 +1,70 @@
+import pg from 'pg';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf, LOGIN, newIdentity, register, REGISTER } from '../../test/auth-client.js';
+import { gql, useTestServer } from '../../test/harness.js';
+import { eventually } from '../../test/tcp-proxy.js';
+
+/**
+ * PostgreSQL going away under a request: a fast shutdown ends every backend with 57P01 ("terminating
+ * connection due to administrator command"), and new connections are refused with 57P03 while it stops or
+ * starts. Either is an outage: SERVICE_UNAVAILABLE (503), never INTERNAL_SERVER_ERROR (500).
+ */
+describe('PostgreSQL ending the connection under a request', () => {
+  const fx = useTestServer('dbgone');
+  let holder: pg.Client | undefined;
+
+  afterEach(async () => {
+    await holder?.query('ROLLBACK').catch(() => undefined);
+    await holder?.end();
+    holder = undefined;
+  });
+
+  beforeAll(async () => {
+    await register(fx.server); // the pools are warm
+  });
+
+  /** Starts `call` while `users` is locked, ends the backend it waits in (57P01), then returns its answer. */
+  async function endTheBackendUnder<T>(call: () => Promise<T>): Promise<T> {
+    holder = new pg.Client({ connectionString: fx.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+    const answer = call();
+    const { rows } = await eventually(
+      () => holder!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`),
+      (r) => r.rows.length > 0,
+      10_000,
+    );
+    for (const { pid } of rows) await holder.query('SELECT pg_terminate_backend($1)', [pid]);
+    return answer;
+  }
+
+  it('answers SERVICE_UNAVAILABLE over GraphQL', async () => {
+    const id = newIdentity('gone');
+    const res = await endTheBackendUnder(() => gql(fx.server, LOGIN, { input: { identifier: id.username, password: id.password } }));
+    expect(codeOf(res.body)).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('answers 503 over REST', async () => {
+    const id = newIdentity('gone');
+    const res = await endTheBackendUnder(() =>
+      fetch(`${fx.server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identifier: id.username, password: id.password }) }),
+    );
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { code: string }).code).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('answers SERVICE_UNAVAILABLE when no connection frees up in time to start a transaction', async () => {
+    holder = new pg.Client({ connectionString: fx.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    // Sign-ups wait inside their transactions (INSERT INTO users), each holding a pooled connection.
+    await holder.query('LOCK TABLE users IN SHARE MODE');
+    const calls = Array.from({ length: 14 }, () => gql(fx.server, REGISTER, { input: newIdentity('full') }));
+    await Promise.race(calls);
+    await holder.query('ROLLBACK');
+    const codes = (await Promise.all(calls)).map((r) => codeOf(r.body) ?? 'ok');
+    expect(codes).not.toContain('INTERNAL_SERVER_ERROR');
+    expect(codes).toContain('SERVICE_UNAVAILABLE');
+  });
+});
