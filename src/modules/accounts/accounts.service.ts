@@ -152,9 +152,9 @@ export class AccountsService {
   }
 
   private async loginWithPassword(identifier: string, password: string, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
-    const user = await this.deps.users.findByIdentifier(identifier);
-    // The same query runs for an unknown identifier (no account: never known).
-    const known = await this.deps.sessions.isKnownDevice(user?.id ?? null, meta);
+    // The account and the known-device question in one round trip (the same read runs for an unknown
+    // identifier: no account, never known).
+    const { user, knownDevice: known } = await this.deps.users.findForSignIn(identifier, meta, this.deps.sessions.knownDeviceSince());
     const signedIn = user && known ? await this.passwordFromKnownDevice(user, identifier, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
     try {
       // Only now, the password verified, may the answer say the account is disabled (SignIn.finish asks again).
