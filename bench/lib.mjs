@@ -155,8 +155,26 @@ export const BENCH_LIMITS = Object.fromEntries(
 );
 
 /** Spawns `node [nodeArgs] --import tsx <script> [scriptArgs]` in SERVER_ROOT; keeps the last 20 kB of its output. */
+/**
+ * BENCH_DIST=1: run the built JavaScript (`dist/<script>.js`, from `npm run build`), as the Docker image and
+ * `npm run start:prod` do, instead of the TypeScript under tsx (which compiles every module in the process
+ * and keeps its compiler, source maps and module cache resident).
+ */
+export const benchDist = () => process.env.BENCH_DIST === '1';
+
+/** Builds dist/ for BENCH_DIST (tsc, as `npm run build`), unless `BENCH_DIST_BUILT=1` says it is fresh. */
+export async function buildDist() {
+  if (!benchDist() || process.env.BENCH_DIST_BUILT === '1') return;
+  log('BENCH_DIST=1: building dist/ (npm run build)');
+  await new Promise((res, rej) =>
+    execFile('npm', ['run', 'build'], { cwd: SERVER_ROOT }, (err, _out, stderr) => (err ? rej(new Error(`npm run build failed: ${stderr}`)) : res())),
+  );
+  process.env.BENCH_DIST_BUILT = '1';
+}
+
 function spawnServerProcess(script, scriptArgs, env, nodeArgs) {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...scriptArgs], {
+  const entry = benchDist() ? ['dist/' + script.replace(/^src\//, '').replace(/\.ts$/, '.js')] : ['--import', 'tsx', script];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, ...scriptArgs], {
     cwd: SERVER_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -196,6 +214,7 @@ function spawnServerProcess(script, scriptArgs, env, nodeArgs) {
  * are removed by the cleanup registry.
  */
 export async function startServer({ bcryptCost = 4, env = {}, nodeArgs = [], workerNodeArgs = [], readyTimeoutMs = 90_000, role = 'api', worker = false, beforeStart } = {}) {
+  await buildDist();
   const db = await createDatabase();
   // e.g. `ALTER DATABASE ... SET log_statement = 'all'` while no connection is open yet
   if (beforeStart) await beforeStart(db);

@@ -5,7 +5,9 @@
 //   node bench/peers.mjs [--costs=10,12] [--pairs=3] [--duration=8] [--warmup=2]
 //     [--paths=check,refresh,signin,signup] [--doors=rest,graphql] [--connections=50]
 //     [--passwordConnections=16] [--users=16] [--peerSessions=2000] [--refreshPerSec=5000] [--settle=2]
-//     [--peerBcryptCap=false] [--cpuProf=<dir>]
+//     [--peerBcryptCap=false] [--cpuProf=<dir>] [--dist=false]
+// Latchkey runs as built JavaScript (`npm run build` first, then `node dist/main.js`, as the Docker image runs
+// it), like Better Auth's published JavaScript; --dist=false (or BENCH_DIST=0) runs the TypeScript under tsx.
 // --peerBcryptCap=false lets Better Auth run bcrypt uncapped on libuv's pool (see server.mjs there);
 // by default it has Latchkey's cap (one bcrypt per core).
 // Password runs last --settle + --duration seconds and count the responses of the last --duration only
@@ -61,7 +63,10 @@ const opt = args({
   settle: 2,
   peerBcryptCap: true,
   cpuProf: '',
+  // Latchkey as deployed (the Docker image and `npm run start:prod` run `node dist/main.js`): built first.
+  dist: true,
 });
+if (opt.dist && process.env.BENCH_DIST === undefined) process.env.BENCH_DIST = '1';
 const costs = String(opt.costs).split(',').map(Number);
 const paths = new Set(String(opt.paths).split(','));
 const doors = String(opt.doors).split(',');

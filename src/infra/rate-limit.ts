@@ -29,6 +29,32 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/**
+ * rate-limiter-flexible's increment (its `incrTtlLuaScript`: SET NX with the window, INCRBY, PTTL) for
+ * each key in turn, stopping at the first past its points, as consuming them one by one would. KEYS: the
+ * limiters' keys; ARGV: points and window seconds of each. Returns {index (1-based) of the refusing key or
+ * 0, its consumed points, its ms left}.
+ */
+const CONSUME_IN_ORDER = `
+for i = 1, #KEYS do
+  local secs = tonumber(ARGV[2 * i])
+  redis.call('set', KEYS[i], 0, 'EX', secs, 'NX')
+  local consumed = redis.call('incrby', KEYS[i], 1)
+  local ttl = redis.call('pttl', KEYS[i])
+  if ttl == -1 then
+    redis.call('expire', KEYS[i], secs)
+    ttl = 1000 * secs
+  end
+  if consumed > tonumber(ARGV[2 * i - 1]) then return {i, consumed, ttl} end
+end
+return {0, 0, 0}
+`;
+
+/** The script above, defined on the client (ioredis sends EVALSHA, and the script once when Redis lacks it). */
+interface ConsumeInOrder {
+  latchkeyConsumeInOrder(numKeys: number, ...keysThenArgs: string[]): Promise<unknown>;
+}
+
 export interface LimitRule {
   /** Allowed attempts per window. */
   points: number;
@@ -46,12 +72,13 @@ export class Limits {
 
   /** `ipv6Prefix`: the network length an IPv6 client address is counted by (RATE_LIMIT_IPV6_PREFIX). */
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     keyPrefix: string,
     rules: Config['limits'],
     private readonly ipv6Prefix = 64,
     private readonly observer?: LimitObserver,
   ) {
+    if (!(redis as Partial<ConsumeInOrder>).latchkeyConsumeInOrder) redis.defineCommand('latchkeyConsumeInOrder', { lua: CONSUME_IN_ORDER });
     for (const [name, rule] of Object.entries(rules) as [LimitName, LimitRule | null][]) {
       if (!rule) continue;
       this.limiters.set(
@@ -77,7 +104,7 @@ export class Limits {
   async consume(name: LimitName, parts: readonly KeyPart[], meta?: RequestMeta): Promise<void> {
     const limiter = this.limiters.get(name);
     if (!limiter) return;
-    const key = keyOf(parts.map((p) => (typeof p === 'object' && p !== null ? clientNetwork(p.clientAddress, this.ipv6Prefix) : p)));
+    const key = this.keyFor(parts);
     try {
       await limiter.consume(key);
     } catch (res) {
@@ -90,9 +117,42 @@ export class Limits {
     }
   }
 
-  /** Every limit of a declared spec, in order: the first one spent answers RATE_LIMITED. */
+  /**
+   * Every limit of a declared spec, in order: the first one spent answers RATE_LIMITED (and the ones after
+   * it are not counted). Two or more limits are counted in one Redis round trip (CONSUME_IN_ORDER, the
+   * library's own increment per key, stopping at the first refusal); with Redis unavailable, one by one
+   * through `consume` (its memory fallback).
+   */
   async consumeAll(spec: LimitSpec, meta?: RequestMeta): Promise<void> {
-    for (const [name, parts] of spec) await this.consume(name, parts, meta);
+    const active = spec.flatMap(([name, parts]) => {
+      const limiter = this.limiters.get(name);
+      return limiter ? [{ name, limiter, key: this.keyFor(parts) }] : [];
+    });
+    if (active.length < 2 || this.redis.status !== 'ready') {
+      for (const [name, parts] of spec) await this.consume(name, parts, meta);
+      return;
+    }
+    let refused: [number, number, number];
+    try {
+      refused = (await (this.redis as Redis & ConsumeInOrder).latchkeyConsumeInOrder(
+        active.length,
+        ...active.map((a) => a.limiter.getKey(a.key)),
+        ...active.flatMap((a) => [String(a.limiter.points), String(a.limiter.duration)]),
+      )) as [number, number, number];
+    } catch {
+      for (const [name, parts] of spec) await this.consume(name, parts, meta);
+      return;
+    }
+    const [index, consumed, ttlMs] = refused;
+    if (index === 0) return;
+    const { name, limiter } = active[index - 1]!;
+    await this.observer?.(name, meta);
+    throw new RateLimitedError(name, consumed === limiter.points + 1, Math.max(1, Math.ceil(ttlMs / 1000)));
+  }
+
+  /** The limiter's key for `parts` (addresses by network, identifiers hashed). */
+  private keyFor(parts: readonly KeyPart[]): string {
+    return keyOf(parts.map((p) => (typeof p === 'object' && p !== null ? clientNetwork(p.clientAddress, this.ipv6Prefix) : p)));
   }
 
   /**

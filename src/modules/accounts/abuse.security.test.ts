@@ -36,6 +36,20 @@ describe('rate limits (contract defaults)', () => {
     expect(viaRest.body).toMatchObject({ code: 'RATE_LIMITED', retryAfter: expect.any(Number) });
   });
 
+  it('counts the login limits in order: an attempt the per-identifier limit refuses does not use the per-IP budget', async () => {
+    const limited = await fx.start({ env: { ...DEFAULT_LIMITS, RATE_LIMIT_LOGIN: '2/60', RATE_LIMIT_LOGIN_IP: '4/60' } });
+    const tag = randomBytes(3).toString('hex');
+    const codesFor = async (identifier: string, n: number) => {
+      const codes = [];
+      for (let i = 0; i < n; i++) codes.push(codeOf((await login(limited, identifier, 'wrong password')).body));
+      return codes;
+    };
+    // Per identifier: two, then refused by that limit (the per-IP count stays at two).
+    expect(await codesFor(`first_${tag}`, 3)).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
+    // Another identifier from the same IP: the two attempts left of the per-IP four, then refused by it.
+    expect(await codesFor(`second_${tag}`, 3)).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
+  });
+
   it('normalises the identifier one way for the lookup and the limit: no look-alike signs in or buys more guesses', async () => {
     const tag = randomBytes(3).toString('hex');
     const id = { ...newIdentity(), username: `iris${tag}`, email: `strasse.${tag}@example.com` };

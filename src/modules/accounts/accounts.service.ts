@@ -19,7 +19,7 @@ import type { SessionsService } from '../sessions/sessions.service.js';
 import type { AccountLock } from './account-lock.js';
 import type { AuthResult, SignIn } from './sign-in.js';
 import { changePasswordSchema, loginSchema, reauthenticateSchema, registerSchema } from './accounts.schema.js';
-import { accountSubject, identifierSubject, sourceOf, type FailureOutcome, type Lockout } from './lockout.js';
+import { accountSubject, assertUnlocked, identifierSubject, sourceOf, type FailureOutcome, type Lockout } from './lockout.js';
 
 /** What sign-up needs from email verification: a token and its email inside the sign-up transaction. */
 export interface SignUpVerification {
@@ -152,9 +152,9 @@ export class AccountsService {
   }
 
   private async loginWithPassword(identifier: string, password: string, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
-    const user = await this.deps.users.findByIdentifier(identifier);
-    // The same query runs for an unknown identifier (no account: never known).
-    const known = await this.deps.sessions.isKnownDevice(user?.id ?? null, meta);
+    // The account and the known-device question in one round trip (the same read runs for an unknown
+    // identifier: no account, never known).
+    const { user, knownDevice: known } = await this.deps.users.findForSignIn(identifier, meta, this.deps.sessions.knownDeviceSince());
     const signedIn = user && known ? await this.passwordFromKnownDevice(user, identifier, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
     try {
       // Only now, the password verified, may the answer say the account is disabled (SignIn.finish asks again).
@@ -215,10 +215,9 @@ export class AccountsService {
   private async passwordFromElsewhere(identifier: string, user: UserRecord | null, password: string, meta: RequestMeta): Promise<UserRecord> {
     const typed = identifierSubject(identifier);
     const account = user ? accountSubject(user.id) : null;
-    const [, accountLock] = await Promise.all([
-      this.lockCheck(this.deps.lockout.check(typed), meta, { reason: 'locked', userId: user?.id ?? null, identifier }),
-      account ? this.deps.lockout.state(account, user?.lockedUntil) : { locked: false },
-    ]);
+    // Both locks in one Redis round trip: the identifier's (shown to the caller) and the account's.
+    const [typedLock, accountLock = { locked: false }] = await this.deps.lockout.states(account ? [{ subject: typed }, { subject: account, durableUntil: user?.lockedUntil }] : [{ subject: typed }]);
+    await this.lockCheck(Promise.resolve(typedLock!).then(assertUnlocked), meta, { reason: 'locked', userId: user?.id ?? null, identifier });
     // While the account is locked for unknown sources no guess is checked, not even a right one, and the
     // answer is a wrong password's: what a caller sees depends only on what was tried with this identifier.
     const candidate = accountLock.locked ? null : user;
@@ -237,7 +236,7 @@ export class AccountsService {
     }
     // The owner is in: failures are counted in a row, so this identifier's and the account's start over
     // (for an MFA account once the code is right too).
-    if (!candidate.mfaEnabledAt) await Promise.all([this.deps.lockout.clear(typed), this.deps.lockout.clear(accountSubject(candidate.id))]);
+    if (!candidate.mfaEnabledAt) await this.deps.lockout.clearAll([{ subject: typed }, { subject: accountSubject(candidate.id) }]);
     return candidate;
   }
 

@@ -59,6 +59,12 @@ export class SignIn {
     // then (SessionsService.open), so a disable that lands meanwhile still wins.
     admitSignIn(user);
     const rehash = opts.password && this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(opts.password) : undefined;
+    if (opts.knownDevice === true && !rehash && !opts.inTransaction) {
+      // A known device with nothing else to write: the session statement is the whole change, and commits
+      // on its own (no BEGIN and COMMIT round trips; it writes nothing for an account disabled meanwhile).
+      const { issue } = await this.deps.sessions.openSession(undefined, user.id, meta, opts.method);
+      return { ...(await issue()), user };
+    }
     let queued = false;
     const issue = await this.deps.users.transaction(async (tx) => {
       await opts.inTransaction?.(tx);

@@ -1,5 +1,5 @@
 import type { Tx } from '../../core/tx.js';
-import { clientOf, transaction, type PrismaClient, type User } from '../../infra/db/index.js';
+import { clientOf, Prisma, transaction, type PrismaClient, type User } from '../../infra/db/index.js';
 import { uniqueViolation } from '../../infra/db/errors.js';
 
 export type UserRecord = Pick<
@@ -45,6 +45,27 @@ const PROFILE_FIELDS = {
   createdAt: true,
 } as const satisfies Record<keyof UserProfile, true>;
 
+/** Matches no account: the known-device read still runs for an unknown identifier. */
+const NO_USER = '00000000-0000-0000-0000-000000000000';
+
+/** The columns of `UserRecord`, for raw reads. */
+const SIGN_IN_COLUMNS = Prisma.sql`u.id::text AS id, u.username::text AS username, u.email::text AS email, u.password_hash,
+  u.email_verified_at, u.mfa_enabled_at, u.locked_until, u.role::text AS role, u.disabled_at, u.created_at`;
+
+type SignInRow = {
+  id: string | null;
+  username: string;
+  email: string;
+  password_hash: string;
+  email_verified_at: Date | null;
+  mfa_enabled_at: Date | null;
+  locked_until: Date | null;
+  role: UserRecord['role'];
+  disabled_at: Date | null;
+  created_at: Date;
+  known: boolean;
+};
+
 /** The users table: the only file of the identity feature that touches PostgreSQL. */
 export class UsersRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -67,6 +88,46 @@ export class UsersRepository {
       where: identifier.includes('@') ? { email: identifier } : { username: identifier },
       select: USER_FIELDS,
     });
+  }
+
+  /**
+   * The password sign-in's one read: the account by identifier (as `findByIdentifier`) and whether this
+   * address and client held a session of it since `since` (the known-device question of
+   * `SessionsService.isKnownDevice`, asked in the same round trip). For an unknown identifier the sessions
+   * read runs all the same, for an id that matches nothing, and answers false.
+   */
+  async findForSignIn(identifier: string, source: { ip: string; userAgent: string | null }, since: Date): Promise<{ user: UserRecord | null; knownDevice: boolean }> {
+    const byEmail = identifier.includes('@');
+    const rows = byEmail
+      ? await this.prisma.$queryRaw<SignInRow[]>`/* prepared:latchkey_sign_in_by_email */
+          SELECT ${SIGN_IN_COLUMNS}, EXISTS (
+            SELECT 1 FROM sessions s WHERE s.user_id = COALESCE(u.id, ${NO_USER}::uuid) AND s.ip = ${source.ip}
+              AND s.user_agent IS NOT DISTINCT FROM ${source.userAgent}::text AND s.created_at > ${since}::timestamptz
+          ) AS known
+          FROM (SELECT 1) one LEFT JOIN users u ON u.email = ${identifier}::citext`
+      : await this.prisma.$queryRaw<SignInRow[]>`/* prepared:latchkey_sign_in_by_username */
+          SELECT ${SIGN_IN_COLUMNS}, EXISTS (
+            SELECT 1 FROM sessions s WHERE s.user_id = COALESCE(u.id, ${NO_USER}::uuid) AND s.ip = ${source.ip}
+              AND s.user_agent IS NOT DISTINCT FROM ${source.userAgent}::text AND s.created_at > ${since}::timestamptz
+          ) AS known
+          FROM (SELECT 1) one LEFT JOIN users u ON u.username = ${identifier}::citext`;
+    const row = rows[0];
+    if (!row?.id) return { user: null, knownDevice: false };
+    return {
+      user: {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        passwordHash: row.password_hash,
+        emailVerifiedAt: row.email_verified_at,
+        mfaEnabledAt: row.mfa_enabled_at,
+        lockedUntil: row.locked_until,
+        role: row.role,
+        disabledAt: row.disabled_at,
+        createdAt: row.created_at,
+      },
+      knownDevice: row.known,
+    };
   }
 
   findById(id: string): Promise<UserRecord | null> {

@@ -1,10 +1,9 @@
 import { createHmac } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  verifyAuthenticationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/server';
+import { webauthn } from './webauthn.js';
 import type { RequestMeta } from '../../core/request.js';
 import { AppError, isAppError } from '../../infra/errors.js';
 import { byAddress, type LimitDeclaration } from '../../infra/limit-spec.js';
@@ -94,7 +93,7 @@ export class PasskeySignIn {
       allowCredentials = held.length > 0 ? held.map((p) => ({ id: p.credentialId, transports: p.transports })) : [{ id: this.decoyId(identifier), transports: ['internal', 'hybrid'] }];
       ceremony = { ...ceremony, identified: true, userId: user?.id ?? null };
     }
-    const options = await generateAuthenticationOptions({
+    const options = await (await webauthn()).generateAuthenticationOptions({
       rpID: this.deps.relyingParty.rpId,
       allowCredentials,
       userVerification: 'required',
@@ -131,7 +130,7 @@ export class PasskeySignIn {
     }
     let newCounter: number;
     try {
-      const verified = await verifyAuthenticationResponse({
+      const verified = await (await webauthn()).verifyAuthenticationResponse({
         response,
         expectedChallenge: pending.challenge,
         expectedOrigin: [...this.deps.relyingParty.origins],

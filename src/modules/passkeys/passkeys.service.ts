@@ -1,10 +1,9 @@
-import {
-  generateRegistrationOptions,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { webauthn } from './webauthn.js';
 import type { Principal, RequestMeta } from '../../core/request.js';
 import type { Tx } from '../../core/tx.js';
 import { AppError } from '../../infra/errors.js';
@@ -91,7 +90,7 @@ export class PasskeysService {
     const held = await this.deps.repo.listFor(user.id);
     if (held.length >= MAX_PASSKEYS_PER_ACCOUNT) throw tooMany();
     const { rpId, rpName } = this.deps.relyingParty;
-    const options = await generateRegistrationOptions({
+    const options = await (await webauthn()).generateRegistrationOptions({
       rpName,
       rpID: rpId,
       userName: user.username,
@@ -120,7 +119,7 @@ export class PasskeysService {
     const user = await this.deps.identity.account(principal.userId);
     let info;
     try {
-      const verified = await verifyRegistrationResponse({
+      const verified = await (await webauthn()).verifyRegistrationResponse({
         response: response as RegistrationResponseJSON,
         expectedChallenge: pending.challenge,
         expectedOrigin: [...this.deps.relyingParty.origins],

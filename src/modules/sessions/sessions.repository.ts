@@ -26,7 +26,8 @@ export type RotatedUser = UserProfile;
 
 /** The account's state as a new session found it, read and held in the statement that opens the session. */
 export interface OpenedSession {
-  id: string;
+  /** Null when the account's state refused it (nothing was written). */
+  id: string | null;
   account: { role: Role; disabledAt: Date | null };
 }
 
@@ -86,18 +87,21 @@ export class SessionsRepository {
 
   /**
    * A session, its first refresh token, its SIGNED_IN event and its `user.signed_in` audit entry (the account
-   * acting), in ONE statement inside the caller's transaction (sign-in is bcrypt-bound: every other round trip
-   * taken from it is a login per second more). It also returns the account's state as it stands now, and holds it (FOR SHARE) until the
-   * transaction ends: a concurrent disable either waits and then ends this session with the others, or is
-   * seen here, so the caller can refuse the sign-in (rolling it all back). Null when the account is gone.
+   * acting), in ONE statement (sign-in is bcrypt-bound: every other round trip taken from it is a login per
+   * second more). It also returns the account's state as it stands now, and holds it (FOR SHARE) until the
+   * statement's transaction ends: a concurrent disable either waits and then ends this session with the
+   * others, or is seen here. A disabled account gets nothing written (`id` null, its state returned, so the
+   * caller refuses the sign-in); null when the account is gone. Without `tx` the statement is its own
+   * transaction (a sign-in with nothing else to commit: no BEGIN and COMMIT round trips).
    */
-  async open(tx: Tx, s: NewSession): Promise<OpenedSession | null> {
-    const rows = await clientOf(tx).$queryRaw<{ id: string; role: Role; disabled_at: Date | null }[]>`/* prepared:latchkey_open_session */
+  async open(tx: Tx | undefined, s: NewSession): Promise<OpenedSession | null> {
+    const rows = await (tx ? clientOf(tx) : this.prisma).$queryRaw<{ id: string | null; role: Role; disabled_at: Date | null }[]>`/* prepared:latchkey_open_session */
       WITH u AS (
         SELECT id, role, disabled_at FROM users WHERE id = ${s.userId}::uuid FOR SHARE
       ), s AS (
         INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at, authenticated_at)
         SELECT u.id, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz, ${s.authenticatedAt}::timestamptz FROM u
+        WHERE u.disabled_at IS NULL
         RETURNING id
       ), r AS (
         INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
@@ -110,7 +114,7 @@ export class SessionsRepository {
         SELECT 'user.signed_in', 'SUCCESS'::"AuditOutcome", ${s.userId}::uuid, ${s.userId}::uuid, id, ${s.ip}, ${s.userAgent},
                ${s.signIn.requestId}, jsonb_build_object('method', ${s.signIn.method}::text) FROM s
       )
-      SELECT s.id::text AS id, u.role::text AS role, u.disabled_at FROM s CROSS JOIN u`;
+      SELECT s.id::text AS id, u.role::text AS role, u.disabled_at FROM u LEFT JOIN s ON true`;
     const row = rows[0];
     return row ? { id: row.id, account: { role: row.role, disabledAt: row.disabled_at } } : null;
   }

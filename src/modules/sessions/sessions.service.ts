@@ -109,8 +109,11 @@ export class SessionsService {
     return (await this.openSession(tx, userId, meta, method)).issue;
   }
 
-  /** `open`, also naming the new session inside the transaction (for what must be bound to it there). */
-  async openSession(tx: Tx, userId: string, meta: RequestMeta, method: SignInMethod = 'password'): Promise<{ sessionId: string; issue: () => Promise<IssuedTokens> }> {
+  /**
+   * `open`, also naming the new session inside the transaction (for what must be bound to it there).
+   * Without `tx` its one statement commits on its own (a sign-in that has nothing else to write).
+   */
+  async openSession(tx: Tx | undefined, userId: string, meta: RequestMeta, method: SignInMethod = 'password'): Promise<{ sessionId: string; issue: () => Promise<IssuedTokens> }> {
     const now = this.now();
     const { token, hash } = newOpaqueToken();
     const session = await this.deps.repo.open(tx, {
@@ -123,7 +126,8 @@ export class SessionsService {
       signIn: { requestId: meta.requestId, method },
     });
     admitSignIn(session?.account ?? null);
-    const sessionId = session!.id;
+    // Admitted, so the statement wrote the session (it writes none only for a disabled account).
+    const sessionId = session!.id!;
     return { sessionId, issue: () => this.issue(userId, sessionId, token) };
   }
 
@@ -132,7 +136,12 @@ export class SessionsService {
    * days. It spares the new sign-in notice, and the lockout counts its failures apart (a known source).
    */
   isKnownDevice(userId: string | null, meta: RequestMeta, tx?: Tx): Promise<boolean> {
-    return this.deps.repo.hasRecentSession(userId, meta, new Date(this.now().getTime() - KNOWN_DEVICE_MS), tx);
+    return this.deps.repo.hasRecentSession(userId, meta, this.knownDeviceSince(), tx);
+  }
+
+  /** Since when a session makes its address and client a known device (for a read that asks it along with another). */
+  knownDeviceSince(): Date {
+    return new Date(this.now().getTime() - KNOWN_DEVICE_MS);
   }
 
   /**

@@ -77,7 +77,7 @@ export class FakeSessionStore implements SessionStore {
     return full;
   }
 
-  async open(_tx: Tx, s: NewSession) {
+  async open(_tx: Tx | undefined, s: NewSession) {
     const row = this.seed({ ...s, createdAt: s.authenticatedAt, lastUsedAt: s.authenticatedAt });
     this.tokens.set(hex(s.refreshTokenHash), { sessionId: row.id, usedAt: null, expiresAt: s.expiresAt });
     this.events.push({ userId: s.userId, type: 'SIGNED_IN', sessionId: row.id });
