@@ -265,7 +265,7 @@ describe('the account console in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   };
 
-  it('two-factor: enroll with the QR code or key, confirm, see the recovery codes once; the next sign-in asks for a code', async () => {
+  it('two-factor: enroll with the QR code or key, confirm, see the recovery codes once; the next sign-in asks for a code (an app code, then a recovery code)', async () => {
     await signIn();
     await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
     await page.getByRole('link', { name: 'Security' }).click();
@@ -295,6 +295,16 @@ describe('the account console in Chromium', () => {
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('alert').waitFor();
     await shot('two-factor-check');
+    // The next step's code (the enrollment used this step's, and a step is never accepted twice).
+    await page.getByLabel('Code').fill(totpAt(secret, stepNow() + 1));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
+
+    // A recovery code works in its place.
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(`${base}/account/sign-in`);
+    await signIn();
+    await page.getByRole('heading', { name: 'Two-factor check' }).waitFor();
     await page.getByLabel('Code').fill(recovery[0]!);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Your sessions' }).waitFor();
