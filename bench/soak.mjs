@@ -25,9 +25,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import WebSocket from 'ws';
-import { BENCH_LIMITS, cleanupAll, freePort, log, onCleanup, PASSWORD, ROOT, rssOf, table } from './lib.mjs';
+import { BENCH_LIMITS, cleanupAll, freePort, log, onCleanup, PASSWORD, ROOT, rssOf, sql as queryPg, table } from './lib.mjs';
 
 let startResendDouble, startEmbeddedPostgres, generateSigningJwk;
 try {
@@ -835,16 +834,6 @@ async function verificationCheck(dbUrl) {
   const dup = [...counts].filter(([, n]) => n > 1).map(([a]) => a);
   const replays = double.requests.filter((r) => r.outcome === 'replayed').length;
   return { accounts: counts.size, exactlyOne: [...counts.values()].filter((n) => n === 1).length, missing, dup, replays };
-}
-
-async function queryPg(url, text, values) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text, values)).rows;
-  } finally {
-    await c.end();
-  }
 }
 
 async function eventsCheck(dbUrl) {
