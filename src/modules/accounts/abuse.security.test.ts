@@ -37,7 +37,7 @@ describe('rate limits (contract defaults)', () => {
   });
 
   it('counts the login limits in order: an attempt the per-identifier limit refuses does not use the per-IP budget', async () => {
-    const limited = await fx.start({ env: { ...DEFAULT_LIMITS, RATE_LIMIT_LOGIN: '2/60', RATE_LIMIT_LOGIN_IP: '4/60' } });
+    const limited = await fx.start({ namespace: 'order', env: { ...DEFAULT_LIMITS, RATE_LIMIT_LOGIN: '2/60', RATE_LIMIT_LOGIN_IP: '4/60' } });
     const tag = randomBytes(3).toString('hex');
     const codesFor = async (identifier: string, n: number) => {
       const codes = [];
