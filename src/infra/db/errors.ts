@@ -21,7 +21,10 @@ export function uniqueViolation(err: unknown): string | undefined {
 
 const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
 const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseAccessDenied']);
-const UNREACHABLE_TEXT = /Connection terminated|connect ECONNREFUSED|Can't reach database server|timeout exceeded when trying to connect|Connection closed/i;
+// pg's own words for a client whose connection broke earlier (a backend ended between two statements of a
+// transaction: the next statement is refused by the client before it reaches the server).
+const UNREACHABLE_TEXT =
+  /Connection terminated|connect ECONNREFUSED|Can't reach database server|timeout exceeded when trying to connect|Connection closed|Client has encountered a connection error and is not queryable/i;
 
 /** True when PostgreSQL did not answer (as opposed to refusing a query): callers answer SERVICE_UNAVAILABLE. */
 export function isDatabaseUnavailable(err: unknown): boolean {

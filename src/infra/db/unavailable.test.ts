@@ -3,6 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, LOGIN, newIdentity, register, REGISTER } from '../../test/auth-client.js';
 import { gql, useTestServer } from '../../test/harness.js';
 import { eventually } from '../../test/tcp-proxy.js';
+import { isDatabaseUnavailable } from './errors.js';
 
 /**
  * PostgreSQL going away under a request: a fast shutdown ends every backend with 57P01 ("terminating
@@ -66,5 +67,22 @@ describe('PostgreSQL ending the connection under a request', () => {
     const codes = (await Promise.all(calls)).map((r) => codeOf(r.body) ?? 'ok');
     expect(codes).not.toContain('INTERNAL_SERVER_ERROR');
     expect(codes).toContain('SERVICE_UNAVAILABLE');
+  });
+
+  it("counts pg's refusal of a client whose connection broke earlier as an outage (seen by the soak: a backend ended between two statements of a transaction)", async () => {
+    holder = new pg.Client({ connectionString: fx.db.url });
+    await holder.connect();
+    const broken = new pg.Client({ connectionString: fx.db.url });
+    const errored = new Promise((resolve) => broken.once('error', resolve));
+    await broken.connect();
+    const { rows } = await broken.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    await holder.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+    await errored;
+    const err: unknown = await broken.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+    await broken.end().catch(() => undefined);
+    expect(err).toBeInstanceOf(Error);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+    // As Prisma passes it on: the pg error as the cause of its own.
+    expect(isDatabaseUnavailable(new Error('query failed', { cause: err }))).toBe(true);
   });
 });
