@@ -1,26 +1,16 @@
-import { createServer, type AddressInfo } from 'node:net';
-import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser, type BrowserContext, type Page, type Request, type Route, type WebSocket } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Request, Route, WebSocket } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, newIdentity, register } from '../../test/auth-client.js';
 import { useTestServers, type TestServer } from '../../test/harness.js';
+import { launchChromium, PHONE, SHOTS, startConsoleServer } from './console.browser.helpers.js';
 
 /**
  * The console's own machinery in Chromium: passkey autofill, the access token's renewal timer and the feed
  * across a 4401, keyboard use. Access tokens live 30 s here (the least ACCESS_TOKEN_TTL allows), so the
  * renewal (at 80%) and the expiry happen within a test.
  */
-const SHOTS = '.tmp/console-screenshots';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const TOKEN_TTL_SECONDS = 30;
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((done) => probe.close(done));
-  return port;
-}
 
 /** A GraphQL request of the page naming this operation. */
 const isOperation = (r: Request, name: string) => r.url().endsWith('/graphql') && r.method() === 'POST' && (r.postData() ?? '').includes(`"query":"mutation ${name}`);
@@ -63,14 +53,11 @@ describe('the account console in Chromium: autofill, token renewal, keyboard', (
   const eventRow = (agent: string | RegExp) => page.locator('#events li', { hasText: agent });
 
   beforeAll(async () => {
-    await mkdir(SHOTS, { recursive: true });
-    const port = await freePort();
-    base = `http://localhost:${port}`; // a passkey's relying party must be a domain name
-    server = await fx.start({ port, env: { PUBLIC_URL: base, APP_URL: undefined as unknown as string, ACCESS_TOKEN_TTL: String(TOKEN_TTL_SECONDS) } });
+    ({ server, base } = await startConsoleServer(fx, { ACCESS_TOKEN_TTL: String(TOKEN_TTL_SECONDS) }));
     await register(server, id);
     await server.infra.prisma.user.update({ where: { username: id.username }, data: { emailVerifiedAt: new Date() } });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
-    context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: PHONE });
     page = await context.newPage();
     page.setDefaultTimeout(10_000);
     page.on('console', (m) => {
