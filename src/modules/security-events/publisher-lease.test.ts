@@ -117,4 +117,58 @@ describe('security event publisher leases', () => {
       await b.services.publisher.start();
     }
   });
+
+  it('marks the previous batch published in the statement that leases the next, never leasing what it marks', async () => {
+    const t = await register(a);
+    await a.services.publisher.stop();
+    await b.services.publisher.stop();
+    try {
+      const data = Array.from({ length: 10 }, (_, i) => ({ userId: t.user.id, actorId: t.user.id, type: 'SIGNED_IN' as const, occurredAt: new Date(Date.now() - 120_000 + i) }));
+      await a.infra.prisma.securityEvent.createMany({ data });
+      const repo = new SecurityEventsRepository(a.infra.prisma);
+      const rowsOf = async (ids: string[]) => a.infra.prisma.securityEvent.findMany({ where: { id: { in: ids } }, select: { publishedAt: true, publishLeasedUntil: true } });
+      // Oldest first, so these ten (two minutes old) come before anything else unpublished of other tests.
+      const first = (await repo.lease(4, 600)).events.map((e) => e.id);
+      expect(first).toHaveLength(4);
+      const second = (await repo.lease(4, 600, first)).events.map((e) => e.id);
+      expect(second).toHaveLength(4);
+      expect(second.filter((id) => first.includes(id))).toEqual([]);
+      for (const row of await rowsOf(first)) expect(row).toMatchObject({ publishedAt: expect.any(Date) as unknown, publishLeasedUntil: null });
+      for (const row of await rowsOf(second)) expect(row).toMatchObject({ publishedAt: null, publishLeasedUntil: expect.any(Date) as unknown });
+      // A lease whose marked rows had run out of their lease still does not take them again.
+      await a.infra.prisma.$executeRaw`UPDATE security_events SET publish_leased_until = now() - interval '1 second' WHERE id = ANY(${second}::uuid[])`;
+      const third = (await repo.lease(200, 600, second)).events.map((e) => e.id);
+      expect(third.filter((id) => second.includes(id))).toEqual([]);
+      for (const row of await rowsOf(second)) expect(row.publishedAt).not.toBeNull();
+      await repo.markPublished(third);
+    } finally {
+      await a.services.publisher.start();
+      await b.services.publisher.start();
+    }
+  });
+
+  it('marks what it published last when it stops, and soon after on its own while running', async () => {
+    const id = newIdentity('marked');
+    const t = await register(a, id);
+    const sub = await watch(a, t.accessToken);
+    await b.services.publisher.stop(); // one publisher: it is the one this test stops
+    try {
+      await login(a, id.username, id.password);
+      const event = (await signedIn(t.user.id)).at(-1)!;
+      await sub.next((e) => e.id === event.id, 5_000);
+      await a.services.publisher.stop();
+      const row = await a.infra.prisma.securityEvent.findUniqueOrThrow({ where: { id: event.id } });
+      expect(row.publishedAt).not.toBeNull();
+      expect(row.publishLeasedUntil).toBeNull();
+      await a.services.publisher.start();
+      // Running, with no commit after it: a pass of its own marks the event within a few hundred ms.
+      await login(a, id.username, id.password);
+      const next = (await signedIn(t.user.id)).at(-1)!;
+      await sub.next((e) => e.id === next.id, 5_000);
+      await eventually(() => a.infra.prisma.securityEvent.findUniqueOrThrow({ where: { id: next.id } }), (r) => r.publishedAt !== null && r.publishLeasedUntil === null, 800);
+    } finally {
+      await a.services.publisher.start();
+      await b.services.publisher.start();
+    }
+  });
 });
