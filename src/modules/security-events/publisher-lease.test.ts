@@ -161,11 +161,11 @@ describe('security event publisher leases', () => {
       expect(row.publishedAt).not.toBeNull();
       expect(row.publishLeasedUntil).toBeNull();
       await a.services.publisher.start();
-      // Running, with no commit after it: a pass of its own marks the event within a few hundred ms.
+      // Running, with no commit after it: the sweep (every second) marks the event.
       await login(a, id.username, id.password);
       const next = (await signedIn(t.user.id)).at(-1)!;
       await sub.next((e) => e.id === next.id, 5_000);
-      await eventually(() => a.infra.prisma.securityEvent.findUniqueOrThrow({ where: { id: next.id } }), (r) => r.publishedAt !== null && r.publishLeasedUntil === null, 800);
+      await eventually(() => a.infra.prisma.securityEvent.findUniqueOrThrow({ where: { id: next.id } }), (r) => r.publishedAt !== null && r.publishLeasedUntil === null, 3_000);
     } finally {
       await a.services.publisher.start();
       await b.services.publisher.start();

@@ -56,6 +56,8 @@ export class SecurityEventPublisher {
     private readonly log: Logger,
     sweepMs = 1_000,
   ) {
+    // Published rows are marked by the next pass, woken or the sweep: well inside their lease.
+    if (sweepMs * 2 > LEASE_SECONDS * 1_000) throw new Error('SecurityEventPublisher: the sweep must run well within the lease');
     // Commits within a few milliseconds share one pass (a burst of sign-ins is one publish round).
     this.loop = new BackgroundPass(() => this.pass(), { sweepMs, gatherMs: FLUSH_DELAY_MS, spacing: EVENTS_SPACING });
   }
@@ -85,17 +87,15 @@ export class SecurityEventPublisher {
     } catch (err) {
       this.log.warn({ err }, 'security events: publish failed; will retry from the stored rows');
     }
-    // Published rows wait for their mark: one more pass, spaced like the others, marks them if no commit
-    // brings one sooner (under load the next pass does it anyway, at no extra statement).
-    if (this.unmarked.length > 0) this.loop.wake();
   }
 
   /**
    * One batch: mark the previous batch published and lease the next rows (one short statement), publish
-   * them with no transaction open; their mark rides on the next lease. No PostgreSQL lock or connection is
-   * held while Redis answers, however slowly. Dying after the lease only delays the rows until it runs
-   * out; dying after the publish, before the next lease, re-publishes them once their lease runs out
-   * (clients dedupe by `id`). Returns how many rows it leased.
+   * them with no transaction open; their mark rides on the next lease, of the next pass under load, or of
+   * the sweep (at most `sweepMs` later, while the rows are still leased: no other publisher takes them).
+   * No PostgreSQL lock or connection is held while Redis answers, however slowly. Dying after the lease
+   * only delays the rows until it runs out; dying after the publish, before the next lease, re-publishes
+   * them once their lease runs out (clients dedupe by `id`). Returns how many rows it leased.
    */
   private async publishBatch(): Promise<number> {
     const published = this.unmarked;
