@@ -97,7 +97,7 @@ export class AuditSealsRepository {
         WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM audit_seals WHERE seq > ${String(tip?.seq ?? 0n)}::bigint) AS ok),
         sealed AS (
           INSERT INTO audit_seals (seq, entry_id, key_id, prev_hash, hash, sealed_at)
-          SELECT s.seq::bigint, s.entry_id::uuid, s.key_id, decode(s.prev_hash, 'hex'), decode(s.hash, 'hex'), clock_timestamp()
+          SELECT s.seq::bigint, s.entry_id::uuid, s.key_id, decode(s.prev_hash, 'hex'), decode(s.hash, 'hex'), statement_timestamp()
           FROM unnest(${seals.map((x) => String(x.seq))}::text[], ${seals.map((x) => x.entryId)}::text[], ${seals.map((x) => x.keyId)}::text[],
                       ${seals.map((x) => hex(x.prevHash))}::text[], ${seals.map((x) => hex(x.hash))}::text[]) AS s(seq, entry_id, key_id, prev_hash, hash)
           WHERE (SELECT ok FROM fresh)
