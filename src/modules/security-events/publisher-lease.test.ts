@@ -171,4 +171,38 @@ describe('security event publisher leases', () => {
       await b.services.publisher.start();
     }
   });
+
+  it('publishes a steady stream of events in passes about 100 ms apart, adding at most ~100 ms to each', async () => {
+    const id = newIdentity('stream');
+    const t = await register(a, id);
+    const sub = await watch(a, t.accessToken);
+    await b.services.publisher.stop(); // one publisher, so its passes are what is counted
+    try {
+      const t0 = Date.now();
+      const at = new Map<string, number>();
+      for (let i = 0; i < 60; i++) {
+        await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 33 - Date.now())));
+        const [row] = await a.infra.prisma.$queryRaw<{ id: string }[]>`
+          INSERT INTO security_events (user_id, actor_id, type) VALUES (${t.user.id}::uuid, ${t.user.id}::uuid, 'SIGNED_IN') RETURNING id::text AS id`;
+        at.set(row!.id, Date.now());
+      }
+      const streamMs = Date.now() - t0;
+      for (const eventId of at.keys()) await sub.next((e) => e.id === eventId, 5_000);
+      // From the commit to the subscriber's socket: the spacing adds at most 100 ms under load.
+      const delays = sub.events.filter((e) => at.has(e.id)).map((e) => e.receivedAt - at.get(e.id)!).sort((x, y) => x - y);
+      expect(delays[Math.floor(delays.length / 2)]).toBeLessThan(150);
+      expect(delays.at(-1)).toBeLessThan(1_000);
+      const rows = await eventually(
+        () => a.infra.prisma.securityEvent.findMany({ where: { id: { in: [...at.keys()] } }, select: { publishedAt: true } }),
+        (r) => r.every((e) => e.publishedAt !== null),
+        5_000,
+      );
+      // Each pass marks the batch before it: one published_at per pass.
+      const passes = new Set(rows.map((r) => r.publishedAt!.getTime())).size;
+      expect(passes).toBeLessThanOrEqual(Math.ceil(streamMs / 100) + 2);
+      expect(passes).toBeGreaterThanOrEqual(Math.floor(streamMs / 1_000)); // not held back to the sweep
+    } finally {
+      await b.services.publisher.start();
+    }
+  });
 });
