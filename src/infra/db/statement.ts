@@ -50,6 +50,10 @@ export function insertRows(
   const first = rows[0];
   if (!first) throw new Error(`insertRows(${table}): no rows`);
   const names = first.map(([name]) => name);
+  // Names are written into the text as they are: the code's own constants, never anything a caller sends.
+  for (const name of [table, ...names, ...(opts.as ? [opts.as] : [])]) {
+    if (!NAME.test(name)) throw new Error(`insertRows(${table}): ${JSON.stringify(name)} is not a plain lower-case name`);
+  }
   for (const row of rows) {
     if (row.length !== names.length || row.some(([name], i) => name !== names[i])) throw new Error(`insertRows(${table}): rows of different columns`);
   }
