@@ -135,8 +135,8 @@ export class UsersRepository {
   /**
    * A user and, in the same statement (one round trip, its own transaction), everything its creation writes
    * elsewhere (`parts`, which may refer to the new row as the part `account`): all of it or nothing. A
-   * duplicate email or username throws `IdentifierTaken`, as `create`. Prepared while the parts' text stays
-   * the same from call to call.
+   * duplicate email or username throws `IdentifierTaken` (the unique index decides every race). Prepared
+   * while the parts' text stays the same from call to call (it does for sign-up's).
    */
   async createWith(data: NewUser, parts: readonly StatementPart[]): Promise<UserRecord> {
     const statement = prepared('latchkey_create_user_with', Prisma.sql`${withParts([newUserPart(data), ...parts])}

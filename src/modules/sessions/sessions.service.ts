@@ -101,7 +101,7 @@ export class SessionsService {
   }
 
   /**
-   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN and the
+   * Opens a session inside the caller's transaction (a sign-in), recording SIGNED_IN and the
    * `user.signed_in` audit entry with it (one statement: see SessionsRepository.open). The account's standing, as that statement read and holds
    * it, must admit a sign-in (ACCOUNT_DISABLED otherwise, and the caller's transaction rolls back).
    * Returns a function that signs the access token once the transaction has committed.
