@@ -8,3 +8,15 @@ declare const open: unique symbol;
 export interface Tx {
   readonly [open]: true;
 }
+
+declare const part: unique symbol;
+
+/**
+ * One write of a statement made of several (a data-modifying CTE part), opaque outside repositories: a
+ * repository builds it from values computed in Node (ids, token hashes, timestamps), a service hands it
+ * on, and the repository that runs the statement composes the parts, so several features' rows commit
+ * in one round trip while each table's row is still written in its own feature's repository.
+ */
+export interface StatementPart {
+  readonly [part]: true;
+}

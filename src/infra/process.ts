@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, wantsPrettyLogs, type Logger } from './logger.js';
+import { tuneV8ForService } from './v8-tuning.js';
 
 export interface Running {
   /** Stop accepting work, finish what is in flight, release every resource. */
@@ -14,6 +15,7 @@ export const SHUTDOWN_DEADLINE_MS = 10_000;
  * start, and on SIGTERM/SIGINT stop within the deadline. Start-up failures print one clear line, no stack.
  */
 export async function runProcess(name: string, start: (config: Config, log: Logger) => Promise<Running>): Promise<void> {
+  tuneV8ForService();
   let config: Config;
   try {
     config = loadConfig(process.env);

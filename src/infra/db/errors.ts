@@ -1,18 +1,22 @@
 /**
  * Reading Prisma 7 errors (driver-adapter flavour) without importing its classes, which may be loaded
- * twice in tests. Shapes observed here: P2002 carries `meta.driverAdapterError.cause.constraint.index`.
+ * twice in tests. Shapes observed here: P2002 (a model write) carries
+ * `meta.driverAdapterError.cause.constraint.index`; a raw statement's collision is a P2010 whose
+ * `meta.driverAdapterError.cause` has `kind: 'UniqueConstraintViolation'` (`originalCode: '23505'`) and the same `constraint`.
  */
 interface PrismaLikeError {
   code?: unknown;
   name?: unknown;
-  meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown; constraint?: { index?: unknown; fields?: unknown } } } };
+  meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown; originalCode?: unknown; constraint?: { index?: unknown; fields?: unknown } } } };
   cause?: unknown;
 }
 
-/** The unique index a write collided with (e.g. `users_email_key`), or undefined. */
+/** The unique index a write (a model's, or a raw statement's) collided with (e.g. `users_email_key`), or undefined. */
 export function uniqueViolation(err: unknown): string | undefined {
   const e = err as PrismaLikeError | undefined;
-  if (e?.code !== 'P2002') return undefined;
+  const cause = e?.meta?.driverAdapterError?.cause;
+  const raw = e?.code === 'P2010' && (cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505');
+  if (e?.code !== 'P2002' && !raw) return undefined;
   const constraint = e.meta?.driverAdapterError?.cause?.constraint;
   if (typeof constraint?.index === 'string') return constraint.index;
   if (Array.isArray(constraint?.fields)) return constraint.fields.join(',');

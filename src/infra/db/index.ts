@@ -14,3 +14,4 @@ export { OneTimeTokenPurpose, SecurityEventType, EmailStatus, Role, AuditOutcome
 export { createPrismaClient, type PrismaClientOptions } from './prisma.js';
 export { applyMigrations, readMigrations, defaultMigrationsDir, projectRoot, type DbLog } from './migrate.js';
 export { clientOf, transaction, pingPostgres } from './tx.js';
+export { statementPart, sqlOf, withParts, insertRows, prepared, type Column } from './statement.js';

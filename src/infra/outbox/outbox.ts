@@ -1,8 +1,8 @@
 import type { JobsOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Tx } from '../../core/tx.js';
-import { clientOf, type Prisma, type PrismaClient } from '../db/index.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import { clientOf, insertRows, Prisma, sqlOf, statementPart, type PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { JobMap, QueueFactory, QueueName } from '../queue.js';
 import { withTimeout } from '../redis.js';
@@ -10,6 +10,33 @@ import { BackgroundPass } from '../background-pass.js';
 
 /** Outbox kinds are queue names: a row becomes one job of that queue, with the row id as job id. */
 export type OutboxKind = QueueName;
+
+/** Rows per statement of `addMany` (5 parameters each). */
+const ADD_MANY_BATCH = 1000;
+
+/** One job's row: its id (the job id, given by the caller) and payload; `availableAt` defaults to now. */
+export interface OutboxRow<K extends OutboxKind> {
+  id: string;
+  payload: JobMap[K];
+  availableAt?: Date;
+}
+
+/**
+ * Jobs of one kind as a part of the statement that makes the change needing them (the one place an
+ * outbox row's shape is written: `Outbox.add` and `addMany` run it alone). Call the relay's `nudge()`
+ * once that statement has committed.
+ */
+export function outboxPart<K extends OutboxKind>(kind: K, rows: readonly OutboxRow<K>[], opts: { name?: string; at?: Date } = {}): StatementPart {
+  const at = opts.at ?? new Date();
+  const values = rows.map((r) => [
+    ['id', Prisma.sql`${r.id}::uuid`],
+    ['kind', Prisma.sql`${kind}::text`],
+    ['payload', Prisma.sql`${JSON.stringify(r.payload)}::jsonb`],
+    ['created_at', Prisma.sql`${at}::timestamptz`],
+    ['available_at', Prisma.sql`${r.availableAt ?? at}::timestamptz`],
+  ] as const);
+  return statementPart(opts.name ?? 'outbox_jobs', insertRows('outbox_messages', values));
+}
 
 /** The outbox table: jobs written with the change that needs them, and claimed by the job that handles them. */
 export class Outbox {
@@ -21,20 +48,18 @@ export class Outbox {
    * `id` (a UUID) lets the caller bind a sealed payload to its row, and so to its job (same id).
    */
   async add<K extends OutboxKind>(kind: K, payload: JobMap[K], opts: { tx?: Tx; id?: string } = {}): Promise<string> {
-    const db = opts.tx ? clientOf(opts.tx) : this.prisma;
-    const row = await db.outboxMessage.create({ data: { ...(opts.id ? { id: opts.id } : {}), kind, payload: payload as Prisma.InputJsonObject }, select: { id: true } });
-    return row.id;
+    const id = opts.id ?? randomUUID();
+    await (opts.tx ? clientOf(opts.tx) : this.prisma).$executeRaw(sqlOf(outboxPart(kind, [{ id, payload }])));
+    return id;
   }
 
   /**
    * Several jobs of one kind in one statement (inside `tx`), each row id given by the caller (its job id).
    * `availableAt` (default now) orders them: the relay hands rows to BullMQ in that order.
    */
-  async addMany<K extends OutboxKind>(kind: K, rows: readonly { id: string; payload: JobMap[K]; availableAt?: Date }[], tx: Tx): Promise<void> {
-    if (rows.length === 0) return;
-    await clientOf(tx).outboxMessage.createMany({
-      data: rows.map((r) => ({ id: r.id, kind, payload: r.payload as Prisma.InputJsonObject, ...(r.availableAt ? { availableAt: r.availableAt } : {}) })),
-    });
+  async addMany<K extends OutboxKind>(kind: K, rows: readonly OutboxRow<K>[], tx: Tx): Promise<void> {
+    // Batches keep each statement far below PostgreSQL's 65,535 parameters (a released hold may queue many).
+    for (let i = 0; i < rows.length; i += ADD_MANY_BATCH) await clientOf(tx).$executeRaw(sqlOf(outboxPart(kind, rows.slice(i, i + ADD_MANY_BATCH))));
   }
 
   /**

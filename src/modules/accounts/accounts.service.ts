@@ -1,12 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { AppError, isAppError, type ErrorCode } from '../../infra/errors.js';
 import { parseInput } from '../../infra/validation.js';
 import type { Principal, RequestMeta } from '../../core/request.js';
-import type { Tx } from '../../core/tx.js';
+import type { StatementPart } from '../../core/tx.js';
 import type { SecuritySignals, SignUpOutcome } from '../alerts/security-signals.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { RateLimitedError, type Limits } from '../../infra/rate-limit.js';
 import { byAddress, fieldOf } from '../../infra/limit-spec.js';
-import { recordAudit } from '../audit/audit.repository.js';
+import { auditPart, recordAudit } from '../audit/audit.repository.js';
 import type { AuditTrail, SignInFailureInput } from '../audit/audit-trail.js';
 import { loginLimit, ownerProofLimit } from './accounts.limits.js';
 import type { IdentityService } from '../identity/identity.service.js';
@@ -21,9 +22,9 @@ import type { AuthResult, SignIn } from './sign-in.js';
 import { changePasswordSchema, loginSchema, reauthenticateSchema, registerSchema } from './accounts.schema.js';
 import { accountSubject, assertUnlocked, identifierSubject, sourceOf, type FailureOutcome, type Lockout } from './lockout.js';
 
-/** What sign-up needs from email verification: a token and its email inside the sign-up transaction. */
+/** What sign-up needs from email verification: a token and its email, written by the sign-up statement. */
 export interface SignUpVerification {
-  issue(tx: Tx, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void>;
+  issueParts(user: Pick<UserRecord, 'id' | 'username' | 'email'>): StatementPart[];
   afterCommit(): void;
 }
 
@@ -103,22 +104,26 @@ export class AccountsService {
   }
 
   /**
-   * One transaction: the user, its first session, SIGNED_IN, the verification token and its email job.
-   * The unique indexes decide every race, and a failure anywhere leaves nothing behind.
+   * One statement (its own transaction, one round trip): the user, `user.registered`, the verification
+   * token and its email (row and outbox job), and its first session (with its refresh token, SIGNED_IN and
+   * `user.signed_in`). Every id and value is computed here first, so no part reads another's result. The
+   * unique indexes decide every race, and a failure anywhere leaves nothing behind.
    */
   private async createAccount(input: unknown, meta: RequestMeta): Promise<AuthResult> {
     const data = parseInput(registerSchema, input);
     checkPasswordPolicy(data.password, { minLength: this.deps.passwordMinLength, context: [data.username, data.email], serviceNames: this.deps.passwordServiceNames });
     const passwordHash = await this.deps.hasher.hash(data.password);
+    const account = { id: randomUUID(), username: data.username, email: data.email };
+    const at = new Date();
+    const session = this.deps.sessions.openingParts(account.id, meta, 'sign_up');
     try {
-      const { user, issue } = await this.deps.users.transaction(async (tx) => {
-        const user = await this.deps.users.create(tx, { username: data.username, email: data.email, passwordHash });
-        await recordAudit(tx, meta, [{ action: 'user.registered', outcome: 'SUCCESS', actorId: user.id, targetUserId: user.id }]);
-        await this.deps.verification.issue(tx, user);
-        return { user, issue: await this.deps.sessions.open(tx, user.id, meta, 'sign_up') };
-      });
+      const user = await this.deps.users.createWith({ ...account, passwordHash, at }, [
+        auditPart(meta, [{ action: 'user.registered', outcome: 'SUCCESS', actorId: account.id, targetUserId: account.id }], { at }),
+        ...this.deps.verification.issueParts(account),
+        ...session.parts,
+      ]);
       this.deps.verification.afterCommit();
-      return { ...(await issue()), user };
+      return { ...(await session.issue()), user };
     } catch (e) {
       if (!(e instanceof IdentifierTaken)) throw e;
       if (e.field === 'email') throw new AppError('EMAIL_TAKEN', 'An account with this email already exists', { fields: { email: 'is already registered' } });

@@ -1,6 +1,6 @@
 import type { RequestMeta } from '../../core/request.js';
-import type { Tx } from '../../core/tx.js';
-import { clientOf, type AuditOutcome, type Prisma, type PrismaClient } from '../../infra/db/index.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import { clientOf, insertRows, Prisma, statementPart, type AuditOutcome, type PrismaClient } from '../../infra/db/index.js';
 import type { AuditAction } from './audit-actions.js';
 import type { StoredAuditEntry } from './audit-entry.js';
 
@@ -20,6 +20,16 @@ export interface NewAuditEntry {
 /** The User-Agent a client sends is its own text: kept, but bounded (the HTTP door already cuts it at 512). */
 const MAX_USER_AGENT = 512;
 
+/** Where an action came from: the request (`RequestMeta`), or what a session recorded of it. */
+export type AuditSource = { readonly [K in 'ip' | 'userAgent' | 'requestId']: string | null };
+
+/** The request's part of an entry: who asked, from where. */
+const sourceOf = (meta: AuditSource | null) => ({
+  ip: meta?.ip ?? null,
+  userAgent: meta?.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+  requestId: meta?.requestId ?? null,
+});
+
 const rowsOf = (meta: RequestMeta | null, entries: readonly NewAuditEntry[]): Prisma.AuditEntryCreateManyInput[] =>
   entries.map((e) => ({
     action: e.action,
@@ -27,11 +37,36 @@ const rowsOf = (meta: RequestMeta | null, entries: readonly NewAuditEntry[]): Pr
     actorId: e.actorId,
     targetUserId: e.targetUserId,
     sessionId: e.sessionId ?? null,
-    ip: meta?.ip ?? null,
-    userAgent: meta?.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
-    requestId: meta?.requestId ?? null,
+    ...sourceOf(meta),
     ...(e.details === undefined ? {} : { details: e.details }),
   }));
+
+/**
+ * Audit entries as a part of a larger statement (the change they record, in the same round trip): the
+ * rows `recordAudit` writes, column by column. `at`: their time (default: the statement's `now()`);
+ * `onlyIf`: a condition on the statement's other parts without which none is written.
+ */
+export function auditPart(
+  meta: AuditSource | null,
+  entries: readonly NewAuditEntry[],
+  opts: { name?: string; at?: Date; onlyIf?: Prisma.Sql } = {},
+): StatementPart {
+  const source = sourceOf(meta);
+  const occurredAt = opts.at ? Prisma.sql`${opts.at}::timestamptz` : Prisma.sql`now()`;
+  const rows = entries.map((e) => [
+    ['occurred_at', occurredAt],
+    ['action', Prisma.sql`${e.action}::text`],
+    ['outcome', Prisma.sql`${e.outcome}::"AuditOutcome"`],
+    ['actor_id', Prisma.sql`${e.actorId}::uuid`],
+    ['target_user_id', Prisma.sql`${e.targetUserId}::uuid`],
+    ['session_id', Prisma.sql`${e.sessionId ?? null}::uuid`],
+    ['ip', Prisma.sql`${source.ip}::text`],
+    ['user_agent', Prisma.sql`${source.userAgent}::text`],
+    ['request_id', Prisma.sql`${source.requestId}::text`],
+    ['details', Prisma.sql`${e.details === undefined ? null : JSON.stringify(e.details)}::jsonb`],
+  ] as const);
+  return statementPart(opts.name ?? 'audit_entries', insertRows('audit_log', rows, { onlyIf: opts.onlyIf }));
+}
 
 /**
  * Appends audit entries inside the transaction of the action they record, so nothing happens unaudited

@@ -2,12 +2,12 @@ import { AppError } from '../../infra/errors.js';
 import type { Limits } from '../../infra/rate-limit.js';
 import { parseInput } from '../../infra/validation.js';
 import type { Principal, RequestMeta } from '../../core/request.js';
-import type { Tx } from '../../core/tx.js';
-import type { MailService } from '../mail/mail.service.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import type { MailService, MailToQueue } from '../mail/mail.service.js';
 import type { IdentityService } from '../identity/identity.service.js';
 import type { ProfileCache } from '../identity/profile-cache.js';
 import type { UserRecord, UsersRepository } from '../identity/users.repository.js';
-import type { OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
+import { oneTimeTokenPart, type OneTimeTokensRepository } from '../one-time-tokens/one-time-tokens.repository.js';
 import { recordSecurityEvents } from '../security-events/security-events.repository.js';
 import { recordAudit } from '../audit/audit.repository.js';
 import { resendLimit } from './verification.limits.js';
@@ -43,14 +43,28 @@ export class EmailVerificationService {
    */
   async issue(tx: Tx, user: Pick<UserRecord, 'id' | 'username' | 'email'>, opts: { voidOlder?: boolean } = {}): Promise<void> {
     const token = await this.deps.tokens.issue(tx, user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS, { voidOlder: opts.voidOlder ?? false });
+    await this.deps.mail.queue(tx, this.email(user, token));
+  }
+
+  /**
+   * `issue` for a new account, as parts of the statement that creates it (sign-up): the token's row and
+   * its email (see `MailService.queueParts`). A new account has no older link to void.
+   */
+  issueParts(user: Pick<UserRecord, 'id' | 'username' | 'email'>): StatementPart[] {
+    const { token, part } = oneTimeTokenPart(user.id, 'EMAIL_VERIFICATION', VERIFICATION_TTL_SECONDS);
+    return [part, ...this.deps.mail.queueParts(this.email(user, token))];
+  }
+
+  /** The verification email of `token`: its link is a secret (sealed in the email's row). */
+  private email(user: Pick<UserRecord, 'id' | 'username' | 'email'>, token: string): MailToQueue<'verify-email'> {
     const link = `${this.deps.publicUrl}/auth/verify-email?token=${encodeURIComponent(token)}`;
-    await this.deps.mail.queue(tx, {
+    return {
       userId: user.id,
       to: user.email,
       template: 'verify-email',
       data: { username: user.username, link, expiresInHours: VERIFICATION_TTL_SECONDS / 3600 },
       secret: ['link'],
-    });
+    };
   }
 
   afterCommit(): void {

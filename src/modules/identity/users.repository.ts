@@ -1,5 +1,5 @@
-import type { Tx } from '../../core/tx.js';
-import { clientOf, Prisma, transaction, type PrismaClient, type User } from '../../infra/db/index.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import { clientOf, insertRows, prepared, Prisma, statementPart, transaction, withParts, type PrismaClient, type User } from '../../infra/db/index.js';
 import { uniqueViolation } from '../../infra/db/errors.js';
 
 export type UserRecord = Pick<
@@ -66,20 +66,83 @@ type SignInRow = {
   known: boolean;
 };
 
+/** A new account as sign-up computes it: its id (randomUUID) and its time chosen in Node. */
+export interface NewUser {
+  id: string;
+  username: string;
+  email: string;
+  passwordHash: string;
+  at: Date;
+}
+
+/**
+ * The users row of a new account (the one place its shape is written), named `account`: its RETURNING
+ * gives the `UserRecord` columns (with `disabled_at`, which a session opened in the same statement is
+ * gated on: see `sessionOpeningParts`).
+ */
+export function newUserPart(u: NewUser): StatementPart {
+  return statementPart(
+    'account',
+    insertRows(
+      'users',
+      [
+        [
+          ['id', Prisma.sql`${u.id}::uuid`],
+          ['username', Prisma.sql`${u.username}::citext`],
+          ['email', Prisma.sql`${u.email}::citext`],
+          ['password_hash', Prisma.sql`${u.passwordHash}::text`],
+          ['password_changed_at', Prisma.sql`${u.at}::timestamptz`],
+          ['created_at', Prisma.sql`${u.at}::timestamptz`],
+          ['updated_at', Prisma.sql`${u.at}::timestamptz`],
+        ],
+      ],
+      { as: 'u', returning: SIGN_IN_COLUMNS },
+    ),
+  );
+}
+
+/** The unique index behind each identifier of an account (a collision on any other index is not "taken"). */
+const IDENTIFIER_INDEXES: Readonly<Record<string, IdentifierTaken['field']>> = { users_email_key: 'email', users_username_key: 'username' };
+
+/** A write that may collide on an identifier: such a collision (23505 on its unique index) becomes `IdentifierTaken`. */
+async function taken<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (e) {
+    const field = IDENTIFIER_INDEXES[uniqueViolation(e) ?? ''];
+    if (field) throw new IdentifierTaken(field);
+    throw e;
+  }
+}
+
+const userOf = (row: Omit<SignInRow, 'known'>): UserRecord => ({
+  id: row.id!,
+  username: row.username,
+  email: row.email,
+  passwordHash: row.password_hash,
+  emailVerifiedAt: row.email_verified_at,
+  mfaEnabledAt: row.mfa_enabled_at,
+  lockedUntil: row.locked_until,
+  role: row.role,
+  disabledAt: row.disabled_at,
+  createdAt: row.created_at,
+});
+
 /** The users table: the only file of the identity feature that touches PostgreSQL. */
 export class UsersRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** Inserts a user; a duplicate email or username throws `IdentifierTaken` (the unique index decides every race). */
-  async create(tx: Tx, data: { username: string; email: string; passwordHash: string }): Promise<UserRecord> {
-    try {
-      return await clientOf(tx).user.create({ data, select: USER_FIELDS });
-    } catch (e) {
-      const index = uniqueViolation(e);
-      if (index?.includes('email')) throw new IdentifierTaken('email');
-      if (index?.includes('username')) throw new IdentifierTaken('username');
-      throw e;
-    }
+  /**
+   * A user and, in the same statement (one round trip, its own transaction), everything its creation writes
+   * elsewhere (`parts`, which may refer to the new row as the part `account`): all of it or nothing. A
+   * duplicate email or username throws `IdentifierTaken` (the unique index decides every race). Prepared
+   * while the parts' text stays the same from call to call (it does for sign-up's).
+   */
+  async createWith(data: NewUser, parts: readonly StatementPart[]): Promise<UserRecord> {
+    const statement = prepared('latchkey_create_user_with', Prisma.sql`${withParts([newUserPart(data), ...parts])}
+      SELECT * FROM account`);
+    const rows = await taken(this.prisma.$queryRaw<SignInRow[]>(statement));
+    return userOf(rows[0]!);
   }
 
   /** By email when the identifier has an `@`, else by username; both without regard to case (citext). */
@@ -114,18 +177,7 @@ export class UsersRepository {
     const row = rows[0];
     if (!row?.id) return { user: null, knownDevice: false };
     return {
-      user: {
-        id: row.id,
-        username: row.username,
-        email: row.email,
-        passwordHash: row.password_hash,
-        emailVerifiedAt: row.email_verified_at,
-        mfaEnabledAt: row.mfa_enabled_at,
-        lockedUntil: row.locked_until,
-        role: row.role,
-        disabledAt: row.disabled_at,
-        createdAt: row.created_at,
-      },
+      user: userOf(row),
       knownDevice: row.known,
     };
   }

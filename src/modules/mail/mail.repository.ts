@@ -1,5 +1,5 @@
-import type { Tx } from '../../core/tx.js';
-import { clientOf, type EmailMessage, type Prisma, type PrismaClient } from '../../infra/db/index.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import { clientOf, insertRows, Prisma, sqlOf, statementPart, type EmailMessage, type PrismaClient } from '../../infra/db/index.js';
 
 /** What an email row stores: plain variables, and the ones carrying a token sealed (AES-GCM, bound to the row). */
 export interface StoredTemplateData {
@@ -9,13 +9,42 @@ export interface StoredTemplateData {
 
 export type StoredEmail = Pick<EmailMessage, 'id' | 'userId' | 'template' | 'toAddress' | 'status' | 'idempotencyKey' | 'attempts'> & { data: StoredTemplateData };
 
+/** An email to queue: its id (randomUUID, which its sealed secrets are bound to) and what to render. */
+export interface NewEmail {
+  id: string;
+  userId: string | null;
+  template: string;
+  toAddress: string;
+  data: StoredTemplateData;
+}
+
+/**
+ * An email's row (the one place its shape is written), as a statement part: `create` runs it inside the
+ * caller's transaction, a statement that writes more runs it with the rest (sign-up). QUEUED, with its
+ * idempotency key (also Resend's Idempotency-Key).
+ */
+export function emailPart(row: NewEmail, opts: { name?: string; at?: Date } = {}): StatementPart {
+  const at = opts.at ?? new Date();
+  const columns = [
+    ['id', Prisma.sql`${row.id}::uuid`],
+    ['user_id', Prisma.sql`${row.userId}::uuid`],
+    ['template', Prisma.sql`${row.template}::text`],
+    ['to_address', Prisma.sql`${row.toAddress}::text`],
+    ['data', Prisma.sql`${JSON.stringify(row.data)}::jsonb`],
+    ['idempotency_key', Prisma.sql`${`latchkey-email-${row.id}`}::text`],
+    ['created_at', Prisma.sql`${at}::timestamptz`],
+    ['updated_at', Prisma.sql`${at}::timestamptz`],
+  ] as const;
+  return statementPart(opts.name ?? 'email_message', insertRows('email_messages', [columns]));
+}
+
 /** The only file of the mail feature that touches PostgreSQL: each email's row and delivery status. */
 export class MailRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  create(tx: Tx, row: { id: string; userId: string | null; template: string; toAddress: string; data: StoredTemplateData }): Promise<{ id: string }> {
-    const data = { ...row, data: row.data as unknown as Prisma.InputJsonObject, idempotencyKey: `latchkey-email-${row.id}` };
-    return clientOf(tx).emailMessage.create({ data, select: { id: true } });
+  async create(tx: Tx, row: NewEmail): Promise<{ id: string }> {
+    await clientOf(tx).$executeRaw(sqlOf(emailPart(row)));
+    return { id: row.id };
   }
 
   async find(id: string): Promise<StoredEmail | null> {

@@ -1,11 +1,34 @@
-import type { Tx } from '../../core/tx.js';
-import { clientOf, type OneTimeTokenPurpose, type Prisma, type PrismaClient } from '../../infra/db/index.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import { clientOf, insertRows, Prisma, sqlOf, statementPart, type OneTimeTokenPurpose, type PrismaClient } from '../../infra/db/index.js';
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from '../sessions/refresh-token.js';
 
 interface IssueOptions {
   voidOlder?: boolean;
   now?: Date;
   sessionId?: string;
+}
+
+/**
+ * A new token's row (the one place its shape is written), as a statement part: `issue` runs it alone, a
+ * statement that writes more runs it with the rest (sign-up). Returns the token, to send; only its hash is stored.
+ */
+export function oneTimeTokenPart(
+  userId: string,
+  purpose: OneTimeTokenPurpose,
+  ttlSeconds: number,
+  opts: { now?: Date; sessionId?: string | undefined; name?: string } = {},
+): { token: string; part: StatementPart } {
+  const now = opts.now ?? new Date();
+  const { token, hash } = newOpaqueToken();
+  const row = [
+    ['user_id', Prisma.sql`${userId}::uuid`],
+    ['purpose', Prisma.sql`${purpose}::"OneTimeTokenPurpose"`],
+    ['token_hash', Prisma.sql`${hash}::bytea`],
+    ['created_at', Prisma.sql`${now}::timestamptz`],
+    ['expires_at', Prisma.sql`${new Date(now.getTime() + ttlSeconds * 1000)}::timestamptz`],
+    ['session_id', Prisma.sql`${opts.sessionId ?? null}::uuid`],
+  ] as const;
+  return { token, part: statementPart(opts.name ?? 'one_time_token', insertRows('one_time_tokens', [row])) };
 }
 
 /**
@@ -39,10 +62,8 @@ export class OneTimeTokensRepository {
     if (opts.voidOlder) {
       await db.oneTimeToken.updateMany({ where: { userId, purpose, consumedAt: null }, data: { consumedAt: now } });
     }
-    const { token, hash } = newOpaqueToken();
-    await db.oneTimeToken.create({
-      data: { userId, purpose, tokenHash: hash, expiresAt: new Date(now.getTime() + ttlSeconds * 1000), sessionId: opts.sessionId ?? null },
-    });
+    const { token, part } = oneTimeTokenPart(userId, purpose, ttlSeconds, { now, sessionId: opts.sessionId });
+    await db.$executeRaw(sqlOf(part));
     return token;
   }
 

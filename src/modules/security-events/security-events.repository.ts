@@ -1,5 +1,5 @@
-import type { Tx } from '../../core/tx.js';
-import { clientOf, type Prisma, type PrismaClient, type SecurityEventType } from '../../infra/db/index.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
+import { clientOf, insertRows, Prisma, statementPart, type PrismaClient, type SecurityEventType } from '../../infra/db/index.js';
 
 export interface NewSecurityEvent {
   /** The account concerned. */
@@ -23,17 +23,36 @@ export interface NewSecurityEvent {
  */
 export async function recordSecurityEvents(tx: Tx, events: readonly NewSecurityEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await clientOf(tx).securityEvent.createMany({
-    data: events.map((e) => ({
-      userId: e.userId,
-      actorId: e.actorId,
-      type: e.type,
-      sessionId: e.sessionId ?? null,
-      ip: e.ip ?? null,
-      userAgent: e.userAgent ?? null,
-      ...(e.data === undefined ? {} : { data: e.data }),
-    })),
-  });
+  await clientOf(tx).securityEvent.createMany({ data: events.map(rowOf) });
+}
+
+/** One event's row (`recordSecurityEvents` writes it through Prisma, `securityEventsPart` column by column). */
+const rowOf = (e: NewSecurityEvent) => ({
+  userId: e.userId,
+  actorId: e.actorId,
+  type: e.type,
+  sessionId: e.sessionId ?? null,
+  ip: e.ip ?? null,
+  userAgent: e.userAgent ?? null,
+  ...(e.data === undefined ? {} : { data: e.data }),
+});
+
+/**
+ * Security events as a part of the statement that makes the change they report: the rows
+ * `recordSecurityEvents` writes (its NOTIFY trigger fires at commit all the same). `onlyIf`: a condition
+ * on the statement's other parts without which none is written.
+ */
+export function securityEventsPart(events: readonly NewSecurityEvent[], opts: { name?: string; onlyIf?: Prisma.Sql } = {}): StatementPart {
+  const rows = events.map(rowOf).map((e) => [
+    ['user_id', Prisma.sql`${e.userId}::uuid`],
+    ['actor_id', Prisma.sql`${e.actorId}::uuid`],
+    ['type', Prisma.sql`${e.type}::"SecurityEventType"`],
+    ['session_id', Prisma.sql`${e.sessionId}::uuid`],
+    ['ip', Prisma.sql`${e.ip}::text`],
+    ['user_agent', Prisma.sql`${e.userAgent}::text`],
+    ['data', Prisma.sql`${'data' in e ? JSON.stringify(e.data) : null}::jsonb`],
+  ] as const);
+  return statementPart(opts.name ?? 'security_events', insertRows('security_events', rows, { onlyIf: opts.onlyIf }));
 }
 
 export interface StoredSecurityEvent {

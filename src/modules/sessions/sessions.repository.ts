@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { Tx } from '../../core/tx.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
 import type { Role } from '../../core/request.js';
-import { clientOf, transaction, type PrismaClient } from '../../infra/db/index.js';
+import { clientOf, insertRows, prepared, Prisma, statementPart, transaction, withParts, type PrismaClient } from '../../infra/db/index.js';
+import { auditPart } from '../audit/audit.repository.js';
+import { securityEventsPart } from '../security-events/security-events.repository.js';
 import type { UserProfile } from '../identity/users.repository.js';
 import { liveUntil, unrotatedKind } from './session-liveness.js';
 
 export interface NewSession {
+  /** Chosen in Node (randomUUID), so every row written with the session names it without reading it back. */
+  id: string;
   userId: string;
   ip: string | null;
   userAgent: string | null;
@@ -81,6 +85,60 @@ const NO_USER = '00000000-0000-0000-0000-000000000000';
 /** `liveUntil` (session-liveness.ts) as a filter, for queries over many sessions. */
 const liveWhere = (now: Date) => ({ revokedAt: null, expiresAt: { gt: now }, idleExpiresAt: { gt: now } });
 
+/**
+ * What opening a session writes, as parts of one statement (the one place these rows' shape is written):
+ * the session (`session_row`), its first refresh token, SIGNED_IN and the `user.signed_in` audit entry
+ * (the account acting). The statement must hold a part named `account` with the account's `disabled_at`
+ * (`SessionsRepository.open` reads and holds the row; sign-up inserts it): for a disabled account
+ * nothing is written, and the other rows are written only with the session.
+ */
+export function sessionOpeningParts(s: NewSession): StatementPart[] {
+  const withSession = Prisma.sql`EXISTS (SELECT 1 FROM session_row)`;
+  return [
+    statementPart(
+      'session_row',
+      insertRows(
+        'sessions',
+        [
+          [
+            ['id', Prisma.sql`${s.id}::uuid`],
+            ['user_id', Prisma.sql`${s.userId}::uuid`],
+            ['ip', Prisma.sql`${s.ip}::text`],
+            ['user_agent', Prisma.sql`${s.userAgent}::text`],
+            ['expires_at', Prisma.sql`${s.expiresAt}::timestamptz`],
+            ['idle_expires_at', Prisma.sql`${s.idleExpiresAt}::timestamptz`],
+            ['authenticated_at', Prisma.sql`${s.authenticatedAt}::timestamptz`],
+          ],
+        ],
+        { onlyIf: Prisma.sql`EXISTS (SELECT 1 FROM account WHERE account.disabled_at IS NULL)`, returning: Prisma.sql`id` },
+      ),
+    ),
+    statementPart(
+      'session_refresh_token',
+      insertRows(
+        'refresh_tokens',
+        [
+          [
+            ['session_id', Prisma.sql`${s.id}::uuid`],
+            ['token_hash', Prisma.sql`${s.refreshTokenHash}::bytea`],
+            ['expires_at', Prisma.sql`${s.expiresAt}::timestamptz`],
+          ],
+        ],
+        { onlyIf: withSession },
+      ),
+    ),
+    securityEventsPart([{ userId: s.userId, actorId: s.userId, type: 'SIGNED_IN', sessionId: s.id, ip: s.ip, userAgent: s.userAgent }], {
+      name: 'session_signed_in',
+      onlyIf: withSession,
+    }),
+    auditPart(
+      { ip: s.ip, userAgent: s.userAgent, requestId: s.signIn.requestId },
+      [{ action: 'user.signed_in', outcome: 'SUCCESS', actorId: s.userId, targetUserId: s.userId, sessionId: s.id, details: { method: s.signIn.method } }],
+      { name: 'session_audit', onlyIf: withSession },
+    ),
+  ];
+}
+
 /** The only file of the sessions feature that touches PostgreSQL. */
 export class SessionsRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -95,26 +153,10 @@ export class SessionsRepository {
    * transaction (a sign-in with nothing else to commit: no BEGIN and COMMIT round trips).
    */
   async open(tx: Tx | undefined, s: NewSession): Promise<OpenedSession | null> {
-    const rows = await (tx ? clientOf(tx) : this.prisma).$queryRaw<{ id: string | null; role: Role; disabled_at: Date | null }[]>`/* prepared:latchkey_open_session */
-      WITH u AS (
-        SELECT id, role, disabled_at FROM users WHERE id = ${s.userId}::uuid FOR SHARE
-      ), s AS (
-        INSERT INTO sessions (user_id, ip, user_agent, expires_at, idle_expires_at, authenticated_at)
-        SELECT u.id, ${s.ip}, ${s.userAgent}, ${s.expiresAt}::timestamptz, ${s.idleExpiresAt}::timestamptz, ${s.authenticatedAt}::timestamptz FROM u
-        WHERE u.disabled_at IS NULL
-        RETURNING id
-      ), r AS (
-        INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-        SELECT id, ${s.refreshTokenHash}, ${s.expiresAt}::timestamptz FROM s
-      ), e AS (
-        INSERT INTO security_events (user_id, actor_id, type, session_id, ip, user_agent)
-        SELECT ${s.userId}::uuid, ${s.userId}::uuid, 'SIGNED_IN'::"SecurityEventType", id, ${s.ip}, ${s.userAgent} FROM s
-      ), a AS (
-        INSERT INTO audit_log (action, outcome, actor_id, target_user_id, session_id, ip, user_agent, request_id, details)
-        SELECT 'user.signed_in', 'SUCCESS'::"AuditOutcome", ${s.userId}::uuid, ${s.userId}::uuid, id, ${s.ip}, ${s.userAgent},
-               ${s.signIn.requestId}, jsonb_build_object('method', ${s.signIn.method}::text) FROM s
-      )
-      SELECT s.id::text AS id, u.role::text AS role, u.disabled_at FROM u LEFT JOIN s ON true`;
+    const account = statementPart('account', Prisma.sql`SELECT id, role, disabled_at FROM users WHERE id = ${s.userId}::uuid FOR SHARE`);
+    const statement = prepared('latchkey_open_session', Prisma.sql`${withParts([account, ...sessionOpeningParts(s)])}
+      SELECT session_row.id::text AS id, account.role::text AS role, account.disabled_at FROM account LEFT JOIN session_row ON true`);
+    const rows = await (tx ? clientOf(tx) : this.prisma).$queryRaw<{ id: string | null; role: Role; disabled_at: Date | null }[]>(statement);
     const row = rows[0];
     return row ? { id: row.id, account: { role: row.role, disabledAt: row.disabled_at } } : null;
   }

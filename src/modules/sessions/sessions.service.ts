@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../infra/logger.js';
 import { AppError } from '../../infra/errors.js';
 import type { Authenticated, Principal, RequestMeta, TokenAuthenticated } from '../../core/request.js';
-import type { Tx } from '../../core/tx.js';
+import type { StatementPart, Tx } from '../../core/tx.js';
 import type { SecuritySignals } from '../alerts/security-signals.js';
 import { accountStanding, admitSession, admitSignIn } from '../identity/account-standing.js';
 import type { UserProfile } from '../identity/users.repository.js';
@@ -12,7 +13,7 @@ import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN } from './refresh-token.j
 import type { SessionCache } from './session-cache.js';
 import { sessionEnds } from './session-liveness.js';
 import { keepSuccessor, keptSuccessor, type ReuseGraceSettings } from './refresh-grace.js';
-import type { LiveSession, RotatedUser, SessionsRepository, SignInMethod } from './sessions.repository.js';
+import { sessionOpeningParts, type LiveSession, type NewSession, type RotatedUser, type SessionsRepository, type SignInMethod } from './sessions.repository.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -100,7 +101,7 @@ export class SessionsService {
   }
 
   /**
-   * Opens a session inside the caller's transaction (login, register), recording SIGNED_IN and the
+   * Opens a session inside the caller's transaction (a sign-in), recording SIGNED_IN and the
    * `user.signed_in` audit entry with it (one statement: see SessionsRepository.open). The account's standing, as that statement read and holds
    * it, must admit a sign-in (ACCOUNT_DISABLED otherwise, and the caller's transaction rolls back).
    * Returns a function that signs the access token once the transaction has committed.
@@ -114,9 +115,29 @@ export class SessionsService {
    * Without `tx` its one statement commits on its own (a sign-in that has nothing else to write).
    */
   async openSession(tx: Tx | undefined, userId: string, meta: RequestMeta, method: SignInMethod = 'password'): Promise<{ sessionId: string; issue: () => Promise<IssuedTokens> }> {
+    const { session, token } = this.newSession(userId, meta, method);
+    const opened = await this.deps.repo.open(tx, session);
+    admitSignIn(opened?.account ?? null);
+    // Admitted, so the statement wrote the session (it writes none only for a disabled account).
+    return { sessionId: opened!.id!, issue: () => this.issue(userId, session.id, token) };
+  }
+
+  /**
+   * The first session of an account created in the same statement (sign-up): its rows as parts of that
+   * statement (see `sessionOpeningParts`; the account's part must be named `account`), and the function
+   * that signs the access token once it has committed. A new account is active, so the session is written.
+   */
+  openingParts(userId: string, meta: RequestMeta, method: SignInMethod): { parts: StatementPart[]; sessionId: string; issue: () => Promise<IssuedTokens> } {
+    const { session, token } = this.newSession(userId, meta, method);
+    return { parts: sessionOpeningParts(session), sessionId: session.id, issue: () => this.issue(userId, session.id, token) };
+  }
+
+  /** A session's row values, computed here (id, refresh token and its hash, lifetimes). */
+  private newSession(userId: string, meta: RequestMeta, method: SignInMethod): { session: NewSession; token: string } {
     const now = this.now();
     const { token, hash } = newOpaqueToken();
-    const session = await this.deps.repo.open(tx, {
+    const session: NewSession = {
+      id: randomUUID(),
       userId,
       ip: meta.ip,
       userAgent: meta.userAgent,
@@ -124,11 +145,8 @@ export class SessionsService {
       refreshTokenHash: hash,
       authenticatedAt: now,
       signIn: { requestId: meta.requestId, method },
-    });
-    admitSignIn(session?.account ?? null);
-    // Admitted, so the statement wrote the session (it writes none only for a disabled account).
-    const sessionId = session!.id!;
-    return { sessionId, issue: () => this.issue(userId, sessionId, token) };
+    };
+    return { session, token };
   }
 
   /**
