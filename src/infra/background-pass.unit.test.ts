@@ -88,7 +88,7 @@ describe('BackgroundPass spacing', () => {
     await audit.pass.stop();
   });
 
-  it('keeps the default loop’s added delay under load within maxMs (100 ms), and grows the spacing with a slow pass', async () => {
+  it('keeps a loop’s added delay under load within maxMs (the events loop: 100 ms), and grows the spacing with a slow pass', async () => {
     const live = loop({ gatherMs: 5, passMs: 40, spacing: { minMs: 100, perPass: 4, maxMs: 100 } });
     live.pass.start();
     await vi.advanceTimersByTimeAsync(50);
