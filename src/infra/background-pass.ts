@@ -1,22 +1,34 @@
-/** Under steady wake-ups, passes start at least this far apart (ms): a sign-in storm is drained in batches. */
-const MIN_SPACING_MS = 25;
-/** ... and a pass's own duration times this (a loop spends at most about a quarter of its time in passes). */
-const SPACING_PER_PASS_MS = 4;
-/** ... but never more than this: the added delay of an event under load stays below a tenth of a second. */
-const MAX_SPACING_MS = 100;
+/**
+ * How far apart passes start under a steady stream of wake-ups (see BackgroundPass): at least `minMs`,
+ * and at least the last pass's own duration times `perPass` (a slow, loaded database batches more), but
+ * never more than `maxMs`.
+ */
+export interface PassSpacing {
+  minMs: number;
+  perPass: number;
+  maxMs: number;
+}
+
+/**
+ * The default, for loops whose work someone waits for (the outbox relay's emails, live security events):
+ * passes at least 25 ms apart, a quarter of the loop's time in passes at most, and the added delay of a
+ * job or event under load below a tenth of a second.
+ */
+export const DEFAULT_SPACING: PassSpacing = { minMs: 25, perPass: 4, maxMs: 100 };
 
 /**
  * A background job that drains a table in passes: at most one pass at a time, a periodic sweep,
  * and wake-ups (after a commit, a NOTIFY) gathered for `gatherMs` into one pass, so a burst of sign-ups
- * costs one round, not one each. A wake-up during a pass runs another right after it.
+ * costs one round, not one each. A wake-up during a pass runs another right after it (spaced, below).
  * Used by the outbox relay, the security-event publisher and the audit sealer.
  *
- * Spacing: a wake-up long after the last pass runs after `gatherMs`, as before (an idle service delivers
- * within milliseconds). Under a steady stream of commits the next pass waits until `spacing` after the
- * start of the last one, so each pass drains several commits: every pass costs a handful of statements
- * (a lease, a read, a mark) whatever it carries, and on a bcrypt-bound box each of them is CPU that
- * sign-ins no longer get. The spacing grows with the pass's own duration (a slow, loaded database
- * batches more) and stays within MIN_SPACING_MS..MAX_SPACING_MS.
+ * Spacing: a wake-up long after the last woken pass runs after `gatherMs` (an idle service delivers within
+ * milliseconds). Under a steady stream of commits the next pass waits until `spacing` after the start of the
+ * last woken one, so each pass drains several commits: every pass costs a handful of statements (a lease, a
+ * read, a mark) whatever it carries, and on a bcrypt-bound box each of them is CPU that sign-ins no longer
+ * get. Each loop picks its spacing (`opts.spacing`, default DEFAULT_SPACING): work nobody waits for (audit
+ * sealing, the audit feed) may be spaced further. Sweeps do not count: a commit just after an empty sweep
+ * of an idle service is not held back.
  */
 export class BackgroundPass {
   private timer: NodeJS.Timeout | undefined;
@@ -24,19 +36,22 @@ export class BackgroundPass {
   private again = false;
   private woken = false;
   private stopped = true;
-  /** When the last pass started, and how long it took (ms, performance.now()). */
+  /** When the last woken pass started, and how long it took (ms, performance.now()). */
   private lastStart = -Infinity;
   private lastMs = 0;
+  private readonly spacing: PassSpacing;
 
   constructor(
     /** One pass; it must not throw (log and let the sweep retry). */
     private readonly pass: () => Promise<void>,
-    private readonly opts: { sweepMs: number; gatherMs: number },
-  ) {}
+    private readonly opts: { sweepMs: number; gatherMs: number; spacing?: PassSpacing },
+  ) {
+    this.spacing = opts.spacing ?? DEFAULT_SPACING;
+  }
 
   start(): void {
     this.stopped = false;
-    this.schedule(0);
+    this.schedule(0, false);
   }
 
   /** A pass soon; later wake-ups within the gathering window do not push it back. */
@@ -48,7 +63,7 @@ export class BackgroundPass {
     }
     if (this.woken) return;
     this.woken = true;
-    this.schedule(Math.max(this.opts.gatherMs, this.untilSpaced()));
+    this.schedule(Math.max(this.opts.gatherMs, this.untilSpaced()), true);
   }
 
   async stop(): Promise<void> {
@@ -59,23 +74,26 @@ export class BackgroundPass {
 
   /** How long until a pass may start, so passes under steady wake-ups stay `spacing` apart. */
   private untilSpaced(): number {
-    const spacing = Math.min(MAX_SPACING_MS, Math.max(MIN_SPACING_MS, this.lastMs * SPACING_PER_PASS_MS));
+    const { minMs, perPass, maxMs } = this.spacing;
+    const spacing = Math.min(maxMs, Math.max(minMs, this.lastMs * perPass));
     return Math.max(0, this.lastStart + spacing - performance.now());
   }
 
-  private schedule(ms: number) {
+  /** The next pass in `ms`: a woken one (it counts for the spacing) or a sweep (it does not). */
+  private schedule(ms: number, woken: boolean) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.woken = false;
       const started = performance.now();
-      this.lastStart = started;
+      if (woken) this.lastStart = started;
       this.running = this.pass().finally(() => {
         this.running = undefined;
-        this.lastMs = performance.now() - started;
+        if (woken) this.lastMs = performance.now() - started;
         if (this.stopped) return;
         const now = this.again;
         this.again = false;
-        this.schedule(now ? this.untilSpaced() : this.opts.sweepMs);
+        if (now) this.schedule(this.untilSpaced(), true);
+        else this.schedule(this.opts.sweepMs, false);
       });
     }, ms);
     this.timer.unref();

@@ -66,6 +66,32 @@ describe('the audit log is append-only and tamper-evident', () => {
     expect(await prisma().auditPending.count()).toBe(0);
   });
 
+  it('seals a commit of an idle service within milliseconds, and a steady stream of commits in rounds at least 250 ms apart', async () => {
+    const tag = `stream-${Date.now()}`;
+    const insert = (i: number) => prisma().$executeRaw`
+      INSERT INTO audit_log (action, outcome, details) VALUES ('security.alert', 'SUCCESS', jsonb_build_object('tag', ${tag}::text, 'i', ${i}::int))`;
+    const sealed = () => prisma().$queryRaw<{ i: number; sealed_at: Date; lag_ms: number }[]>`
+      SELECT (a.details->>'i')::int AS i, s.sealed_at, (extract(epoch FROM s.sealed_at - a.occurred_at) * 1000)::float8 AS lag_ms
+      FROM audit_seals s JOIN audit_log a ON a.id = s.entry_id WHERE a.details->>'tag' = ${tag}`;
+    await settle();
+    await new Promise((r) => setTimeout(r, 600)); // idle: no pass for longer than the spacing
+    await insert(-1);
+    const [single] = await eventually(sealed, (rows) => rows.length === 1, 5_000);
+    expect(single!.lag_ms).toBeLessThan(200);
+
+    // ~30 commits a second for two seconds, each waking the sealer.
+    const t0 = Date.now();
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 33 - Date.now())));
+      await insert(i);
+    }
+    const streamMs = Date.now() - t0;
+    const rows = (await eventually(sealed, (r) => r.length === 61, 10_000)).filter((r) => r.i >= 0);
+    const rounds = new Set(rows.map((r) => r.sealed_at.getTime())).size;
+    expect(rounds).toBeLessThanOrEqual(Math.ceil(streamMs / 250) + 2);
+    expect(await verify()).toMatchObject({ ok: true, broken: null });
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE of entries and seals, whoever asks', async () => {
     await someActivity();
     await settle();

@@ -21,6 +21,9 @@ interface EntryRow {
   details_text: string | null;
 }
 
+/** An entry's columns from a LEFT JOIN: all null when no entry came. */
+type NullableEntryRow = { [K in keyof EntryRow]: EntryRow[K] | null };
+
 const entryOf = (r: EntryRow): ChainEntry => ({
   id: r.id,
   occurredAt: r.occurred_at,
@@ -51,7 +54,15 @@ export class AuditSealsRepository {
   /**
    * Seals up to `limit` pending entries (oldest first) after the chain's last seal, in one transaction.
    * Only one process seals at a time (a transaction-level advisory lock, tried, never waited for: the
-   * others skip this round); writers of the log never touch the lock. Null when another process holds it.
+   * others skip this round); writers of the log never touch the lock. Null when another process holds it,
+   * or sealed meanwhile (below).
+   *
+   * Two statements besides BEGIN and COMMIT (each round trip is CPU a bcrypt-bound box takes off sign-ins):
+   *  1. the lock, and when it is ours the chain's tip and the oldest pending entries;
+   *  2. the seals, and their entries off the pending list.
+   * Statement 1 reads from a snapshot taken as it starts, before it takes the lock: a sealer that
+   * committed in between is not seen, so statement 2 writes only if no seal has appeared past the tip it
+   * read (otherwise nothing is written, and the round is skipped as if the lock had been taken).
    */
   async sealBatch(
     limit: number,
@@ -60,22 +71,40 @@ export class AuditSealsRepository {
     within?: (tx: Tx, entries: ChainEntry[]) => Promise<void>,
   ): Promise<{ seal: NewSeal; entry: ChainEntry }[] | null> {
     return this.prisma.$transaction(async (tx) => {
-      const [lock] = await tx.$queryRaw<{ locked: boolean; now: Date }[]>`SELECT pg_try_advisory_xact_lock(${SEAL_LOCK}) AS locked, clock_timestamp() AS now`;
-      if (!lock?.locked) return null;
-      const rows = await tx.$queryRaw<EntryRow[]>`
-        SELECT a.id::text AS id, a.occurred_at, a.action, a.outcome::text AS outcome, a.actor_id::text AS actor_id,
-               a.target_user_id::text AS target_user_id, a.session_id::text AS session_id, a.ip, a.user_agent, a.request_id,
-               a.details::text AS details_text
-        FROM audit_pending p JOIN audit_log a ON a.id = p.entry_id
-        ORDER BY a.occurred_at, a.id LIMIT ${limit}`;
-      if (rows.length === 0) return [];
-      const [tip] = await tx.$queryRaw<{ seq: bigint; hash: Uint8Array }[]>`SELECT seq, hash FROM audit_seals ORDER BY seq DESC LIMIT 1`;
-      const entries = rows.map(entryOf);
-      const seals = link(tip ? { seq: BigInt(tip.seq), hash: Buffer.from(tip.hash) } : null, entries);
-      await tx.auditSeal.createMany({
-        data: seals.map((s) => ({ seq: s.seq, entryId: s.entryId, keyId: s.keyId, prevHash: new Uint8Array(s.prevHash), hash: new Uint8Array(s.hash), sealedAt: lock.now })),
-      });
-      await tx.auditPending.deleteMany({ where: { entryId: { in: entries.map((e) => e.id) } } });
+      // The lock is tried once (a materialized CTE: a subquery would be inlined, and the function called
+      // again in each filter), and the reads run only when it is ours (a one-time filter on `l.locked`).
+      const rows = await tx.$queryRaw<(NullableEntryRow & { locked: boolean; tip_seq: bigint | null; tip_hash: Uint8Array | null })[]>`/* prepared:latchkey_seal_read */
+        WITH l AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(${SEAL_LOCK}) AS locked)
+        SELECT l.locked, t.seq AS tip_seq, t.hash AS tip_hash, e.*
+        FROM l
+        LEFT JOIN LATERAL (SELECT s.seq, s.hash FROM audit_seals s WHERE l.locked ORDER BY s.seq DESC LIMIT 1) t ON true
+        LEFT JOIN LATERAL (
+          SELECT a.id::text AS id, a.occurred_at, a.action, a.outcome::text AS outcome, a.actor_id::text AS actor_id,
+                 a.target_user_id::text AS target_user_id, a.session_id::text AS session_id, a.ip, a.user_agent, a.request_id,
+                 a.details::text AS details_text
+          FROM audit_pending p JOIN audit_log a ON a.id = p.entry_id
+          WHERE l.locked
+          ORDER BY a.occurred_at, a.id LIMIT ${limit}::int) e ON true
+        ORDER BY e.occurred_at, e.id::uuid`;
+      const head = rows[0];
+      if (!head?.locked) return null;
+      const entries = rows.filter((r): r is EntryRow & typeof r => r.id !== null).map(entryOf);
+      if (entries.length === 0) return [];
+      const tip = head.tip_seq === null || head.tip_hash === null ? null : { seq: BigInt(head.tip_seq), hash: Buffer.from(head.tip_hash) };
+      const seals = link(tip, entries);
+      const hex = (b: Buffer) => b.toString('hex');
+      const [written] = await tx.$queryRaw<{ n: bigint }[]>`/* prepared:latchkey_seal_write */
+        WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM audit_seals WHERE seq > ${String(tip?.seq ?? 0n)}::bigint) AS ok),
+        sealed AS (
+          INSERT INTO audit_seals (seq, entry_id, key_id, prev_hash, hash, sealed_at)
+          SELECT s.seq::bigint, s.entry_id::uuid, s.key_id, decode(s.prev_hash, 'hex'), decode(s.hash, 'hex'), statement_timestamp()
+          FROM unnest(${seals.map((x) => String(x.seq))}::text[], ${seals.map((x) => x.entryId)}::text[], ${seals.map((x) => x.keyId)}::text[],
+                      ${seals.map((x) => hex(x.prevHash))}::text[], ${seals.map((x) => hex(x.hash))}::text[]) AS s(seq, entry_id, key_id, prev_hash, hash)
+          WHERE (SELECT ok FROM fresh)
+          RETURNING entry_id),
+        unpended AS (DELETE FROM audit_pending WHERE entry_id IN (SELECT entry_id FROM sealed))
+        SELECT count(*) AS n FROM sealed`;
+      if (Number(written?.n ?? 0) !== seals.length) return null; // another process sealed after our snapshot
       if (within) await within(tx as unknown as Tx, entries);
       return seals.map((seal, i) => ({ seal, entry: entries[i]! }));
     });
@@ -83,35 +112,46 @@ export class AuditSealsRepository {
 
   /**
    * Hands the sealed entries after the feed's cursor to `publish`, oldest first, and moves the cursor past
-   * them. One process at a time: the cursor row is leased for `leaseSeconds` in one statement (its
-   * `leased_until`), and no transaction or lock is held while `publish` waits on Redis. A failed publish
-   * gives the lease back with the cursor unmoved, so the next sweep sends the same entries again; a process
-   * that dies mid-batch leaves a lease that runs out. At least once, in chain order. 0 when another process
-   * holds the lease or nothing is new.
+   * them. One process at a time: the cursor row is leased for `leaseSeconds` (its `leased_until`), and no
+   * transaction or lock is held while `publish` waits on Redis. A failed publish gives the lease back with
+   * the cursor unmoved, so the next sweep sends the same entries again; a process that dies mid-batch
+   * leaves a lease that runs out. At least once, in chain order. 0 when another process holds the lease or
+   * nothing is new.
+   *
+   * Two statements per batch: the lease (taken only when a seal lies past the cursor, so an empty round
+   * costs that one statement and holds nothing) together with the read, then the cursor's move.
    */
   async publishBatch(limit: number, publish: (entries: { seq: bigint; entry: ChainEntry }[]) => Promise<void>, leaseSeconds = 30): Promise<number> {
-    const [cursor] = await this.prisma.$queryRaw<{ seq: bigint; leased_until: Date }[]>`
-      UPDATE audit_cursors SET leased_until = now() + make_interval(secs => ${leaseSeconds})
-      WHERE name = ${PUBLISHER} AND (leased_until IS NULL OR leased_until <= now())
-      RETURNING seq, leased_until`;
-    if (!cursor) return 0;
-    const mine = { name: PUBLISHER, leasedUntil: cursor.leased_until };
-    let rows: (EntryRow & { seq: bigint })[];
-    try {
-      rows = await this.prisma.$queryRaw<(EntryRow & { seq: bigint })[]>`
+    const rows = await this.prisma.$queryRaw<(NullableEntryRow & { cursor_seq: bigint; leased_until: Date; seq: bigint | null })[]>`/* prepared:latchkey_audit_feed_lease */
+      WITH c AS (
+        UPDATE audit_cursors SET leased_until = now() + make_interval(secs => ${leaseSeconds}::int)
+        WHERE name = ${PUBLISHER} AND (leased_until IS NULL OR leased_until <= now())
+          AND EXISTS (SELECT 1 FROM audit_seals s WHERE s.seq > audit_cursors.seq)
+        RETURNING seq, leased_until)
+      SELECT c.seq AS cursor_seq, c.leased_until, e.*
+      FROM c LEFT JOIN LATERAL (
         SELECT s.seq, a.id::text AS id, a.occurred_at, a.action, a.outcome::text AS outcome, a.actor_id::text AS actor_id,
                a.target_user_id::text AS target_user_id, a.session_id::text AS session_id, a.ip, a.user_agent, a.request_id,
                a.details::text AS details_text
         FROM audit_seals s JOIN audit_log a ON a.id = s.entry_id
-        WHERE s.seq > ${cursor.seq} ORDER BY s.seq LIMIT ${limit}`;
-      if (rows.length > 0) await publish(rows.map((r) => ({ seq: BigInt(r.seq), entry: entryOf(r) })));
+        WHERE s.seq > c.seq ORDER BY s.seq LIMIT ${limit}::int) e ON true
+      ORDER BY e.seq`;
+    const head = rows[0];
+    if (!head) return 0;
+    const leasedUntil = head.leased_until;
+    // Only under our own lease: had it run out and another process taken over, that one moves the cursor.
+    const settle = (seq: bigint | null) => this.prisma.$executeRaw`/* prepared:latchkey_audit_feed_settle */
+      UPDATE audit_cursors SET leased_until = NULL, seq = coalesce(${seq === null ? null : String(seq)}::bigint, seq)
+      WHERE name = ${PUBLISHER} AND leased_until = ${leasedUntil}::timestamptz`;
+    const batch = rows.filter((r): r is EntryRow & typeof r & { seq: bigint } => r.id !== null && r.seq !== null);
+    try {
+      if (batch.length > 0) await publish(batch.map((r) => ({ seq: BigInt(r.seq), entry: entryOf(r) })));
     } catch (err) {
-      await this.prisma.auditCursor.updateMany({ where: mine, data: { leasedUntil: null } }).catch(() => undefined);
+      await settle(null).catch(() => undefined);
       throw err;
     }
-    // Only under our own lease: had it run out and another process taken over, that one moves the cursor.
-    await this.prisma.auditCursor.updateMany({ where: mine, data: { leasedUntil: null, ...(rows.length > 0 ? { seq: BigInt(rows.at(-1)!.seq) } : {}) } });
-    return rows.length;
+    await settle(batch.length > 0 ? BigInt(batch.at(-1)!.seq) : null);
+    return batch.length;
   }
 
   /** Seals after `afterSeq` in chain order, each with its entry if it still exists (for verification). */

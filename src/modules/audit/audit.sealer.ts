@@ -1,5 +1,5 @@
 import type { Tx } from '../../core/tx.js';
-import { BackgroundPass } from '../../infra/background-pass.js';
+import { BackgroundPass, type PassSpacing } from '../../infra/background-pass.js';
 import type { KeyRing } from '../../infra/crypto/secrets.js';
 import type { Logger } from '../../infra/logger.js';
 import { PgListener } from '../../infra/pg-listener.js';
@@ -14,6 +14,12 @@ export const AUDIT_CHANNEL = 'latchkey_audit';
 
 const BATCH = 500;
 const GATHER_MS = 5;
+/**
+ * Sealing and the live feed are not latency-critical: under a steady stream of commits their passes start
+ * at least 250 ms apart (up to a second when a pass itself is slow), so at ~30 sign-ins a second each pass
+ * carries several entries for its handful of statements. An idle service still seals within GATHER_MS.
+ */
+export const AUDIT_SPACING: PassSpacing = { minMs: 250, perPass: 4, maxMs: 1_000 };
 
 const stored = (e: ChainEntry): StoredAuditEntry => {
   const { detailsText, ...rest } = e;
@@ -51,7 +57,8 @@ export interface AuditSealerDeps {
  *  2. publishes sealed entries past the feed's cursor to Redis, where every instance pushes them to its
  *     SUPPORT and ADMIN subscribers (at least once: a failed publish is retried from the cursor). The
  *     cursor is leased, not locked: no transaction stays open while Redis answers.
- * Writers of the log take no lock: sealing is off the hot path, within milliseconds of a commit.
+ * Writers of the log take no lock: sealing is off the hot path, within milliseconds of a commit on an idle
+ * service, and in batches at most a few hundred milliseconds apart under load (AUDIT_SPACING).
  */
 export class AuditSealer {
   /** Two loops, so sealing never waits behind a slow or unreachable Redis. */
@@ -62,8 +69,8 @@ export class AuditSealer {
 
   constructor(private readonly deps: AuditSealerDeps) {
     const sweepMs = deps.sweepMs ?? 1_000;
-    this.sealing = new BackgroundPass(() => this.sealPass(), { sweepMs, gatherMs: GATHER_MS });
-    this.publishing = new BackgroundPass(() => this.publishPass(), { sweepMs, gatherMs: 0 });
+    this.sealing = new BackgroundPass(() => this.sealPass(), { sweepMs, gatherMs: GATHER_MS, spacing: AUDIT_SPACING });
+    this.publishing = new BackgroundPass(() => this.publishPass(), { sweepMs, gatherMs: 0, spacing: AUDIT_SPACING });
     this.listener = new PgListener(deps.databaseUrl, AUDIT_CHANNEL, () => this.sealing.wake(), deps.log);
   }
 

@@ -117,4 +117,92 @@ describe('security event publisher leases', () => {
       await b.services.publisher.start();
     }
   });
+
+  it('marks the previous batch published in the statement that leases the next, never leasing what it marks', async () => {
+    const t = await register(a);
+    await a.services.publisher.stop();
+    await b.services.publisher.stop();
+    try {
+      const data = Array.from({ length: 10 }, (_, i) => ({ userId: t.user.id, actorId: t.user.id, type: 'SIGNED_IN' as const, occurredAt: new Date(Date.now() - 120_000 + i) }));
+      await a.infra.prisma.securityEvent.createMany({ data });
+      const repo = new SecurityEventsRepository(a.infra.prisma);
+      const rowsOf = async (ids: string[]) => a.infra.prisma.securityEvent.findMany({ where: { id: { in: ids } }, select: { publishedAt: true, publishLeasedUntil: true } });
+      // Oldest first, so these ten (two minutes old) come before anything else unpublished of other tests.
+      const first = (await repo.lease(4, 600)).events.map((e) => e.id);
+      expect(first).toHaveLength(4);
+      const second = (await repo.lease(4, 600, first)).events.map((e) => e.id);
+      expect(second).toHaveLength(4);
+      expect(second.filter((id) => first.includes(id))).toEqual([]);
+      for (const row of await rowsOf(first)) expect(row).toMatchObject({ publishedAt: expect.any(Date) as unknown, publishLeasedUntil: null });
+      for (const row of await rowsOf(second)) expect(row).toMatchObject({ publishedAt: null, publishLeasedUntil: expect.any(Date) as unknown });
+      // A lease whose marked rows had run out of their lease still does not take them again.
+      await a.infra.prisma.$executeRaw`UPDATE security_events SET publish_leased_until = now() - interval '1 second' WHERE id = ANY(${second}::uuid[])`;
+      const third = (await repo.lease(200, 600, second)).events.map((e) => e.id);
+      expect(third.filter((id) => second.includes(id))).toEqual([]);
+      for (const row of await rowsOf(second)) expect(row.publishedAt).not.toBeNull();
+      await repo.markPublished(third);
+    } finally {
+      await a.services.publisher.start();
+      await b.services.publisher.start();
+    }
+  });
+
+  it('marks what it published last when it stops, and soon after on its own while running', async () => {
+    const id = newIdentity('marked');
+    const t = await register(a, id);
+    const sub = await watch(a, t.accessToken);
+    await b.services.publisher.stop(); // one publisher: it is the one this test stops
+    try {
+      await login(a, id.username, id.password);
+      const event = (await signedIn(t.user.id)).at(-1)!;
+      await sub.next((e) => e.id === event.id, 5_000);
+      await a.services.publisher.stop();
+      const row = await a.infra.prisma.securityEvent.findUniqueOrThrow({ where: { id: event.id } });
+      expect(row.publishedAt).not.toBeNull();
+      expect(row.publishLeasedUntil).toBeNull();
+      await a.services.publisher.start();
+      // Running, with no commit after it: the sweep (every second) marks the event.
+      await login(a, id.username, id.password);
+      const next = (await signedIn(t.user.id)).at(-1)!;
+      await sub.next((e) => e.id === next.id, 5_000);
+      await eventually(() => a.infra.prisma.securityEvent.findUniqueOrThrow({ where: { id: next.id } }), (r) => r.publishedAt !== null && r.publishLeasedUntil === null, 3_000);
+    } finally {
+      await a.services.publisher.start();
+      await b.services.publisher.start();
+    }
+  });
+
+  it('publishes a steady stream of events in passes about 100 ms apart, adding at most ~100 ms to each', async () => {
+    const id = newIdentity('stream');
+    const t = await register(a, id);
+    const sub = await watch(a, t.accessToken);
+    await b.services.publisher.stop(); // one publisher, so its passes are what is counted
+    try {
+      const t0 = Date.now();
+      const at = new Map<string, number>();
+      for (let i = 0; i < 60; i++) {
+        await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 33 - Date.now())));
+        const [row] = await a.infra.prisma.$queryRaw<{ id: string }[]>`
+          INSERT INTO security_events (user_id, actor_id, type) VALUES (${t.user.id}::uuid, ${t.user.id}::uuid, 'SIGNED_IN') RETURNING id::text AS id`;
+        at.set(row!.id, Date.now());
+      }
+      const streamMs = Date.now() - t0;
+      for (const eventId of at.keys()) await sub.next((e) => e.id === eventId, 5_000);
+      // From the commit to the subscriber's socket: the spacing adds at most 100 ms under load.
+      const delays = sub.events.filter((e) => at.has(e.id)).map((e) => e.receivedAt - at.get(e.id)!).sort((x, y) => x - y);
+      expect(delays[Math.floor(delays.length / 2)]).toBeLessThan(150);
+      expect(delays.at(-1)).toBeLessThan(1_000);
+      const rows = await eventually(
+        () => a.infra.prisma.securityEvent.findMany({ where: { id: { in: [...at.keys()] } }, select: { publishedAt: true } }),
+        (r) => r.every((e) => e.publishedAt !== null),
+        5_000,
+      );
+      // Each pass marks the batch before it: one published_at per pass.
+      const passes = new Set(rows.map((r) => r.publishedAt!.getTime())).size;
+      expect(passes).toBeLessThanOrEqual(Math.ceil(streamMs / 100) + 2);
+      expect(passes).toBeGreaterThanOrEqual(Math.floor(streamMs / 1_000)); // not held back to the sweep
+    } finally {
+      await b.services.publisher.start();
+    }
+  });
 });

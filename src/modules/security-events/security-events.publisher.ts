@@ -2,13 +2,19 @@ import pg from 'pg';
 import type { Logger } from '../../infra/logger.js';
 import type { PubSub } from '../../infra/pubsub.js';
 import { withTimeout } from '../../infra/redis.js';
-import { BackgroundPass } from '../../infra/background-pass.js';
+import { BackgroundPass, type PassSpacing } from '../../infra/background-pass.js';
 import type { SecurityEventsRepository, StoredSecurityEvent } from './security-events.repository.js';
 
 /** The NOTIFY channel the `security_events` trigger signals on commit (see its migration). */
 export const NOTIFY_CHANNEL = 'latchkey_security_events';
 
 const FLUSH_DELAY_MS = 5;
+/**
+ * Users' clients show "new sign-in" live: under a steady stream of commits, passes start 100 ms apart (the
+ * added delay of an event stays within a tenth of a second), so at ~30 sign-ins a second each pass carries
+ * a few events for its one statement. An idle service publishes within FLUSH_DELAY_MS.
+ */
+export const EVENTS_SPACING: PassSpacing = { minMs: 100, perPass: 4, maxMs: 100 };
 /** Rows per lease. */
 const BATCH = 200;
 /**
@@ -40,6 +46,8 @@ export class SecurityEventPublisher {
   private listener: pg.Client | undefined;
   private stopped = true;
   private readonly loop: BackgroundPass;
+  /** Events published but not yet marked: the next lease marks them (see publishBatch). */
+  private unmarked: string[] = [];
 
   constructor(
     private readonly repo: SecurityEventsRepository,
@@ -48,8 +56,10 @@ export class SecurityEventPublisher {
     private readonly log: Logger,
     sweepMs = 1_000,
   ) {
+    // Published rows are marked by the next pass, woken or the sweep: well inside their lease.
+    if (sweepMs * 2 > LEASE_SECONDS * 1_000) throw new Error('SecurityEventPublisher: the sweep must run well within the lease');
     // Commits within a few milliseconds share one pass (a burst of sign-ins is one publish round).
-    this.loop = new BackgroundPass(() => this.pass(), { sweepMs, gatherMs: FLUSH_DELAY_MS });
+    this.loop = new BackgroundPass(() => this.pass(), { sweepMs, gatherMs: FLUSH_DELAY_MS, spacing: EVENTS_SPACING });
   }
 
   async start(): Promise<void> {
@@ -61,6 +71,10 @@ export class SecurityEventPublisher {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop.stop();
+    // What was published since the last lease: marked now, so a restart does not send it again.
+    const unmarked = this.unmarked;
+    this.unmarked = [];
+    await this.repo.markPublished(unmarked).catch((err: unknown) => this.log.warn({ err }, 'security events: could not mark the last published events; they will be sent again'));
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
   }
@@ -76,13 +90,17 @@ export class SecurityEventPublisher {
   }
 
   /**
-   * One batch: lease the rows (one short statement), publish them with no transaction open, mark them
-   * published. No PostgreSQL lock or connection is held while Redis answers, however slowly. Dying after
-   * the lease only delays the rows until it runs out; dying after the publish re-publishes them (clients
-   * dedupe by `id`). Returns how many rows it leased.
+   * One batch: mark the previous batch published and lease the next rows (one short statement), publish
+   * them with no transaction open; their mark rides on the next lease, of the next pass under load, or of
+   * the sweep (at most `sweepMs` later, while the rows are still leased: no other publisher takes them).
+   * No PostgreSQL lock or connection is held while Redis answers, however slowly. Dying after the lease
+   * only delays the rows until it runs out; dying after the publish, before the next lease, re-publishes
+   * them once their lease runs out (clients dedupe by `id`). Returns how many rows it leased.
    */
   private async publishBatch(): Promise<number> {
-    const { events, leasedUntil } = await this.repo.lease(BATCH, LEASE_SECONDS);
+    const published = this.unmarked;
+    const { events, leasedUntil } = await this.repo.lease(BATCH, LEASE_SECONDS, published);
+    if (this.unmarked === published) this.unmarked = []; // marked; on a failed lease they stay for the next
     if (events.length === 0 || leasedUntil === null) return 0;
     const ids = events.map((e) => e.id);
     try {
@@ -91,7 +109,7 @@ export class SecurityEventPublisher {
       await this.repo.release(ids, leasedUntil).catch(() => undefined);
       throw err;
     }
-    await this.repo.markPublished(ids);
+    this.unmarked = ids;
     return events.length;
   }
 

@@ -96,18 +96,26 @@ export class SecurityEventsRepository {
   /**
    * Leases up to `limit` unpublished events whose lease is free or ran out, in one statement (SKIP LOCKED:
    * publishers on several instances share the rows without waiting on each other), oldest first. Nothing
-   * stays locked once it returns: the caller publishes with no transaction open, then calls `markPublished`,
-   * or `release` when publishing failed. A caller that dies leaves the lease to run out; another publisher
-   * then takes the rows (at-least-once delivery).
+   * stays locked once it returns: the caller publishes with no transaction open, then marks them published
+   * (`published`, in the same statement as its next lease, or `markPublished`), or calls `release` when
+   * publishing failed. A caller that dies leaves the lease to run out; another publisher then takes the rows
+   * (at-least-once delivery).
    */
-  async lease(limit: number, leaseSeconds: number): Promise<EventLease> {
+  async lease(limit: number, leaseSeconds: number, published: readonly string[] = []): Promise<EventLease> {
+    // The mark rides on the lease: one round trip a pass. A data-modifying CTE always runs; the rows it
+    // marks are still leased to this caller (and excluded by id), so the lease below never takes them.
     const rows = await this.prisma.$queryRaw<
       { id: string; user_id: string; type: SecurityEventType; occurred_at: Date; session_id: string | null; ip: string | null; user_agent: string | null; read_at: Date | null; leased_until: Date }[]
-    >`UPDATE security_events SET publish_leased_until = now() + make_interval(secs => ${leaseSeconds})
+    >`/* prepared:latchkey_security_events_lease */
+      WITH marked AS (
+        UPDATE security_events SET published_at = now(), publish_leased_until = NULL
+        WHERE id = ANY(${[...published]}::uuid[]) AND published_at IS NULL)
+      UPDATE security_events SET publish_leased_until = now() + make_interval(secs => ${leaseSeconds}::int)
       WHERE id IN (
         SELECT id FROM security_events
         WHERE published_at IS NULL AND (publish_leased_until IS NULL OR publish_leased_until <= now())
-        ORDER BY occurred_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+          AND id <> ALL(${[...published]}::uuid[])
+        ORDER BY occurred_at, id LIMIT ${limit}::int FOR UPDATE SKIP LOCKED)
       RETURNING id::text, user_id::text, type::text AS type, occurred_at, session_id::text, ip, user_agent, read_at, publish_leased_until AS leased_until`;
     // RETURNING has no order: publish oldest first, as the events happened.
     rows.sort((x, y) => x.occurred_at.getTime() - y.occurred_at.getTime() || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
