@@ -47,6 +47,11 @@ FROM base AS runtime
 ENV NODE_ENV=production \
     PORT=4000 \
     HOST=0.0.0.0
+# V8's heap, bounded for a service (the same flags as `npm run start:prod`; docs/operations.md, "Memory"):
+# without a cap V8 sizes the heap from the host's memory and lets it grow to ~4x the live objects under
+# load (~300 MiB after a burst, ~200 with these). Raise --max-old-space-size for an instance holding many
+# thousands of WebSocket subscribers; an operator's own NODE_OPTIONS replaces this line.
+ENV NODE_OPTIONS="--max-old-space-size=1024 --max-semi-space-size=8"
 # Files stay owned by root and read-only to the app user: the process cannot rewrite its own code.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -172,9 +172,20 @@ export async function buildDist() {
   process.env.BENCH_DIST_BUILT = '1';
 }
 
+/**
+ * The node flags of `npm run start:prod` in SERVER_ROOT's package.json (the Docker image sets the same as
+ * NODE_OPTIONS; `npm run containers:check` holds the two together): BENCH_DIST runs start with them, as
+ * deployed, unless BENCH_PROD_FLAGS=0 (bench/memory.mjs compares flag sets of its own).
+ */
+export function productionNodeFlags() {
+  if (!benchDist() || process.env.BENCH_PROD_FLAGS === '0') return [];
+  const script = JSON.parse(readFileSync(join(SERVER_ROOT, 'package.json'), 'utf8')).scripts?.['start:prod'] ?? '';
+  return (/^node((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/main\.js$/.exec(script)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
 function spawnServerProcess(script, scriptArgs, env, nodeArgs) {
   const entry = benchDist() ? ['dist/' + script.replace(/^src\//, '').replace(/\.ts$/, '.js')] : ['--import', 'tsx', script];
-  const child = spawn(process.execPath, [...nodeArgs, ...entry, ...scriptArgs], {
+  const child = spawn(process.execPath, [...productionNodeFlags(), ...nodeArgs, ...entry, ...scriptArgs], {
     cwd: SERVER_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,13 +2,16 @@
 // phases, for one or more sets of node/V8 flags, alternating: what a flag gives back in memory and what it
 // costs in CPU on the hottest path (`me`) and on sign-in.
 //   node bench/memory.mjs [--variants='|--max-semi-space-size=8'] [--rounds=2] [--cost=10] [--duration=8]
-// --variants: flag sets separated by `|` (an empty set is the default start). Phases per server: ready,
+// --variants: flag sets separated by `|` (an empty set is node's defaults; `npm run start:prod` and the
+// Docker image add --max-old-space-size=1024 --max-semi-space-size=8, chosen with this bench). Phases per server: ready,
 // 16 sign-ups, `me` under 50 connections, password sign-in under 16, then 10 s idle. Columns: RSS (MiB)
 // after each phase, the `me` rate and the server's CPU per `me` (µs, all its threads), the sign-in rate.
 // RSS is read from /proc (VmRSS); req/s follow the machine's load, CPU per request much less so.
 import { readFileSync } from 'node:fs';
 import { args, gqlRequest, load, loadNote, log, main, median, PASSWORD, Q, registerUsers, rssOf, startServer, table } from './lib.mjs';
 
+// The variants alone decide the flags (not start:prod's, which BENCH_DIST runs get by default).
+process.env.BENCH_PROD_FLAGS = '0';
 const opt = args({ variants: '|--max-semi-space-size=8', rounds: 2, cost: 10, duration: 8 });
 const variants = String(opt.variants).split('|').map((v) => v.trim());
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -543,6 +543,14 @@ function checkDockerfile(ctx) {
     }
   }
   if (envs.get('NODE_ENV')?.value !== 'production') problem('dockerfile', DOCKERFILE, line(final.from), 'final stage must set ENV NODE_ENV=production');
+  // NODE_OPTIONS is node's own (not the app's): the image's V8 flags must be those `npm run start:prod` runs
+  // with, which the benches measure as deployed.
+  const nodeOptions = envs.get('NODE_OPTIONS');
+  const prodFlags = (/^node((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/main\.js$/.exec(pkg.scripts?.['start:prod'] ?? '')?.[1] ?? '').trim();
+  if ((nodeOptions?.value ?? '').trim() !== prodFlags) {
+    problem('dockerfile', DOCKERFILE, nodeOptions?.line ?? line(final.from), `ENV NODE_OPTIONS ("${nodeOptions?.value ?? ''}") must equal the flags of package.json's start:prod ("${prodFlags}")`);
+  }
+  envs.delete('NODE_OPTIONS');
   ctx.dockerfileEnv = envs;
 
   // Ports, healthcheck, stop signal, command.
