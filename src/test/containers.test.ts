@@ -16,9 +16,12 @@ const CONTAINER_FILES = ['Dockerfile', '.dockerignore', 'docker-compose.yml', '.
 /** The one source of the variables the app reads (the config parser), and the reference that documents them. */
 const SETTINGS_FILES = ['src/infra/config-env.ts', 'docs/api.md'];
 
+/** The repository's `start:prod` (its node flags are the image's NODE_OPTIONS, which the check holds equal). */
+const START_PROD = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod'];
+
 /** Minimal stand-ins for what the Dockerfile copies, so a fixture is independent of the app's code. */
 const STUBS: Record<string, string> = {
-  'package.json': JSON.stringify({ name: 'fixture', private: true, scripts: { build: 'tsc -p tsconfig.build.json', postinstall: 'true' } }),
+  'package.json': JSON.stringify({ name: 'fixture', private: true, scripts: { build: 'tsc -p tsconfig.build.json', postinstall: 'true', 'start:prod': START_PROD } }),
   'package-lock.json': '{}',
   'tsconfig.json': '{}',
   'tsconfig.build.json': '{}',
@@ -127,6 +130,7 @@ describe('containers:check', () => {
     ['Dockerfile: dev dependencies in the final image', replace('Dockerfile', '--omit=dev --omit=optional ', ''), /installs dev dependencies/],
     ['Dockerfile: healthcheck not on /readyz', replace('Dockerfile', "/readyz',{signal", "/healthz',{signal"), /HEALTHCHECK must probe \/readyz/],
     ['Dockerfile: no NODE_ENV=production', replace('Dockerfile', 'ENV NODE_ENV=production \\\n    PORT=4000', 'ENV PORT=4000'), /NODE_ENV=production/],
+    ['Dockerfile: NODE_OPTIONS not the flags of start:prod', replace('Dockerfile', 'NODE_OPTIONS="--max-old-space-size=1024', 'NODE_OPTIONS="--max-old-space-size=4096'), /ENV NODE_OPTIONS .* must equal the flags of package\.json's start:prod/],
     ['Dockerfile: npm script that does not exist', (dir) => writeFileSync(join(dir, 'package.json'), JSON.stringify({ scripts: { build: 'tsc' } })), /no script "postinstall"/],
     ['.dockerignore: lets .env through', replace('.dockerignore', '\n.env\n', '\n'), /must exclude \.env/],
     ['.dockerignore: excludes what the build copies', append('.dockerignore', 'src\n'), /COPY src: excluded by \.dockerignore/],
