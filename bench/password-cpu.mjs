@@ -122,7 +122,7 @@ function snapshot(groups) {
   return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.reduce((a, p) => a + cpuOf(p), 0)]));
 }
 
-const post = (path, body, extra = {}) => ({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...extra });
+const post = (path, body, extra = {}) => ({ method: 'POST', path, headers: lib.JSON_HEADERS, body: JSON.stringify(body), ...extra });
 let seq = 0;
 const identity = (tag) => ({ username: `${tag}x${seq++}`, email: `${tag}x${seq}@example.com`, password: PASSWORD });
 const requestsOf = {

@@ -30,6 +30,7 @@ import {
   fmtCpu,
   freePort,
   gqlRequest,
+  JSON_HEADERS,
   load,
   log,
   main,
@@ -75,7 +76,6 @@ if (!doors.every((d) => d === 'rest' || d === 'graphql')) throw new Error('--doo
 
 const TARGET = { password: 1.2, ceiling: 0.95, check: 3, rss: 1.5 };
 const PEER_DIR = join(ROOT, 'bench/peers/better-auth');
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MiB = (b) => Number((b / 2 ** 20).toFixed(1));
 const x = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '');
