@@ -18,4 +18,9 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
 }
 
 /** A trimmed string with a length cap, so no unbounded input reaches a service. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a UUID in its canonical text form (any version, either case): ids a caller sends or a job names. */
+export const isUuid = (s: string): boolean => UUID.test(s);
+
 export const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`);

@@ -1,3 +1,4 @@
+import { isUuid } from '../validation.js';
 import type { JobsOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -77,12 +78,11 @@ export class Outbox {
    * dispatched are then the jobs BullMQ holds, which the relay hands over again should Redis lose them.
    */
   async settle(kind: OutboxKind, id: string): Promise<void> {
-    if (!UUID.test(id)) return;
+    if (!isUuid(id)) return;
     await this.prisma.outboxMessage.deleteMany({ where: { id, kind, dispatchedAt: { not: null } } });
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface RelayOptions {
   pollMs: number;

@@ -128,7 +128,7 @@ export class AccountLock {
       const { subject, opts } = await this.failureScope(user, meta);
       if (opts.source !== undefined) return this.deps.lockout.clear(subject, opts);
       const { identifiers } = lockSubjects(user);
-      await Promise.all([subject, ...identifiers].map((s) => this.deps.lockout.clear(s)));
+      await this.deps.lockout.clearAll([subject, ...identifiers].map((s) => ({ subject: s })));
     },
   };
 

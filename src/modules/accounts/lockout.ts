@@ -50,6 +50,13 @@ return {0, 0}`;
 
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 
+/** ACCOUNT_LOCKED (with `retryAfter` when the lock is timed) for a locked state. */
+export function assertUnlocked({ locked, retryAfter }: LockState): void {
+  if (locked) {
+    throw new AppError('ACCOUNT_LOCKED', 'Too many failed sign-ins: the account is locked. Use the link we emailed, or reset the password.', retryAfter === undefined ? {} : { retryAfter });
+  }
+}
+
 /**
  * Account lockout against online guessing (NIST SP 800-63B-4 §3.2.2). A subject (an account, or a
  * submitted identifier) counts failures whatever the IP; a threshold within a window locks it with
@@ -62,13 +69,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
  *
  * With Redis down, counting continues in this process's memory: never no protection.
  */
-/** ACCOUNT_LOCKED (with `retryAfter` when the lock is timed) for a locked state. */
-export function assertUnlocked({ locked, retryAfter }: LockState): void {
-  if (locked) {
-    throw new AppError('ACCOUNT_LOCKED', 'Too many failed sign-ins: the account is locked. Use the link we emailed, or reset the password.', retryAfter === undefined ? {} : { retryAfter });
-  }
-}
-
 export class Lockout {
   private readonly memory = new Map<string, FailureCount>();
 
@@ -99,19 +99,7 @@ export class Lockout {
 
   /** Whether the subject (or, with `opts.source`, that source of it) is locked; `durableUntil` is the database's copy of the subject's lock. */
   async state(subject: string, durableUntil?: Date | null, opts: LockoutOptions = {}): Promise<LockState> {
-    let state: LockState = { locked: false };
-    const lockKey = this.keys(subject, opts.source)[3];
-    try {
-      const [[, value], [, ttl]] = ((await this.redis.multi().get(lockKey).ttl(lockKey).exec()) ?? []) as [[unknown, string | null], [unknown, number]];
-      if (value) state = value === 'timed' && ttl > 0 ? { locked: true, retryAfter: ttl } : { locked: true };
-    } catch {
-      state = lockStateAt(this.memory.get(this.memoryKey(subject, opts.source)), this.now());
-    }
-    // The database remembers a lock even if Redis forgot it (a restart without persistence).
-    if (!state.locked && durableUntil && durableUntil.getTime() > this.now()) {
-      state = { locked: true, retryAfter: Math.ceil((durableUntil.getTime() - this.now()) / 1000) };
-    }
-    return state;
+    return (await this.states([{ subject, durableUntil, opts }]))[0]!;
   }
 
   /**
@@ -138,6 +126,7 @@ export class Lockout {
       } else {
         state = lockStateAt(this.memory.get(this.memoryKey(a.subject, a.opts?.source)), this.now());
       }
+      // The database remembers a lock even if Redis forgot it (a restart without persistence).
       if (!state.locked && a.durableUntil && a.durableUntil.getTime() > this.now()) {
         state = { locked: true, retryAfter: Math.ceil((a.durableUntil.getTime() - this.now()) / 1000) };
       }
@@ -180,8 +169,7 @@ export class Lockout {
    * sign-in from there (failures are counted in a row).
    */
   async clear(subject: string, opts: LockoutOptions = {}): Promise<void> {
-    this.memory.delete(this.memoryKey(subject, opts.source));
-    await this.redis.del(...this.keys(subject, opts.source)).catch(() => undefined);
+    await this.clearAll([{ subject, opts }]);
   }
 
   /** `clear` of several subjects (and sources) in one Redis round trip. */

@@ -1,6 +1,7 @@
 import type { StatementPart, Tx } from '../../core/tx.js';
 import { clientOf, insertRows, prepared, Prisma, statementPart, transaction, withParts, type PrismaClient, type User } from '../../infra/db/index.js';
 import { uniqueViolation } from '../../infra/db/errors.js';
+import { recentSessionSql } from '../sessions/sessions.repository.js';
 
 export type UserRecord = Pick<
   User,
@@ -45,8 +46,6 @@ const PROFILE_FIELDS = {
   createdAt: true,
 } as const satisfies Record<keyof UserProfile, true>;
 
-/** Matches no account: the known-device read still runs for an unknown identifier. */
-const NO_USER = '00000000-0000-0000-0000-000000000000';
 
 /** The columns of `UserRecord`, for raw reads. */
 const SIGN_IN_COLUMNS = Prisma.sql`u.id::text AS id, u.username::text AS username, u.email::text AS email, u.password_hash,
@@ -160,20 +159,14 @@ export class UsersRepository {
    * read runs all the same, for an id that matches nothing, and answers false.
    */
   async findForSignIn(identifier: string, source: { ip: string; userAgent: string | null }, since: Date): Promise<{ user: UserRecord | null; knownDevice: boolean }> {
-    const byEmail = identifier.includes('@');
-    const rows = byEmail
-      ? await this.prisma.$queryRaw<SignInRow[]>`/* prepared:latchkey_sign_in_by_email */
-          SELECT ${SIGN_IN_COLUMNS}, EXISTS (
-            SELECT 1 FROM sessions s WHERE s.user_id = COALESCE(u.id, ${NO_USER}::uuid) AND s.ip = ${source.ip}
-              AND s.user_agent IS NOT DISTINCT FROM ${source.userAgent}::text AND s.created_at > ${since}::timestamptz
-          ) AS known
-          FROM (SELECT 1) one LEFT JOIN users u ON u.email = ${identifier}::citext`
-      : await this.prisma.$queryRaw<SignInRow[]>`/* prepared:latchkey_sign_in_by_username */
-          SELECT ${SIGN_IN_COLUMNS}, EXISTS (
-            SELECT 1 FROM sessions s WHERE s.user_id = COALESCE(u.id, ${NO_USER}::uuid) AND s.ip = ${source.ip}
-              AND s.user_agent IS NOT DISTINCT FROM ${source.userAgent}::text AND s.created_at > ${since}::timestamptz
-          ) AS known
-          FROM (SELECT 1) one LEFT JOIN users u ON u.username = ${identifier}::citext`;
+    const by = identifier.includes('@') ? 'email' : 'username';
+    const rows = await this.prisma.$queryRaw<SignInRow[]>(
+      prepared(
+        `latchkey_sign_in_by_${by}`,
+        Prisma.sql`SELECT ${SIGN_IN_COLUMNS}, ${recentSessionSql(Prisma.sql`u.id`, source, since)} AS known
+          FROM (SELECT 1) one LEFT JOIN users u ON u.${Prisma.raw(by)} = ${identifier}::citext`,
+      ),
+    );
     const row = rows[0];
     if (!row?.id) return { user: null, knownDevice: false };
     return {

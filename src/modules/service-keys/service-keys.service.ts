@@ -3,7 +3,7 @@ import type { Authenticated, RequestMeta } from '../../core/request.js';
 import { AppError } from '../../infra/errors.js';
 import { byAddress } from '../../infra/limit-spec.js';
 import type { Limits } from '../../infra/rate-limit.js';
-import { parseInput } from '../../infra/validation.js';
+import { isUuid, parseInput } from '../../infra/validation.js';
 import { adminLimit } from '../admin/admin.limits.js';
 import { requireRole } from '../identity/account-standing.js';
 import type { ServiceKeyCache } from './service-key-cache.js';
@@ -20,7 +20,6 @@ export interface ServiceKeysDeps {
 /** A secret's prefix, so secret scanners (and people) can tell a leaked one at a glance. */
 export const SECRET_PREFIX = 'lksk_';
 const SECRET = /^lksk_[A-Za-z0-9_-]{43}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const hashOf = (secret: string) => createHash('sha256').update(secret, 'utf8').digest();
 
@@ -63,7 +62,7 @@ export class ServiceKeysService {
    */
   async authenticate(authorization: string | undefined, meta: RequestMeta): Promise<string> {
     const creds = basicCredentials(authorization);
-    if (!creds || !UUID.test(creds.id) || !SECRET.test(creds.secret)) throw badCredentials();
+    if (!creds || !isUuid(creds.id) || !SECRET.test(creds.secret)) throw badCredentials();
     const id = creds.id.toLowerCase();
     const presented = hashOf(creds.secret);
     let stored: Buffer;

@@ -1,3 +1,4 @@
+import { isUuid } from '../../infra/validation.js';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
 import { isLowS, toLowS } from '../../infra/crypto/ecdsa-low-s.js';
 import { JWT_ALG, type SigningKeys } from '../../infra/crypto/keys.js';
@@ -24,7 +25,6 @@ export interface AccessTokenOptions {
   now?: () => number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const unauthenticated = (why: string) => new AppError('UNAUTHENTICATED', why);
 
 /**
@@ -95,7 +95,7 @@ export class AccessTokens {
       throw unauthenticated('The access token is invalid');
     }
     const { sub, sid, iat, exp } = payload;
-    if (typeof sub !== 'string' || typeof sid !== 'string' || !UUID.test(sub) || !UUID.test(sid) || typeof iat !== 'number' || typeof exp !== 'number') {
+    if (typeof sub !== 'string' || typeof sid !== 'string' || !isUuid(sub) || !isUuid(sid) || typeof iat !== 'number' || typeof exp !== 'number') {
       throw unauthenticated('The access token is invalid');
     }
     const claims: AccessClaims = Object.freeze({ sub, sid, iat, exp });

@@ -82,6 +82,18 @@ export interface LiveSession {
 /** Matches no account: the known-source query still runs for an unknown identifier. */
 const NO_USER = '00000000-0000-0000-0000-000000000000';
 
+/**
+ * The known-device rule, as an SQL condition: this address and client (IP + user agent) held a session of
+ * the account `userId` (an SQL expression; null matches none, by the same query) since `since`.
+ * `hasRecentSession` asks it alone; a password sign-in's one read asks it with the account
+ * (`UsersRepository.findForSignIn`).
+ */
+export function recentSessionSql(userId: Prisma.Sql, source: { ip: string; userAgent: string | null }, since: Date): Prisma.Sql {
+  return Prisma.sql`EXISTS (
+    SELECT 1 FROM sessions s WHERE s.user_id = COALESCE(${userId}, ${NO_USER}::uuid) AND s.ip = ${source.ip}
+      AND s.user_agent IS NOT DISTINCT FROM ${source.userAgent}::text AND s.created_at > ${since}::timestamptz)`;
+}
+
 /** `liveUntil` (session-liveness.ts) as a filter, for queries over many sessions. */
 const liveWhere = (now: Date) => ({ revokedAt: null, expiresAt: { gt: now }, idleExpiresAt: { gt: now } });
 
@@ -256,11 +268,8 @@ export class SessionsRepository {
    * known source. A null user runs the same query, so an unknown identifier costs the same.
    */
   async hasRecentSession(userId: string | null, source: { ip: string; userAgent: string | null }, since: Date, tx?: Tx): Promise<boolean> {
-    const row = await (tx ? clientOf(tx) : this.prisma).session.findFirst({
-      where: { userId: userId ?? NO_USER, ip: source.ip, userAgent: source.userAgent, createdAt: { gt: since } },
-      select: { id: true },
-    });
-    return row !== null;
+    const [row] = await (tx ? clientOf(tx) : this.prisma).$queryRaw<{ known: boolean }[]>`SELECT ${recentSessionSql(Prisma.sql`${userId}::uuid`, source, since)} AS known`;
+    return row?.known === true;
   }
 
   /** The live session a refresh token (used or not) belongs to; null when unknown, expired or its session ended. */
