@@ -581,6 +581,20 @@ function cpuTimes() {
 
 const CLK_TCK = 100;
 
+/**
+ * CPU seconds (utime + stime) a process has used so far, all its threads; with `tid`, that one thread's
+ * (`tid === pid` is a Node process's JavaScript thread). NaN once it exited, or off Linux.
+ */
+export function cpuSecondsOf(pid, tid) {
+  try {
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU seconds used so far by every process, by pid: { pid: { comm, cpu } } (from /proc; {} elsewhere). */
 export function processCpu() {
   const out = {};

@@ -7,8 +7,7 @@
 // 16 sign-ups, `me` under 50 connections, password sign-in under 16, then 10 s idle. Columns: RSS (MiB)
 // after each phase, the `me` rate and the server's CPU per `me` (µs, all its threads), the sign-in rate.
 // RSS is read from /proc (VmRSS); req/s follow the machine's load, CPU per request much less so.
-import { readFileSync } from 'node:fs';
-import { args, gqlRequest, load, loadNote, log, main, median, PASSWORD, Q, registerUsers, rssOf, startServer, table } from './lib.mjs';
+import { args, cpuSecondsOf, gqlRequest, load, loadNote, log, main, median, PASSWORD, Q, registerUsers, rssOf, startServer, table } from './lib.mjs';
 
 // The variants alone decide the flags (not start:prod's, which BENCH_DIST runs get by default).
 process.env.BENCH_PROD_FLAGS = '0';
@@ -16,13 +15,6 @@ const opt = args({ variants: '|--max-semi-space-size=8', rounds: 2, cost: 10, du
 const variants = String(opt.variants).split('|').map((v) => v.trim());
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MiB = (b) => Number((b / 2 ** 20).toFixed(0));
-
-/** CPU seconds of a process, all threads (utime + stime). */
-function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 async function measure(flags) {
   const server = await startServer({ bcryptCost: Number(opt.cost), nodeArgs: flags ? flags.split(/\s+/) : [] });
@@ -32,14 +24,14 @@ async function measure(flags) {
     const row = { flags: flags || '(default)', ready: MiB(rssOf(pid)) };
     const users = await registerUsers(server.base, 16, { tag: 'mem' });
     row['after sign-ups'] = MiB(rssOf(pid));
-    const c0 = cpuOf(pid);
+    const c0 = cpuSecondsOf(pid);
     const me = await load(server.base, {
       requests: users.slice(0, 4).map((u) => gqlRequest(Q.me, undefined, { authorization: `Bearer ${u.accessToken}` })),
       connections: 50,
       duration: Number(opt.duration),
       quiet: true,
     });
-    row['me CPU µs'] = Math.round(((cpuOf(pid) - c0) / me.ok) * 1e6);
+    row['me CPU µs'] = Math.round(((cpuSecondsOf(pid) - c0) / me.ok) * 1e6);
     row['me /s'] = me.rps;
     row['after me'] = MiB(rssOf(pid));
     const signin = await load(server.base, {

@@ -56,7 +56,7 @@ async function pgCommits(url, name) {
     await c.end();
   }
 }
-const { args, bcryptCeiling, gqlRequest, load, log, main, onCleanup, PASSWORD, Q, registerUsers, startServer, table } = lib;
+const { args, bcryptCeiling, cpuSecondsOf, gqlRequest, load, log, main, onCleanup, PASSWORD, Q, registerUsers, startServer, table } = lib;
 
 const opt = args({ cost: 10, ops: 'signin,signup', doors: 'graphql,rest', duration: 8, connections: 16, users: 16, worker: false, cpuProf: '', warmup: 3 });
 onCleanup(async () => {
@@ -64,28 +64,6 @@ onCleanup(async () => {
   await new Promise((r) => redis.once('exit', r));
   await rm(redisDir, { recursive: true, force: true });
 });
-
-/** CPU seconds of a pid (utime + stime; threads included). */
-function cpuOf(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds of one thread of a pid; `pid` itself is the JavaScript (event-loop) thread. */
-function cpuOfThread(pid, tid = pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 /** PostgreSQL processes: backends of `db` (by their title) and the cluster's shared helpers. */
 function pgPids(db) {
@@ -119,7 +97,7 @@ async function settled(groups) {
 }
 
 function snapshot(groups) {
-  return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.reduce((a, p) => a + cpuOf(p), 0)]));
+  return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.reduce((a, p) => a + (cpuSecondsOf(p) || 0), 0)]));
 }
 
 const post = (path, body, extra = {}) => ({ method: 'POST', path, headers: lib.JSON_HEADERS, body: JSON.stringify(body), ...extra });
@@ -171,7 +149,7 @@ await main(async () => {
       const x0 = await pgCommits(lib.PG_ADMIN_URL, server.db.name);
       const machine0 = lib.processCpu().machine?.cpu ?? 0;
       const c0 = snapshot(groups);
-      const js0 = cpuOfThread(apiPid);
+      const js0 = cpuSecondsOf(apiPid, apiPid);
       const t0 = performance.now();
       const r = await load(server.base, { requests: requestsOf[op][door](users), connections: Number(opt.connections), duration: Number(opt.duration), settle: 0 });
       // the background (relay, publisher, sealer, worker) finishes what the run left
@@ -179,7 +157,7 @@ await main(async () => {
       const pgAfter = pgPids(server.db.name);
       groups.pg = [...new Set([...pg.mine, ...pgAfter.mine])];
       const c1 = snapshot(groups);
-      const js1 = cpuOfThread(apiPid);
+      const js1 = cpuSecondsOf(apiPid, apiPid);
       await new Promise((res) => setTimeout(res, 1200)); // PostgreSQL flushes its counters about once a second
       const rc1 = await redisCalls(redisClient);
       const x1 = await pgCommits(lib.PG_ADMIN_URL, server.db.name);

@@ -26,6 +26,7 @@ import { promisify } from 'node:util';
 import {
   args,
   bcryptCeiling,
+  cpuSecondsOf,
   createDatabase,
   fmtCpu,
   freePort,
@@ -273,24 +274,13 @@ async function runStep(name, { servers, latchkey, peer, connections, settle = 0 
   return out;
 }
 
-/** CPU seconds a process has used so far (utime + stime from /proc; NaN elsewhere). */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
 /** Waits (up to `timeoutMs`) until `pid` uses less than `maxCores` over a quarter of a second. */
 async function waitForIdle(pid, { maxCores = 0.1, timeoutMs = 30_000 } = {}) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const a = cpuSeconds(pid);
+    const a = cpuSecondsOf(pid);
     await sleep(250);
-    const used = (cpuSeconds(pid) - a) / 0.25;
+    const used = (cpuSecondsOf(pid) - a) / 0.25;
     if (!(used >= maxCores)) return;
   }
   log(`process ${pid} still busy after ${timeoutMs / 1000}s: going on`);
