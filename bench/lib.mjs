@@ -761,6 +761,25 @@ export async function bcryptCeiling(cost, { duration = 4, concurrency = Math.min
   return { ...r, cpuIdleBefore, otherCores: Number(other.toFixed(2)) };
 }
 
+/**
+ * The password paths' floor over HTTP: bench/bcrypt-http-server.mjs (bcrypt and nothing else per
+ * request) under `load` with the given connections; the load's result ({ rps, p50, cpu, ... }).
+ */
+export async function bcryptOverHttp(cost, { connections = 16, duration = 8, settle = 2 } = {}) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['bench/bcrypt-http-server.mjs', `--cost=${cost}`, `--port=${port}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((res, rej) => {
+      child.stdout.once('data', res);
+      child.once('exit', (code) => rej(new Error(`bcrypt-http-server exited with ${code}`)));
+    });
+    const request = { method: 'POST', path: '/', headers: JSON_HEADERS, body: JSON.stringify({ identifier: 'someone', password: PASSWORD }) };
+    return await load(`http://127.0.0.1:${port}`, { requests: [request], connections, duration, settle, quiet: true, serverPid: child.pid });
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 /** Resident set size of a live process in bytes (VmRSS from /proc; NaN elsewhere or once it exited). */
 export function rssOf(pid) {
   try {

@@ -1,7 +1,9 @@
 // Latchkey next to Better Auth (bench/peers/better-auth/): the same paths on both servers, alternating
 // runs, at each bcrypt cost; medians of the pairwise ratios (Latchkey / Better Auth), and each path's
 // ratio to its floor measured in the same run (password paths: the bcrypt ceiling; the others: each
-// server's own trivial endpoint, Latchkey `{ __typename }`, Better Auth `GET /api/auth/ok`).
+// server's own trivial endpoint, Latchkey `{ __typename }`, Better Auth `GET /api/auth/ok`). Password paths
+// are also shown against bcrypt over HTTP (bench/bcrypt-http-server.mjs: bcrypt and nothing else behind
+// node:http, under the same load): what the HTTP stack and the load generator leave of the ceiling.
 //   node bench/peers.mjs [--costs=10,12] [--pairs=3] [--duration=8] [--warmup=2]
 //     [--paths=check,refresh,signin,signup] [--doors=rest,graphql] [--connections=50]
 //     [--passwordConnections=16] [--users=16] [--peerSessions=2000] [--refreshPerSec=5000] [--settle=2]
@@ -26,6 +28,7 @@ import { promisify } from 'node:util';
 import {
   args,
   bcryptCeiling,
+  bcryptOverHttp,
   cpuSecondsOf,
   createDatabase,
   fmtCpu,
@@ -400,7 +403,14 @@ async function measureCost(cost) {
 
   await Promise.all([latchkey.stop(), peer.stop()]);
   const ceilingAfter = password ? (log(`cost ${cost}: bcrypt ceiling (after)`), await bcryptCeiling(cost, { duration: opt.duration / 2 })) : undefined;
-  const ceiling = password ? { before: ceilingBefore, after: ceilingAfter, opsPerSec: (ceilingBefore.opsPerSec + ceilingAfter.opsPerSec) / 2 } : undefined;
+  // What a server doing nothing but bcrypt reaches over HTTP under the same load: the most any server
+  // that also reads a database and writes a session could reach on this box.
+  const overHttp = password
+    ? (log(`cost ${cost}: bcrypt over HTTP`), await bcryptOverHttp(cost, { connections: opt.passwordConnections, duration: opt.duration, settle: opt.settle }))
+    : undefined;
+  const ceiling = password
+    ? { before: ceilingBefore, after: ceilingAfter, opsPerSec: (ceilingBefore.opsPerSec + ceilingAfter.opsPerSec) / 2, overHttp: overHttp ? { rps: overHttp.rps, p50: overHttp.p50, cpu: overHttp.cpu } : undefined }
+    : undefined;
   return { cost, runs, rss, ceiling, refreshTokensUsed: refreshPool?.used };
 }
 
@@ -426,7 +436,11 @@ function compare(m) {
     const baFloor = ceiling && ceilingTarget ? baRps / ceiling.opsPerSec : floors && floorBa ? baRps / rpsMedian(floorBa) : NaN;
     const pass = target === undefined ? undefined : Number.isFinite(ratio) && (target.max ? ratio <= target.max : ratio >= target.min);
     const floorPass = ceilingTarget ? lkFloor >= ceilingTarget : undefined;
-    json.push({ path, latchkey: { key: lkKey, rps: lkRps, runs: a.map((r) => r.rps) }, betterAuth: { key: baKey, rps: baRps, runs: b.map((r) => r.rps) }, ratios, ratio, target, pass, latchkeyFloorRatio: lkFloor, betterAuthFloorRatio: baFloor, floorTarget: ceilingTarget, floorPass });
+    // Password paths also against bcrypt over HTTP (the same work behind node:http and nothing else).
+    const httpRps = ceilingTarget ? ceiling?.overHttp?.rps : undefined;
+    const lkHttp = httpRps ? lkRps / httpRps : NaN;
+    const baHttp = httpRps ? baRps / httpRps : NaN;
+    json.push({ path, latchkey: { key: lkKey, rps: lkRps, runs: a.map((r) => r.rps) }, betterAuth: { key: baKey, rps: baRps, runs: b.map((r) => r.rps) }, ratios, ratio, target, pass, latchkeyFloorRatio: lkFloor, betterAuthFloorRatio: baFloor, floorTarget: ceilingTarget, floorPass, latchkeyOverHttpRatio: lkHttp, betterAuthOverHttpRatio: baHttp });
     rows.push({
       cost: m.cost,
       path,
@@ -437,6 +451,7 @@ function compare(m) {
       target: target === undefined ? '' : `${target.max ? '≤' : '≥'} ${target.max ?? target.min}× ${pass ? 'pass' : 'MISS'}`,
       'Latchkey / floor': Number.isFinite(lkFloor) ? `${pct(lkFloor)}${ceilingTarget ? ` (≥ ${pct(ceilingTarget)} ${floorPass ? 'pass' : 'MISS'})` : ''}` : '',
       'Better Auth / floor': Number.isFinite(baFloor) ? pct(baFloor) : '',
+      'Latchkey · Better Auth / bcrypt over HTTP': Number.isFinite(lkHttp) ? `${pct(lkHttp)} · ${pct(baHttp)}` : '',
       failed: `${a.reduce((s, r) => s + r.failed, 0)} / ${b.reduce((s, r) => s + r.failed, 0)}`,
       'cores (Latchkey run · Better Auth run, middle pair)': `${fmtCpu(a[a.length >> 1]?.cpu)} ‖ ${fmtCpu(b[b.length >> 1]?.cpu)}`,
     });
@@ -462,6 +477,7 @@ function compare(m) {
       target: `≤ ${TARGET.rss}× ${rssPass ? 'pass' : 'MISS'}`,
       'Latchkey / floor': '',
       'Better Auth / floor': '',
+      'Latchkey · Better Auth / bcrypt over HTTP': '',
       failed: '',
       'cores (Latchkey run · Better Auth run, middle pair)': m.rss.map((s) => s.at).join(' / '),
     });
@@ -484,7 +500,11 @@ await main(async () => {
   }
   const ceilings = measured
     .filter((m) => m.ceiling)
-    .map((m) => `cost ${m.cost}: ${m.ceiling.opsPerSec.toFixed(1)} ops/s (before ${m.ceiling.before.opsPerSec}, after ${m.ceiling.after.opsPerSec}; other cores ${m.ceiling.before.otherCores}/${m.ceiling.after.otherCores})`)
+    .map(
+      (m) =>
+        `cost ${m.cost}: ${m.ceiling.opsPerSec.toFixed(1)} ops/s (before ${m.ceiling.before.opsPerSec}, after ${m.ceiling.after.opsPerSec}; other cores ${m.ceiling.before.otherCores}/${m.ceiling.after.otherCores}` +
+        `; over HTTP ${m.ceiling.overHttp?.rps ?? '?'} req/s, ${m.ceiling.overHttp ? pct(m.ceiling.overHttp.rps / m.ceiling.opsPerSec) : '?'} of it)`,
+    )
     .join('; ');
   const verdicts = results.flatMap((r) => [...r.comparisons.flatMap((c) => [c.pass, c.floorPass]), r.rss.samples.length ? r.rss.pass : undefined]).filter((v) => v !== undefined);
   report(
