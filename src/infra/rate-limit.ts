@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { RequestMeta } from '../core/request.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { clientNetwork } from './client-network.js';
+import { scriptCommand, type Redis } from './redis.js';
 import type { Config, LimitName } from './config.js';
 import { AppError } from './errors.js';
 import type { KeyPart, KeyText, LimitSpec } from './limit-spec.js';
@@ -65,9 +65,6 @@ local n = #ARGV / 2
 local refused = consume_in_order(n)
 if refused then return refused end
 return {0, 0, 0, read(n + 1)}`;
-
-/** A script defined on the client (ioredis sends EVALSHA, and the script once when Redis lacks it). */
-type ScriptCommand = (numKeys: number, ...keysThenArgs: string[]) => Promise<unknown>;
 
 /**
  * A read of Redis that a caller needs right after counting some limits, run in the same script so both
@@ -157,7 +154,7 @@ export class Limits {
     if (active.length < 2 || this.redis.status !== 'ready') return this.consumeOneByOne(spec, meta);
     let reply: [number, number, number];
     try {
-      reply = (await this.script('latchkeyConsumeInOrder', CONSUME_IN_ORDER)(active.length, ...active.map((a) => a.key), ...limitArgs(active))) as typeof reply;
+      reply = (await scriptCommand(this.redis, 'latchkeyConsumeInOrder', CONSUME_IN_ORDER)(active.length, ...active.map((a) => a.key), ...limitArgs(active))) as typeof reply;
     } catch {
       return this.consumeOneByOne(spec, meta);
     }
@@ -178,7 +175,7 @@ export class Limits {
     }
     let reply: [number, number, number, unknown];
     try {
-      const run = this.script(`latchkeyLimitsThen_${read.name}`, consumeThenRead(read.lua));
+      const run = scriptCommand(this.redis, `latchkeyLimitsThen_${read.name}`, consumeThenRead(read.lua));
       reply = (await run(active.length + read.keys.length, ...active.map((a) => a.key), ...read.keys, ...limitArgs(active))) as typeof reply;
     } catch {
       await this.consumeOneByOne(spec, meta);
@@ -205,13 +202,6 @@ export class Limits {
   private async refuse({ name, limiter }: ActiveLimit, consumed: number, ttlMs: number, meta: RequestMeta | undefined): Promise<never> {
     await this.observer?.(name, meta);
     throw new RateLimitedError(name, consumed === limiter.points + 1, Math.max(1, Math.ceil(ttlMs / 1000)));
-  }
-
-  /** A script as a command of the client, defined on first use (every `Limits` on a client shares it). */
-  private script(name: string, lua: string): ScriptCommand {
-    const client = this.redis as unknown as Record<string, ScriptCommand | undefined>;
-    if (!client[name]) this.redis.defineCommand(name, { lua });
-    return client[name]!.bind(this.redis);
   }
 
   /** The limiter's key for `parts` (addresses by network, identifiers hashed). */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Config } from '../../infra/config.js';
 import { AppError } from '../../infra/errors.js';
 import type { ReadAfterLimits } from '../../infra/rate-limit.js';
+import { scriptCommand, type Redis } from '../../infra/redis.js';
 import type { RequestMeta } from '../../core/request.js';
 import { normalizeIdentifier } from '../identity/identifiers.js';
 import { countFailure, liftCount, lockStateAt, MAX_LOCK_SECONDS, type FailureCount, type FailureOutcome, type LockState } from './lockout-rules.js';
@@ -87,10 +87,6 @@ return read(1)`;
 /** One subject's reply of READ_LOCKS_FN. */
 type LockReply = [lock: string, ttl: number, counted: number];
 
-interface ReadLocks {
-  latchkeyReadLocks(numKeys: number, ...keys: string[]): Promise<unknown>;
-}
-
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 
 /** ACCOUNT_LOCKED (with `retryAfter` when the lock is timed) for a locked state. */
@@ -157,9 +153,8 @@ export class Lockout {
   async read(asks: readonly LockAsk[]): Promise<LockRead[]> {
     let replies: LockReply[] | null;
     try {
-      if (!(this.redis as Partial<ReadLocks>).latchkeyReadLocks) this.redis.defineCommand('latchkeyReadLocks', { lua: READ_LOCKS });
       const keys = this.readKeys(asks);
-      replies = (await (this.redis as Redis & ReadLocks).latchkeyReadLocks(keys.length, ...keys)) as LockReply[];
+      replies = (await scriptCommand(this.redis, 'latchkeyReadLocks', READ_LOCKS)(keys.length, ...keys)) as LockReply[];
     } catch {
       replies = null;
     }
@@ -217,8 +212,7 @@ export class Lockout {
     const sources = `${this.base(subject)}:sources`;
     const member = opts.source === undefined ? '' : sha(opts.source);
     try {
-      const [lockedNow, secs] = (await this.redis.eval(
-        RECORD_FAILURE,
+      const [lockedNow, secs] = (await scriptCommand(this.redis, 'latchkeyRecordFailure', RECORD_FAILURE)(
         5,
         ...this.keys(subject, opts.source),
         sources,
