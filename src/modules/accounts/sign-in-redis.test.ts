@@ -3,39 +3,40 @@ import type { Redis } from '../../infra/redis.js';
 import { useTestServer } from '../../test/harness.js';
 import { codeOf, login, newIdentity, register, rest } from '../../test/auth-client.js';
 
+interface Sent {
+  name: string;
+  args: unknown[];
+}
+
 /**
- * What one call costs in Redis on the app's client: the writes to its socket (each a round trip here, as
- * a sign-in waits for every reply before its next step; a MULTI or a pipeline is one write) and the
- * commands in them (a script is one command).
+ * The Redis work of one call on the app's client, for the keys under `keys` (the server's rate limits and
+ * lockout counters: other work, such as the background relays', may share the client meanwhile): its
+ * round trips (a command written alone, or a MULTI or pipeline written in one go, each waited for before
+ * a sign-in's next step) and its commands (a script is one command).
  */
-async function redisCost(redis: Redis, call: () => Promise<unknown>): Promise<{ writes: number; commands: string[] }> {
-  const socket = (redis as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
-  const instance = redis as unknown as { sendCommand: (command: { name: string }, ...rest: unknown[]) => unknown };
-  const write = socket.write;
-  const sendCommand = instance.sendCommand;
-  const cost = { writes: 0, commands: [] as string[] };
-  socket.write = function (this: unknown, ...args: unknown[]) {
-    cost.writes += 1;
-    return write.apply(this, args);
-  };
-  instance.sendCommand = function (this: unknown, command, ...rest) {
-    cost.commands.push(command.name);
-    return sendCommand.call(this, command, ...rest);
+async function redisCost(redis: Redis, keys: readonly string[], call: () => Promise<unknown>): Promise<{ writes: number; commands: string[] }> {
+  const client = redis as unknown as { sendCommand: (command: Sent, stream?: object, ...rest: unknown[]) => unknown };
+  const sendCommand = client.sendCommand;
+  // One entry per write: a command alone, or every command of one pipeline (they share its stream).
+  const writes: Sent[][] = [];
+  const batches = new Map<object, Sent[]>();
+  client.sendCommand = function (this: unknown, command, stream, ...rest) {
+    const batch = stream ? batches.get(stream) : undefined;
+    if (batch) batch.push(command);
+    else {
+      writes.push([command]);
+      if (stream) batches.set(stream, writes.at(-1)!);
+    }
+    return sendCommand.call(this, command, stream, ...rest);
   };
   try {
     await call();
   } finally {
-    socket.write = write;
-    instance.sendCommand = sendCommand;
+    client.sendCommand = sendCommand;
   }
-  return cost;
+  const ours = writes.filter((w) => w.some((c) => c.args.some((a) => typeof a === 'string' && keys.some((k) => a.startsWith(k)))));
+  return { writes: ours.length, commands: ours.flat().map((c) => c.name) };
 }
-
-/** What a sign-in itself sends: PUBLISHes are the background relays' (security events, audit seals), not its own. */
-const own = (cost: { writes: number; commands: string[] }) => {
-  const published = cost.commands.filter((c) => c === 'publish').length;
-  return { writes: cost.writes - published, commands: cost.commands.filter((c) => c !== 'publish') };
-};
 
 describe('Redis round trips of a password sign-in', () => {
   const fx = useTestServer('signin-redis', { env: { TRUST_PROXY: '127.0.0.1', LOCKOUT_THRESHOLD: '3', LOCKOUT_MAX_FAILURES: '10' } });
@@ -52,7 +53,10 @@ describe('Redis round trips of a password sign-in', () => {
     const res = await rest(fx.server, 'POST', '/auth/login', { identifier, password }, headers);
     return res.status === 200 ? 'AuthPayload' : String(res.body?.code);
   };
-  const cost = (call: () => Promise<unknown>) => redisCost(fx.server.infra.redis, call).then(own);
+  const cost = (call: () => Promise<unknown>) => {
+    const prefix = fx.server.config.redis.keyPrefix;
+    return redisCost(fx.server.infra.redis, [`${prefix}rl:`, `${prefix}lockout:`], call);
+  };
 
   it.each([
     ['GraphQL', viaGraphql],
