@@ -147,9 +147,10 @@ export class AccountsService {
    * Every refusal is audited (`user.sign_in_failed`, the identifier as a keyed hash): with its own INSERT,
    * run beside the lockout's Redis writes rather than after them.
    *
-   * Redis, for a sign-in: the login limits and the lock state it needs in one script (after the account
-   * lookup, which says which locks those are), and after a correct password a clear only of counts that
-   * exist. Malformed input is charged to the limits too, as any attempt is, and a spent limit answers first.
+   * Redis, for a sign-in: the login limits and the lock state it needs in one script, and after a correct
+   * password a clear only of counts that exist. The script runs after the account lookup, which says which
+   * locks to read: an attempt the limits refuse costs that one query, never a password check. Malformed
+   * input is charged to the limits too, as any attempt is, and a spent limit answers before its error.
    */
   async login(input: unknown, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
     let credentials: { identifier: string; password: string };
