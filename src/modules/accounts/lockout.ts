@@ -247,7 +247,9 @@ export class Lockout {
 
   /**
    * `clearAll` of the reads that hold counts: after a success, a read that saw none (in Redis and in
-   * memory) needs no Redis call at all, and a sign-in with no failures before it makes none.
+   * memory) needs no Redis call at all, and a sign-in with no failures before it makes none. A failure
+   * counted between that read and the success (a concurrent attempt, while the password was checked)
+   * then stays counted: the strict side, as if it had come just after the success.
    */
   async clearCounted(reads: readonly LockRead[]): Promise<void> {
     const counted = reads.filter((r) => r.counted);
