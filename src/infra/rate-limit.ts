@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { RequestMeta } from '../core/request.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { clientNetwork } from './client-network.js';
+import { scriptCommand, type Redis } from './redis.js';
 import type { Config, LimitName } from './config.js';
 import { AppError } from './errors.js';
 import type { KeyPart, KeyText, LimitSpec } from './limit-spec.js';
@@ -30,29 +30,56 @@ export class RateLimitedError extends AppError {
 }
 
 /**
- * rate-limiter-flexible's increment (its `incrTtlLuaScript`: SET NX with the window, INCRBY, PTTL) for
- * each key in turn, stopping at the first past its points, as consuming them one by one would. KEYS: the
- * limiters' keys; ARGV: points and window seconds of each. Returns {index (1-based) of the refusing key or
- * 0, its consumed points, its ms left}.
+ * Lua defining `consume_in_order(n)`: rate-limiter-flexible's increment (its `incrTtlLuaScript`: SET NX
+ * with the window, INCRBY, PTTL) for KEYS[1..n] in turn, ARGV holding the points and window seconds of
+ * each, stopping at the first past its points, as consuming them one by one would. Returns {index
+ * (1-based) of the refusing key, its consumed points, its ms left}, or nil when every key passed.
  */
-const CONSUME_IN_ORDER = `
-for i = 1, #KEYS do
-  local secs = tonumber(ARGV[2 * i])
-  redis.call('set', KEYS[i], 0, 'EX', secs, 'NX')
-  local consumed = redis.call('incrby', KEYS[i], 1)
-  local ttl = redis.call('pttl', KEYS[i])
-  if ttl == -1 then
-    redis.call('expire', KEYS[i], secs)
-    ttl = 1000 * secs
+const CONSUME_IN_ORDER_FN = `
+local function consume_in_order(n)
+  for i = 1, n do
+    local secs = tonumber(ARGV[2 * i])
+    redis.call('set', KEYS[i], 0, 'EX', secs, 'NX')
+    local consumed = redis.call('incrby', KEYS[i], 1)
+    local ttl = redis.call('pttl', KEYS[i])
+    if ttl == -1 then
+      redis.call('expire', KEYS[i], secs)
+      ttl = 1000 * secs
+    end
+    if consumed > tonumber(ARGV[2 * i - 1]) then return {i, consumed, ttl} end
   end
-  if consumed > tonumber(ARGV[2 * i - 1]) then return {i, consumed, ttl} end
+  return nil
 end
-return {0, 0, 0}
 `;
 
-/** The script above, defined on the client (ioredis sends EVALSHA, and the script once when Redis lacks it). */
-interface ConsumeInOrder {
-  latchkeyConsumeInOrder(numKeys: number, ...keysThenArgs: string[]): Promise<unknown>;
+/** Every key is a limiter's. Returns {refusing index or 0, consumed, ms left}. */
+const CONSUME_IN_ORDER = `${CONSUME_IN_ORDER_FN}
+return consume_in_order(#KEYS) or {0, 0, 0}`;
+
+/**
+ * The limiters' keys first (one per ARGV pair), then the read's: the limits, and only when all of them
+ * passed, the read. Returns {refusing index or 0, consumed, ms left, the read's reply (when 0)}.
+ */
+const consumeThenRead = (readLua: string) => `${CONSUME_IN_ORDER_FN}${readLua}
+local n = #ARGV / 2
+local refused = consume_in_order(n)
+if refused then return refused end
+return {0, 0, 0, read(n + 1)}`;
+
+/**
+ * A read of Redis that a caller needs right after counting some limits, run in the same script so both
+ * take one round trip (`Limits.consumeAllThen`). It reads keys only (no ARGV) and writes nothing.
+ */
+export interface ReadAfterLimits<T> {
+  /** Names its script, defined once on the client: one name per `lua`. */
+  readonly name: string;
+  /** Lua defining `local function read(first)`, which reads KEYS[first] onwards; its return is the reply. */
+  readonly lua: string;
+  readonly keys: readonly string[];
+  /** The read, from the reply of `read`. */
+  parse(reply: unknown): T;
+  /** The read on its own, when the limits could not be counted in one script (Redis not ready, or the script failed). */
+  alone(): Promise<T>;
 }
 
 export interface LimitRule {
@@ -78,7 +105,6 @@ export class Limits {
     private readonly ipv6Prefix = 64,
     private readonly observer?: LimitObserver,
   ) {
-    if (!(redis as Partial<ConsumeInOrder>).latchkeyConsumeInOrder) redis.defineCommand('latchkeyConsumeInOrder', { lua: CONSUME_IN_ORDER });
     for (const [name, rule] of Object.entries(rules) as [LimitName, LimitRule | null][]) {
       if (!rule) continue;
       this.limiters.set(
@@ -124,28 +150,56 @@ export class Limits {
    * through `consume` (its memory fallback).
    */
   async consumeAll(spec: LimitSpec, meta?: RequestMeta): Promise<void> {
-    const active = spec.flatMap(([name, parts]) => {
-      const limiter = this.limiters.get(name);
-      return limiter ? [{ name, limiter, key: this.keyFor(parts) }] : [];
-    });
-    if (active.length < 2 || this.redis.status !== 'ready') {
-      for (const [name, parts] of spec) await this.consume(name, parts, meta);
-      return;
-    }
-    let refused: [number, number, number];
+    const active = this.active(spec);
+    if (active.length < 2 || this.redis.status !== 'ready') return this.consumeOneByOne(spec, meta);
+    let reply: [number, number, number];
     try {
-      refused = (await (this.redis as Redis & ConsumeInOrder).latchkeyConsumeInOrder(
-        active.length,
-        ...active.map((a) => a.limiter.getKey(a.key)),
-        ...active.flatMap((a) => [String(a.limiter.points), String(a.limiter.duration)]),
-      )) as [number, number, number];
+      reply = (await scriptCommand(this.redis, 'latchkeyConsumeInOrder', CONSUME_IN_ORDER)(active.length, ...active.map((a) => a.key), ...limitArgs(active))) as typeof reply;
     } catch {
-      for (const [name, parts] of spec) await this.consume(name, parts, meta);
-      return;
+      return this.consumeOneByOne(spec, meta);
     }
-    const [index, consumed, ttlMs] = refused;
-    if (index === 0) return;
-    const { name, limiter } = active[index - 1]!;
+    const [index, consumed, ttlMs] = reply;
+    if (index !== 0) await this.refuse(active[index - 1]!, consumed, ttlMs, meta);
+  }
+
+  /**
+   * `consumeAll`, then `read`, in one script (one round trip): the read runs only once every limit passed,
+   * so a refused attempt learns nothing more. With Redis unavailable or the script failing, `consumeAll`'s
+   * fallback (one by one, memory behind each) and then the read on its own (`read.alone`, with its own).
+   */
+  async consumeAllThen<T>(spec: LimitSpec, read: ReadAfterLimits<T>, meta?: RequestMeta): Promise<T> {
+    const active = this.active(spec);
+    if (this.redis.status !== 'ready') {
+      await this.consumeOneByOne(spec, meta);
+      return read.alone();
+    }
+    let reply: [number, number, number, unknown];
+    try {
+      const run = scriptCommand(this.redis, `latchkeyLimitsThen_${read.name}`, consumeThenRead(read.lua));
+      reply = (await run(active.length + read.keys.length, ...active.map((a) => a.key), ...read.keys, ...limitArgs(active))) as typeof reply;
+    } catch {
+      await this.consumeOneByOne(spec, meta);
+      return read.alone();
+    }
+    const [index, consumed, ttlMs, result] = reply;
+    if (index !== 0) await this.refuse(active[index - 1]!, consumed, ttlMs, meta);
+    return read.parse(result);
+  }
+
+  /** The limits of `spec` that are configured, each with its limiter's full Redis key. */
+  private active(spec: LimitSpec): ActiveLimit[] {
+    return spec.flatMap(([name, parts]) => {
+      const limiter = this.limiters.get(name);
+      return limiter ? [{ name, limiter, key: limiter.getKey(this.keyFor(parts)) }] : [];
+    });
+  }
+
+  private async consumeOneByOne(spec: LimitSpec, meta: RequestMeta | undefined): Promise<void> {
+    for (const [name, parts] of spec) await this.consume(name, parts, meta);
+  }
+
+  /** RATE_LIMITED for the limit a script found spent (the observer told first, as `consume` does). */
+  private async refuse({ name, limiter }: ActiveLimit, consumed: number, ttlMs: number, meta: RequestMeta | undefined): Promise<never> {
     await this.observer?.(name, meta);
     throw new RateLimitedError(name, consumed === limiter.points + 1, Math.max(1, Math.ceil(ttlMs / 1000)));
   }
@@ -163,6 +217,16 @@ export class Limits {
     for (const [name, parts] of spec) await this.limiters.get(name)?.reward(keyOf(parts), 1).catch(() => undefined);
   }
 }
+
+interface ActiveLimit {
+  name: LimitName;
+  limiter: RateLimiterRedis;
+  /** The limiter's key in Redis (prefix included). */
+  key: string;
+}
+
+/** ARGV of CONSUME_IN_ORDER_FN: the points and window seconds of each limit, in order. */
+const limitArgs = (active: readonly ActiveLimit[]) => active.flatMap((a) => [String(a.limiter.points), String(a.limiter.duration)]);
 
 const keyOf = (parts: readonly (string | null | undefined)[]) =>
   createHash('sha256').update(parts.map((p) => (p ?? '').trim().toLowerCase()).join('\u0000')).digest('base64url');

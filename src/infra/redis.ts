@@ -40,6 +40,19 @@ export function createRedis({ url, name, maxRetriesPerRequest = 1, failFast = tr
   return client;
 }
 
+/** A Lua script as a command of a client: `(numKeys, ...keys, ...args)`. */
+export type ScriptCommand = (numKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>;
+
+/**
+ * `lua` as the command `name` of the client, defined on first use: ioredis sends EVALSHA (and the script
+ * once, when Redis lacks it), not the whole script with every call. One name per script text.
+ */
+export function scriptCommand(client: Redis, name: string, lua: string): ScriptCommand {
+  const commands = client as unknown as Record<string, ScriptCommand | undefined>;
+  if (!commands[name]) client.defineCommand(name, { lua });
+  return commands[name]!.bind(client);
+}
+
 /** Connects, or throws the one-line instruction of how to get a Redis (README "Set-up: two commands"). */
 export async function connectRedisOrExplain(client: Redis, url: string): Promise<void> {
   try {

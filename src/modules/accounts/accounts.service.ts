@@ -20,7 +20,7 @@ import type { SessionsService } from '../sessions/sessions.service.js';
 import type { AccountLock } from './account-lock.js';
 import type { AuthResult, SignIn } from './sign-in.js';
 import { changePasswordSchema, loginSchema, reauthenticateSchema, registerSchema } from './accounts.schema.js';
-import { accountSubject, assertUnlocked, identifierSubject, sourceOf, type FailureOutcome, type Lockout } from './lockout.js';
+import { accountSubject, assertUnlocked, identifierSubject, sourceOf, type FailureOutcome, type LockAsk, type LockRead, type Lockout } from './lockout.js';
 
 /** What sign-up needs from email verification: a token and its email, written by the sign-up statement. */
 export interface SignUpVerification {
@@ -40,7 +40,7 @@ export interface AccountsDeps {
   hasher: PasswordHasher;
   passwordMinLength: number;
   /** Login (per IP and identifier, per IP), and proofs of the owner (reauthenticate, changePassword): per account and, with login, per IP. */
-  limits: Pick<Limits, 'consumeAll'>;
+  limits: Pick<Limits, 'consumeAll' | 'consumeAllThen'>;
   /** Refusals (which write nothing else) get an audit entry of their own. */
   audit: Pick<AuditTrail, 'signInFailed' | 'record'>;
   /** Names of this deployment a password must not lean on (see `serviceNamesOf`). */
@@ -50,6 +50,9 @@ export interface AccountsDeps {
 }
 
 export type { AuthResult };
+
+/** The login limits, then the lockout's reads of these asks (`limitLoginThenRead`). */
+type LimitedRead = (asks: LockAsk[]) => Promise<LockRead[]>;
 
 /** When the longest of these locks ends (null: when unlocked). */
 const laterEnd = (locks: FailureOutcome[]): Date | null =>
@@ -143,12 +146,23 @@ export class AccountsService {
    *
    * Every refusal is audited (`user.sign_in_failed`, the identifier as a keyed hash): with its own INSERT,
    * run beside the lockout's Redis writes rather than after them.
+   *
+   * Redis, for a sign-in: the login limits and the lock state it needs in one script, and after a correct
+   * password a clear only of counts that exist. The script runs after the account lookup, which says which
+   * locks to read: an attempt the limits refuse costs that one query, never a password check. Malformed
+   * input is charged to the limits too, as any attempt is, and a spent limit answers before its error.
    */
   async login(input: unknown, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
-    await this.limitLogin(input, meta);
-    const { identifier, password } = parseInput(loginSchema, input);
+    let credentials: { identifier: string; password: string };
     try {
-      return await this.loginWithPassword(identifier, password, meta);
+      credentials = parseInput(loginSchema, input);
+    } catch (e) {
+      await this.limitLogin(input, meta);
+      throw e;
+    }
+    const { identifier, password } = credentials;
+    try {
+      return await this.loginWithPassword(input, identifier, password, meta);
     } catch (e) {
       // Only a failure is reported: a successful sign-in pays nothing for the counting.
       if (isAppError(e) && SIGN_IN_FAILURES.has(e.code)) await this.deps.signals.signInFailed(identifier, meta);
@@ -156,11 +170,12 @@ export class AccountsService {
     }
   }
 
-  private async loginWithPassword(identifier: string, password: string, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
+  private async loginWithPassword(input: unknown, identifier: string, password: string, meta: RequestMeta): Promise<AuthResult | MfaChallengeResult> {
     // The account and the known-device question in one round trip (the same read runs for an unknown
     // identifier: no account, never known).
     const { user, knownDevice: known } = await this.deps.users.findForSignIn(identifier, meta, this.deps.sessions.knownDeviceSince());
-    const signedIn = user && known ? await this.passwordFromKnownDevice(user, identifier, password, meta) : await this.passwordFromElsewhere(identifier, user, password, meta);
+    const limited = (asks: LockAsk[]) => this.limitLoginThenRead(input, meta, asks);
+    const signedIn = user && known ? await this.passwordFromKnownDevice(user, identifier, password, meta, limited) : await this.passwordFromElsewhere(identifier, user, password, meta, limited);
     try {
       // Only now, the password verified, may the answer say the account is disabled (SignIn.finish asks again).
       admitSignIn(signedIn);
@@ -183,28 +198,44 @@ export class AccountsService {
     try {
       await this.deps.limits.consumeAll(loginLimit(input, byAddress(meta.ip)), meta);
     } catch (e) {
-      if (e instanceof RateLimitedError && e.firstInWindow) {
-        const typed = fieldOf(input, 'identifier');
-        await this.deps.audit.signInFailed(meta, { reason: 'rate_limited', ...(typeof typed === 'string' ? { identifier: typed } : {}), details: { limit: e.limit } });
-      }
-      throw e;
+      throw await this.auditedLimit(e, input, meta);
     }
   }
 
-  /** A lockout check: a lock it finds refuses the sign-in, audited as `locked`. */
-  private async lockCheck(check: Promise<unknown>, meta: RequestMeta, refusal: SignInFailureInput): Promise<void> {
+  /**
+   * The login limits as `limitLogin` counts them, then (once they pass) the lockout's reads of `asks`, in
+   * one Redis round trip: no lock is read for an attempt the limits refuse.
+   */
+  private async limitLoginThenRead(input: unknown, meta: RequestMeta, asks: LockAsk[]): Promise<LockRead[]> {
     try {
-      await check;
+      return await this.deps.limits.consumeAllThen(loginLimit(input, byAddress(meta.ip)), this.deps.lockout.readAfterLimits(asks), meta);
     } catch (e) {
-      if (codeOf(e) === 'ACCOUNT_LOCKED') await this.deps.audit.signInFailed(meta, refusal);
-      throw e;
+      throw await this.auditedLimit(e, input, meta);
     }
   }
 
-  private async passwordFromKnownDevice(user: UserRecord, identifier: string, password: string, meta: RequestMeta): Promise<UserRecord> {
+  /** `e`, after auditing it when it is the first refusal of a login limit's window. */
+  private async auditedLimit(e: unknown, input: unknown, meta: RequestMeta): Promise<unknown> {
+    if (e instanceof RateLimitedError && e.firstInWindow) {
+      const typed = fieldOf(input, 'identifier');
+      await this.deps.audit.signInFailed(meta, { reason: 'rate_limited', ...(typeof typed === 'string' ? { identifier: typed } : {}), details: { limit: e.limit } });
+    }
+    return e;
+  }
+
+  /** A lockout check: a lock refuses the sign-in, audited as `locked`. */
+  private async lockCheck(read: LockRead, meta: RequestMeta, refusal: SignInFailureInput): Promise<void> {
+    if (!read.state.locked) return;
+    await this.deps.audit.signInFailed(meta, refusal);
+    assertUnlocked(read.state);
+  }
+
+  private async passwordFromKnownDevice(user: UserRecord, identifier: string, password: string, meta: RequestMeta, limited: LimitedRead): Promise<UserRecord> {
     const account = accountSubject(user.id);
     const here = { source: sourceOf(meta) };
-    await this.lockCheck(this.deps.lockout.check(account, null, here), meta, { reason: 'locked', userId: user.id, identifier });
+    // Only this device's own lock (never the account's, which strangers may have caused).
+    const [device] = await limited([{ subject: account, opts: here }]);
+    await this.lockCheck(device!, meta, { reason: 'locked', userId: user.id, identifier });
     if (!(await this.deps.hasher.verify(password, user.passwordHash))) {
       const [outcome] = await Promise.all([
         this.deps.lockout.recordFailure(account, here),
@@ -213,16 +244,19 @@ export class AccountsService {
       if (outcome.lockedNow) await this.deps.lock.lock(user, outcome.until, meta);
       throw invalidCredentials();
     }
-    if (!user.mfaEnabledAt) await this.deps.lockout.clear(account, here);
+    // Failures are counted in a row: the device's start over (for an MFA account once the code is right too).
+    if (!user.mfaEnabledAt) await this.deps.lockout.clearCounted([device!]);
     return user;
   }
 
-  private async passwordFromElsewhere(identifier: string, user: UserRecord | null, password: string, meta: RequestMeta): Promise<UserRecord> {
+  private async passwordFromElsewhere(identifier: string, user: UserRecord | null, password: string, meta: RequestMeta, limited: LimitedRead): Promise<UserRecord> {
     const typed = identifierSubject(identifier);
     const account = user ? accountSubject(user.id) : null;
-    // Both locks in one Redis round trip: the identifier's (shown to the caller) and the account's.
-    const [typedLock, accountLock = { locked: false }] = await this.deps.lockout.states(account ? [{ subject: typed }, { subject: account, durableUntil: user?.lockedUntil }] : [{ subject: typed }]);
-    await this.lockCheck(Promise.resolve(typedLock!).then(assertUnlocked), meta, { reason: 'locked', userId: user?.id ?? null, identifier });
+    // Both locks with the limits, in one Redis round trip: the identifier's (shown to the caller) and the account's.
+    const reads = await limited(account ? [{ subject: typed }, { subject: account, durableUntil: user?.lockedUntil }] : [{ subject: typed }]);
+    const [typedRead, accountRead] = reads;
+    const accountLock = accountRead?.state ?? { locked: false };
+    await this.lockCheck(typedRead!, meta, { reason: 'locked', userId: user?.id ?? null, identifier });
     // While the account is locked for unknown sources no guess is checked, not even a right one, and the
     // answer is a wrong password's: what a caller sees depends only on what was tried with this identifier.
     const candidate = accountLock.locked ? null : user;
@@ -241,7 +275,7 @@ export class AccountsService {
     }
     // The owner is in: failures are counted in a row, so this identifier's and the account's start over
     // (for an MFA account once the code is right too).
-    if (!candidate.mfaEnabledAt) await this.deps.lockout.clearAll([{ subject: typed }, { subject: accountSubject(candidate.id) }]);
+    if (!candidate.mfaEnabledAt) await this.deps.lockout.clearCounted(reads);
     return candidate;
   }
 

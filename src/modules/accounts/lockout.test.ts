@@ -93,6 +93,25 @@ describe.each(['redis', 'memory'] as const)('Lockout (%s)', (mode) => {
     expect((await fail(s, 2, device)).some((o) => o.lockedNow)).toBe(false);
   });
 
+  it('a read says whether a success has counts to clear (always, while Redis cannot say), and clearCounted forgets them', async () => {
+    const s = fresh();
+    const device = 'known device';
+    const counted = async (source?: string) => (await lockout.read([{ subject: s, opts: source === undefined ? {} : { source } }]))[0]!.counted;
+    // Nothing to clear is known only from Redis: without it, a success clears as it always did.
+    expect(await counted()).toBe(mode === 'memory');
+    await fail(s, 2);
+    expect(await counted()).toBe(true);
+    expect(await counted(device)).toBe(mode === 'memory');
+    await lockout.clearCounted(await lockout.read([{ subject: s }]));
+    expect(await counted()).toBe(mode === 'memory');
+    // Counted from zero again: two more failures do not reach the threshold (three).
+    expect((await fail(s, 2)).some((o) => o.lockedNow)).toBe(false);
+    // After the unlock link the count in a row stays, and a success must still clear it.
+    await fail(s, 1);
+    await lockout.lift(s);
+    expect(await counted()).toBe(true);
+  });
+
   it('honours the durable copy of a lock that Redis forgot', async () => {
     const s = fresh();
     expect(await lockout.state(s, new Date(Date.now() + 60_000))).toMatchObject({ locked: true });

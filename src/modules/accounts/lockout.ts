@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Config } from '../../infra/config.js';
 import { AppError } from '../../infra/errors.js';
+import type { ReadAfterLimits } from '../../infra/rate-limit.js';
+import { scriptCommand, type Redis } from '../../infra/redis.js';
 import type { RequestMeta } from '../../core/request.js';
 import { normalizeIdentifier } from '../identity/identifiers.js';
 import { countFailure, liftCount, lockStateAt, MAX_LOCK_SECONDS, type FailureCount, type FailureOutcome, type LockState } from './lockout-rules.js';
@@ -14,6 +15,23 @@ export interface LockoutOptions {
    * failures are counted apart from everyone else's, and only its own lock blocks it.
    */
   source?: string;
+}
+
+/** A subject (or a source of it) asked after: `durableUntil` is the database's copy of the subject's lock. */
+export interface LockAsk {
+  subject: string;
+  durableUntil?: Date | null;
+  opts?: LockoutOptions;
+}
+
+/** What a read found of one ask: its lock state, and whether a success from there has counts to clear. */
+export interface LockRead extends LockAsk {
+  state: LockState;
+  /**
+   * Failures or locks are counted for it, in Redis or in memory, or Redis could not say: `clearCounted`
+   * clears it after a success. False only when both were seen to hold nothing, so there is nothing to forget.
+   */
+  counted: boolean;
 }
 
 const TOTAL_TTL_SECONDS = 30 * 86_400;
@@ -47,6 +65,27 @@ if fails >= tonumber(ARGV[3]) then
   return {1 - was, math.floor(secs)}
 end
 return {0, 0}`;
+
+// The state of each subject whose four keys (fails, total, locks, lock: `keysOf`) start at KEYS[first]:
+// the lock's value ('' for none), its seconds left (TTL: -1 none, -2 gone), and how many of the four
+// exist (any: a success from there has something to clear). Reads only.
+const READ_LOCKS_FN = `
+local function read(first)
+  local out = {}
+  for i = first, #KEYS, 4 do
+    local lock = redis.call('GET', KEYS[i + 3]) or ''
+    local counted = redis.call('EXISTS', KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3])
+    out[#out + 1] = {lock, redis.call('TTL', KEYS[i + 3]), counted}
+  end
+  return out
+end
+`;
+
+const READ_LOCKS = `${READ_LOCKS_FN}
+return read(1)`;
+
+/** One subject's reply of READ_LOCKS_FN. */
+type LockReply = [lock: string, ttl: number, counted: number];
 
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 
@@ -103,34 +142,63 @@ export class Lockout {
   }
 
   /**
-   * `state` of several subjects in one Redis round trip (one MULTI), in the order asked: a sign-in asks
+   * `state` of several subjects in one Redis round trip (one script), in the order asked: a sign-in asks
    * after the identifier as typed and the account together.
    */
-  async states(asks: readonly { subject: string; durableUntil?: Date | null; opts?: LockoutOptions }[]): Promise<LockState[]> {
-    const lockKeys = asks.map((a) => this.keys(a.subject, a.opts?.source)[3]);
-    let replies: [unknown, unknown][] | null = null;
+  async states(asks: readonly LockAsk[]): Promise<LockState[]> {
+    return (await this.read(asks)).map((r) => r.state);
+  }
+
+  /** The lock state of each ask, and whether it has counts to clear, in one Redis round trip. */
+  async read(asks: readonly LockAsk[]): Promise<LockRead[]> {
+    let replies: LockReply[] | null;
     try {
-      const multi = this.redis.multi();
-      for (const k of lockKeys) multi.get(k).ttl(k);
-      replies = (await multi.exec()) as [unknown, unknown][] | null;
-      if (!replies || replies.some(([err]) => err)) replies = null;
+      const keys = this.readKeys(asks);
+      replies = (await scriptCommand(this.redis, 'latchkeyReadLocks', READ_LOCKS)(keys.length, ...keys)) as LockReply[];
     } catch {
       replies = null;
     }
+    return this.readOf(asks, replies);
+  }
+
+  /**
+   * `read`, to run in the script that counts a sign-in's limits (`Limits.consumeAllThen`): the limits and
+   * the locks in one round trip. On its own (Redis unavailable) it is `read`, memory fallback included.
+   */
+  readAfterLimits(asks: readonly LockAsk[]): ReadAfterLimits<LockRead[]> {
+    return {
+      name: 'readLocks',
+      lua: READ_LOCKS_FN,
+      keys: this.readKeys(asks),
+      parse: (reply) => this.readOf(asks, reply as LockReply[]),
+      alone: () => this.read(asks),
+    };
+  }
+
+  /** The four keys of each ask, in order (READ_LOCKS_FN's layout). */
+  private readKeys(asks: readonly LockAsk[]): string[] {
+    return asks.flatMap((a) => this.keys(a.subject, a.opts?.source));
+  }
+
+  /** The reads of `asks` from the script's replies, or from memory when Redis did not answer (null). */
+  private readOf(asks: readonly LockAsk[], replies: readonly LockReply[] | null): LockRead[] {
     return asks.map((a, i) => {
+      const inMemory = this.memory.get(this.memoryKey(a.subject, a.opts?.source));
       let state: LockState = { locked: false };
+      // Without Redis's answer, whether it holds counts is unknown: clear as if it did.
+      let counted = inMemory !== undefined || replies === null;
       if (replies) {
-        const value = replies[2 * i]![1] as string | null;
-        const ttl = replies[2 * i + 1]![1] as number;
+        const [value, ttl, keys] = replies[i]!;
         if (value) state = value === 'timed' && ttl > 0 ? { locked: true, retryAfter: ttl } : { locked: true };
+        counted ||= keys > 0;
       } else {
-        state = lockStateAt(this.memory.get(this.memoryKey(a.subject, a.opts?.source)), this.now());
+        state = lockStateAt(inMemory, this.now());
       }
       // The database remembers a lock even if Redis forgot it (a restart without persistence).
       if (!state.locked && a.durableUntil && a.durableUntil.getTime() > this.now()) {
         state = { locked: true, retryAfter: Math.ceil((a.durableUntil.getTime() - this.now()) / 1000) };
       }
-      return state;
+      return { ...a, state, counted };
     });
   }
 
@@ -144,8 +212,7 @@ export class Lockout {
     const sources = `${this.base(subject)}:sources`;
     const member = opts.source === undefined ? '' : sha(opts.source);
     try {
-      const [lockedNow, secs] = (await this.redis.eval(
-        RECORD_FAILURE,
+      const [lockedNow, secs] = (await scriptCommand(this.redis, 'latchkeyRecordFailure', RECORD_FAILURE)(
         5,
         ...this.keys(subject, opts.source),
         sources,
@@ -176,6 +243,17 @@ export class Lockout {
   async clearAll(subjects: readonly { subject: string; opts?: LockoutOptions }[]): Promise<void> {
     for (const { subject, opts } of subjects) this.memory.delete(this.memoryKey(subject, opts?.source));
     await this.redis.del(...subjects.flatMap(({ subject, opts }) => this.keys(subject, opts?.source))).catch(() => undefined);
+  }
+
+  /**
+   * `clearAll` of the reads that hold counts: after a success, a read that saw none (in Redis and in
+   * memory) needs no Redis call at all, and a sign-in with no failures before it makes none. A failure
+   * counted between that read and the success (a concurrent attempt, while the password was checked)
+   * then stays counted: the strict side, as if it had come just after the success.
+   */
+  async clearCounted(reads: readonly LockRead[]): Promise<void> {
+    const counted = reads.filter((r) => r.counted);
+    if (counted.length > 0) await this.clearAll(counted);
   }
 
   /** Forgets the failures of the subject and of every source of it: after a password reset. */
