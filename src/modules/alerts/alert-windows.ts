@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AlertRuleName, AlertThreshold } from '../../infra/config.js';
-import { withTimeout } from '../../infra/redis.js';
+import { scriptCommand, withTimeout } from '../../infra/redis.js';
 
 /** Where an observation was counted: shared by every instance, or (Redis down) this process alone. */
 export type CountedIn = 'redis' | 'memory';
@@ -71,7 +71,7 @@ export class AlertWindows {
   async observe(rule: AlertRuleName, network: string, member: string, limit: AlertThreshold): Promise<Observation> {
     const [members, fired] = this.keys(rule, network);
     try {
-      const reply = this.redis.eval(OBSERVE, 2, members, fired, member, limit.threshold, limit.windowSeconds * 1000);
+      const reply = scriptCommand(this.redis, 'latchkeyAlertObserve', OBSERVE)(2, members, fired, member, limit.threshold, limit.windowSeconds * 1000);
       const [count, firedNow] = (await withTimeout(reply, REDIS_DEADLINE_MS)) as [number, number];
       return { count, fired: firedNow === 1, countedIn: 'redis' };
     } catch {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Role } from '../../core/request.js';
-import { redisCall } from '../../infra/redis.js';
+import { redisCall, scriptCommand } from '../../infra/redis.js';
 import type { UserProfile } from './users.repository.js';
 
 /** How long a cached profile may be served; every change to a field in it replaces it at once. */
@@ -79,7 +79,7 @@ export class ProfileCache {
    * reader saw before that read, null for none): a failure only costs the next call a read.
    */
   async fill(profile: UserProfile, observed: string | null): Promise<void> {
-    await this.redis.eval(FILL, 1, this.key(profile.id), observed ?? '', serializeProfile(profile), PROFILE_TTL_SECONDS).catch(() => undefined);
+    await scriptCommand(this.redis, 'latchkeyProfileFill', FILL)(1, this.key(profile.id), observed ?? '', serializeProfile(profile), PROFILE_TTL_SECONDS).catch(() => undefined);
   }
 
   /**

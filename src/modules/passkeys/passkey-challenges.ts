@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { clientNetwork } from '../../infra/client-network.js';
-import { redisCall } from '../../infra/redis.js';
+import { redisCall, scriptCommand } from '../../infra/redis.js';
 
 /** How long a ceremony may take: its challenge dies after this. */
 export const PASSKEY_CHALLENGE_TTL_SECONDS = 5 * 60;
@@ -83,7 +83,7 @@ export class PasskeyChallenges {
   async openFor(ip: string, ceremony: PendingCeremony): Promise<string> {
     const challengeId = randomBytes(24).toString('base64url');
     await redisCall(() =>
-      this.redis.eval(OPEN_BOUNDED, 2, this.keyOf(challengeId), this.sourceKeyOf(ip), JSON.stringify(ceremony), this.ttlSeconds, Date.now(), this.perSource),
+      scriptCommand(this.redis, 'latchkeyPasskeyOpenBounded', OPEN_BOUNDED)(2, this.keyOf(challengeId), this.sourceKeyOf(ip), JSON.stringify(ceremony), this.ttlSeconds, Date.now(), this.perSource),
     );
     return challengeId;
   }
