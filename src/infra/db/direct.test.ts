@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestServers } from '../../test/harness.js';
 import type { Tx } from '../../core/tx.js';
-import { queryRows } from './direct.js';
+import { execute, queryRows } from './direct.js';
 import { isDatabaseUnavailable, uniqueViolation } from './errors.js';
 import { createPrismaClient, prepared, Prisma, transaction, type PrismaClient } from './index.js';
 
@@ -51,6 +51,14 @@ describe('hot statements through node-postgres directly (queryRows)', () => {
       }),
     ).rejects.toThrow('roll back');
     expect(await prisma.user.count({ where: { email } })).toBe(0);
+  });
+
+  it('counts what a statement wrote, as $executeRaw does', async () => {
+    const touch = Prisma.sql`UPDATE users SET updated_at = now() WHERE username LIKE 'direct\_%'`;
+    await queryRows(prisma, undefined, Prisma.sql`INSERT INTO users (id, username, email, password_hash, updated_at)
+      SELECT gen_random_uuid(), 'direct_n' || i, 'direct_n' || i || '@example.com', 'h', now() FROM generate_series(1, 3) i`);
+    expect(await execute(prisma, undefined, touch)).toBe(await prisma.$executeRaw(touch));
+    expect(await execute(prisma, undefined, touch)).toBeGreaterThanOrEqual(3);
   });
 
   it('classifies a unique violation as Prisma does (the same index name)', async () => {

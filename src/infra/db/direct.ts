@@ -60,13 +60,22 @@ export class DirectSql {
    * prepared once per connection under its name; any other is sent unnamed (parsed each time).
    */
   async rows<T>(sql: Prisma.Sql): Promise<T[]> {
+    return (await this.run(sql)).rows as T[];
+  }
+
+  /** As `$executeRaw`: the number of rows the statement wrote (or returned). */
+  async execute(sql: Prisma.Sql): Promise<number> {
+    return (await this.run(sql)).rowCount ?? 0;
+  }
+
+  private async run(sql: Prisma.Sql): Promise<pg.QueryResult> {
     const marked = PREPARED.exec(sql.text)?.[1];
     const started = this.log ? performance.now() : 0;
     const config: pg.QueryConfig = { text: sql.text, values: sql.values, types: TYPES };
     if (marked) config.name = NAME_PREFIX + marked;
     const result = await this.pool.query(config);
     this.log?.(sql.text, Math.round((performance.now() - started) * 1000) / 1000);
-    return result.rows as T[];
+    return result;
   }
 }
 
@@ -86,4 +95,11 @@ export function queryRows<T>(prisma: PrismaClient, tx: Tx | undefined, sql: Pris
   if (tx) return clientOf(tx).$queryRaw<T[]>(sql);
   const direct = runners.get(prisma);
   return direct ? direct.rows<T>(sql) : prisma.$queryRaw<T[]>(sql);
+}
+
+/** `queryRows` for a statement whose count is its result (as `$executeRaw`). */
+export function execute(prisma: PrismaClient, tx: Tx | undefined, sql: Prisma.Sql): Promise<number> {
+  if (tx) return clientOf(tx).$executeRaw(sql);
+  const direct = runners.get(prisma);
+  return direct ? direct.execute(sql) : prisma.$executeRaw(sql);
 }
