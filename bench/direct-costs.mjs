@@ -54,13 +54,15 @@ await main(async () => {
   const { PREPARED } = await import('../src/infra/db/direct.ts');
   const { UsersRepository } = await import('../src/modules/identity/users.repository.ts');
   const { SessionsRepository } = await import('../src/modules/sessions/sessions.repository.ts');
+  const { SecurityEventsRepository } = await import('../src/modules/security-events/security-events.repository.ts');
+  const { AuditSealsRepository } = await import('../src/modules/audit/audit-seals.repository.ts');
 
   // Old: Prisma over its adapter, as before (named statements by the same marker); no direct runner.
   const oldPool = new pg.Pool({ connectionString: db.url, max: opt.pool });
   const old = new PrismaClient({ adapter: new PrismaPg(oldPool, { statementNameGenerator: (q) => PREPARED.exec(q.sql)?.[1] }) });
   const cur = createPrismaClient(db.url, { poolMax: opt.pool });
   const clients = { 'Prisma $queryRaw': old, 'pg direct (queryRows)': cur };
-  const repos = Object.fromEntries(Object.entries(clients).map(([k, c]) => [k, { users: new UsersRepository(c), sessions: new SessionsRepository(c) }]));
+  const repos = Object.fromEntries(Object.entries(clients).map(([k, c]) => [k, { users: new UsersRepository(c), sessions: new SessionsRepository(c), events: new SecurityEventsRepository(c), seals: new AuditSealsRepository(c) }]));
 
   const source = { ip: '10.0.0.1', userAgent: 'bench/1' };
   const since = new Date(Date.now() - 30 * 86400_000);
@@ -83,6 +85,9 @@ await main(async () => {
       const id = randomUUID();
       return r.users.createWith({ id, username: `n${id.slice(0, 18)}`, email: `${id}@example.com`, passwordHash: 'h', at: new Date() }, []);
     },
+    // The background passes' statements, as an idle pass runs them (nothing to lease: the statement alone).
+    'security-event lease, empty (lease)': (r) => r.events.lease(100, 30, []),
+    'audit feed lease, nothing new (publishBatch)': (r) => r.seals.publishBatch(100, async () => undefined),
   };
   // Warm both (connections open, statements prepared).
   for (const r of Object.values(repos)) for (const op of Object.values(ops)) for (let i = 0; i < 20; i++) await op(r, i);
