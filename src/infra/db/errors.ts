@@ -3,10 +3,13 @@
  * twice in tests. Shapes observed here: P2002 (a model write) carries
  * `meta.driverAdapterError.cause.constraint.index`; a raw statement's collision is a P2010 whose
  * `meta.driverAdapterError.cause` has `kind: 'UniqueConstraintViolation'` (`originalCode: '23505'`) and the same `constraint`.
+ * node-postgres's own errors (the statements sent through it directly, direct.ts) carry the SQLSTATE as
+ * `code` and the constraint's name as `constraint`: read alike, as Prisma's adapter reads them.
  */
 interface PrismaLikeError {
   code?: unknown;
   name?: unknown;
+  constraint?: unknown;
   meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown; originalCode?: unknown; constraint?: { index?: unknown; fields?: unknown } } } };
   cause?: unknown;
 }
@@ -14,6 +17,9 @@ interface PrismaLikeError {
 /** The unique index a write (a model's, or a raw statement's) collided with (e.g. `users_email_key`), or undefined. */
 export function uniqueViolation(err: unknown): string | undefined {
   const e = err as PrismaLikeError | undefined;
+  // A bare pg error: SQLSTATE 23505 (Prisma's codes are P-numbered, so the two never meet). A unique
+  // index's violation names the index, as Prisma's `constraint.index` does.
+  if (e?.code === '23505') return typeof e.constraint === 'string' ? e.constraint : 'unknown';
   const cause = e?.meta?.driverAdapterError?.cause;
   const raw = e?.code === 'P2010' && (cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505');
   if (e?.code !== 'P2002' && !raw) return undefined;
@@ -23,7 +29,13 @@ export function uniqueViolation(err: unknown): string | undefined {
   return 'unknown';
 }
 
-const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
+// Prisma's codes, socket errors, and SQLSTATEs. 28000 and 53300 are what Prisma's adapter turns into the
+// kinds DatabaseAccessDenied and TooManyConnections below: a bare pg error (direct.ts) carries them as `code`.
+const UNREACHABLE_CODES = new Set([
+  'P1001', 'P1002', 'P1008', 'P1017', 'P2024',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND',
+  '57P01', '57P03', '08006', '08001', '08003', '28000', '53300',
+]);
 const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseAccessDenied']);
 // pg's own words for a client whose connection broke earlier (a backend ended between two statements of a
 // transaction: the next statement is refused by the client before it reaches the server).

@@ -14,4 +14,5 @@ export { OneTimeTokenPurpose, SecurityEventType, EmailStatus, Role, AuditOutcome
 export { createPrismaClient, type PrismaClientOptions } from './prisma.js';
 export { applyMigrations, readMigrations, defaultMigrationsDir, projectRoot, type DbLog } from './migrate.js';
 export { clientOf, transaction, pingPostgres } from './tx.js';
+export { queryRows, execute } from './direct.js';
 export { statementPart, sqlOf, withParts, insertRows, prepared, type Column } from './statement.js';

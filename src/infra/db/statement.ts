@@ -70,7 +70,7 @@ export function insertRows(
 const preparedTexts = new Map<string, string>();
 
 /**
- * `sql` with the `/* prepared:name *\/` marker (src/infra/db/prisma.ts), as long as its text is the one
+ * `sql` with the `/* prepared:name *\/` marker (read by Prisma's adapter, src/infra/db/prisma.ts, and by `queryRows`, direct.ts), as long as its text is the one
  * this name was first used with: a composed statement is prepared only while its text is constant (a
  * name reused for another text would be refused by the driver); any other text runs unprepared.
  */

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { codeOf, LOGIN, newIdentity, register, REGISTER } from '../../test/auth-client.js';
+import { codeOf, LOGIN, newIdentity, REFRESH, register, REGISTER } from '../../test/auth-client.js';
 import { gql, useTestServer } from '../../test/harness.js';
 import { eventually } from '../../test/tcp-proxy.js';
 import { isDatabaseUnavailable } from './errors.js';
@@ -50,6 +50,20 @@ describe('PostgreSQL ending the connection under a request', () => {
     const id = newIdentity('gone');
     const res = await endTheBackendUnder(() =>
       fetch(`${fx.server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identifier: id.username, password: id.password }) }),
+    );
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { code: string }).code).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('answers SERVICE_UNAVAILABLE to a refresh whose rotation (sent by node-postgres directly) loses its backend', async () => {
+    const { refreshToken } = await register(fx.server);
+    const res = await endTheBackendUnder(() => gql(fx.server, REFRESH, { t: refreshToken }));
+    expect(codeOf(res.body)).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('answers 503 over REST to a sign-up whose statement (sent by node-postgres directly) loses its backend', async () => {
+    const res = await endTheBackendUnder(() =>
+      fetch(`${fx.server.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(newIdentity('gone')) }),
     );
     expect(res.status).toBe(503);
     expect(((await res.json()) as { code: string }).code).toBe('SERVICE_UNAVAILABLE');

@@ -3,7 +3,7 @@ import type { JobsOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { StatementPart, Tx } from '../../core/tx.js';
-import { clientOf, insertRows, Prisma, sqlOf, statementPart, type PrismaClient } from '../db/index.js';
+import { clientOf, insertRows, Prisma, queryRows, sqlOf, statementPart, type PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { JobMap, QueueFactory, QueueName } from '../queue.js';
 import { withTimeout } from '../redis.js';
@@ -172,14 +172,14 @@ export class OutboxRelay {
    */
   async runOnce(): Promise<number> {
     const limit = this.opts.batchSize ?? 100;
-    const leased = await this.prisma.$queryRaw<{ id: string; kind: string; payload: unknown; attempts: number; available_at: Date }[]>`
+    const leased = await queryRows<{ id: string; kind: string; payload: unknown; attempts: number; available_at: Date }>(this.prisma, undefined, Prisma.sql`/* prepared:latchkey_outbox_lease */
       WITH picked AS (
         SELECT id, available_at FROM outbox_messages
         WHERE dispatched_at IS NULL AND available_at <= now()
         ORDER BY available_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
       UPDATE outbox_messages o SET available_at = now() + make_interval(secs => ${LEASE_SECONDS})
       FROM picked WHERE o.id = picked.id
-      RETURNING o.id::text AS id, o.kind, o.payload, o.attempts, picked.available_at`;
+      RETURNING o.id::text AS id, o.kind, o.payload, o.attempts, picked.available_at`);
     // RETURNING has no order: enqueue in the order the rows became available (oldest first).
     const rows = leased.sort((a, b) => a.available_at.getTime() - b.available_at.getTime());
     const handedOver: string[] = [];

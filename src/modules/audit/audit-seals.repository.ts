@@ -1,5 +1,5 @@
 import type { Tx } from '../../core/tx.js';
-import type { AuditOutcome, PrismaClient } from '../../infra/db/index.js';
+import { execute, Prisma, queryRows, type AuditOutcome, type PrismaClient } from '../../infra/db/index.js';
 import type { ChainEntry, SealRecord } from './audit-chain.js';
 
 /** Held (for its transaction) by whichever process is sealing: the chain grows one batch at a time. */
@@ -122,7 +122,7 @@ export class AuditSealsRepository {
    * costs that one statement and holds nothing) together with the read, then the cursor's move.
    */
   async publishBatch(limit: number, publish: (entries: { seq: bigint; entry: ChainEntry }[]) => Promise<void>, leaseSeconds = 30): Promise<number> {
-    const rows = await this.prisma.$queryRaw<(NullableEntryRow & { cursor_seq: bigint; leased_until: Date; seq: bigint | null })[]>`/* prepared:latchkey_audit_feed_lease */
+    const rows = await queryRows<NullableEntryRow & { cursor_seq: bigint; leased_until: Date; seq: bigint | null }>(this.prisma, undefined, Prisma.sql`/* prepared:latchkey_audit_feed_lease */
       WITH c AS (
         UPDATE audit_cursors SET leased_until = now() + make_interval(secs => ${leaseSeconds}::int)
         WHERE name = ${PUBLISHER} AND (leased_until IS NULL OR leased_until <= now())
@@ -135,14 +135,14 @@ export class AuditSealsRepository {
                a.details::text AS details_text
         FROM audit_seals s JOIN audit_log a ON a.id = s.entry_id
         WHERE s.seq > c.seq ORDER BY s.seq LIMIT ${limit}::int) e ON true
-      ORDER BY e.seq`;
+      ORDER BY e.seq`);
     const head = rows[0];
     if (!head) return 0;
     const leasedUntil = head.leased_until;
     // Only under our own lease: had it run out and another process taken over, that one moves the cursor.
-    const settle = (seq: bigint | null) => this.prisma.$executeRaw`/* prepared:latchkey_audit_feed_settle */
+    const settle = (seq: bigint | null) => execute(this.prisma, undefined, Prisma.sql`/* prepared:latchkey_audit_feed_settle */
       UPDATE audit_cursors SET leased_until = NULL, seq = coalesce(${seq === null ? null : String(seq)}::bigint, seq)
-      WHERE name = ${PUBLISHER} AND leased_until = ${leasedUntil}::timestamptz`;
+      WHERE name = ${PUBLISHER} AND leased_until = ${leasedUntil}::timestamptz`);
     const batch = rows.filter((r): r is EntryRow & typeof r & { seq: bigint } => r.id !== null && r.seq !== null);
     try {
       if (batch.length > 0) await publish(batch.map((r) => ({ seq: BigInt(r.seq), entry: entryOf(r) })));

@@ -1,5 +1,5 @@
 import type { StatementPart, Tx } from '../../core/tx.js';
-import { clientOf, insertRows, prepared, Prisma, statementPart, transaction, withParts, type PrismaClient, type User } from '../../infra/db/index.js';
+import { clientOf, insertRows, prepared, Prisma, queryRows, statementPart, transaction, withParts, type PrismaClient, type User } from '../../infra/db/index.js';
 import { uniqueViolation } from '../../infra/db/errors.js';
 import { recentSessionSql } from '../sessions/sessions.repository.js';
 
@@ -140,7 +140,7 @@ export class UsersRepository {
   async createWith(data: NewUser, parts: readonly StatementPart[]): Promise<UserRecord> {
     const statement = prepared('latchkey_create_user_with', Prisma.sql`${withParts([newUserPart(data), ...parts])}
       SELECT * FROM account`);
-    const rows = await taken(this.prisma.$queryRaw<SignInRow[]>(statement));
+    const rows = await taken(queryRows<SignInRow>(this.prisma, undefined, statement));
     return userOf(rows[0]!);
   }
 
@@ -160,7 +160,9 @@ export class UsersRepository {
    */
   async findForSignIn(identifier: string, source: { ip: string; userAgent: string | null }, since: Date): Promise<{ user: UserRecord | null; knownDevice: boolean }> {
     const by = identifier.includes('@') ? 'email' : 'username';
-    const rows = await this.prisma.$queryRaw<SignInRow[]>(
+    const rows = await queryRows<SignInRow>(
+      this.prisma,
+      undefined,
       prepared(
         `latchkey_sign_in_by_${by}`,
         Prisma.sql`SELECT ${SIGN_IN_COLUMNS}, ${recentSessionSql(Prisma.sql`u.id`, source, since)} AS known

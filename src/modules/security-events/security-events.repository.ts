@@ -1,5 +1,5 @@
 import type { StatementPart, Tx } from '../../core/tx.js';
-import { clientOf, insertRows, Prisma, statementPart, type PrismaClient, type SecurityEventType } from '../../infra/db/index.js';
+import { clientOf, insertRows, Prisma, queryRows, statementPart, type PrismaClient, type SecurityEventType } from '../../infra/db/index.js';
 
 export interface NewSecurityEvent {
   /** The account concerned. */
@@ -104,9 +104,9 @@ export class SecurityEventsRepository {
   async lease(limit: number, leaseSeconds: number, published: readonly string[] = []): Promise<EventLease> {
     // The mark rides on the lease: one round trip a pass. A data-modifying CTE always runs; the rows it
     // marks are still leased to this caller (and excluded by id), so the lease below never takes them.
-    const rows = await this.prisma.$queryRaw<
-      { id: string; user_id: string; type: SecurityEventType; occurred_at: Date; session_id: string | null; ip: string | null; user_agent: string | null; read_at: Date | null; leased_until: Date }[]
-    >`/* prepared:latchkey_security_events_lease */
+    const rows = await queryRows<
+      { id: string; user_id: string; type: SecurityEventType; occurred_at: Date; session_id: string | null; ip: string | null; user_agent: string | null; read_at: Date | null; leased_until: Date }
+    >(this.prisma, undefined, Prisma.sql`/* prepared:latchkey_security_events_lease */
       WITH marked AS (
         UPDATE security_events SET published_at = now(), publish_leased_until = NULL
         WHERE id = ANY(${[...published]}::uuid[]) AND published_at IS NULL)
@@ -116,7 +116,7 @@ export class SecurityEventsRepository {
         WHERE published_at IS NULL AND (publish_leased_until IS NULL OR publish_leased_until <= now())
           AND id <> ALL(${[...published]}::uuid[])
         ORDER BY occurred_at, id LIMIT ${limit}::int FOR UPDATE SKIP LOCKED)
-      RETURNING id::text, user_id::text, type::text AS type, occurred_at, session_id::text, ip, user_agent, read_at, publish_leased_until AS leased_until`;
+      RETURNING id::text, user_id::text, type::text AS type, occurred_at, session_id::text, ip, user_agent, read_at, publish_leased_until AS leased_until`);
     // RETURNING has no order: publish oldest first, as the events happened.
     rows.sort((x, y) => x.occurred_at.getTime() - y.occurred_at.getTime() || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     return {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StatementPart, Tx } from '../../core/tx.js';
 import type { Role } from '../../core/request.js';
-import { clientOf, insertRows, prepared, Prisma, statementPart, transaction, withParts, type PrismaClient } from '../../infra/db/index.js';
+import { clientOf, insertRows, prepared, Prisma, queryRows, statementPart, transaction, withParts, type PrismaClient } from '../../infra/db/index.js';
 import { auditPart } from '../audit/audit.repository.js';
 import { securityEventsPart } from '../security-events/security-events.repository.js';
 import type { UserProfile } from '../identity/users.repository.js';
@@ -168,7 +168,7 @@ export class SessionsRepository {
     const account = statementPart('account', Prisma.sql`SELECT id, role, disabled_at FROM users WHERE id = ${s.userId}::uuid FOR SHARE`);
     const statement = prepared('latchkey_open_session', Prisma.sql`${withParts([account, ...sessionOpeningParts(s)])}
       SELECT session_row.id::text AS id, account.role::text AS role, account.disabled_at FROM account LEFT JOIN session_row ON true`);
-    const rows = await (tx ? clientOf(tx) : this.prisma).$queryRaw<{ id: string | null; role: Role; disabled_at: Date | null }[]>(statement);
+    const rows = await queryRows<{ id: string | null; role: Role; disabled_at: Date | null }>(this.prisma, tx, statement);
     const row = rows[0];
     return row ? { id: row.id, account: { role: row.role, disabledAt: row.disabled_at } } : null;
   }
@@ -183,7 +183,7 @@ export class SessionsRepository {
   async rotate(oldHash: Uint8Array<ArrayBuffer>, newHash: Uint8Array<ArrayBuffer>, now: Date, idleTtlMs: number, grace?: ReuseGrace): Promise<RotateResult> {
     const newId = randomUUID();
     const idleUntil = new Date(now.getTime() + idleTtlMs);
-    const rows = await this.prisma.$queryRaw<({ user_id: string; session_id: string; live_until: Date } & UserColumns)[]>`/* prepared:latchkey_rotate */
+    const rows = await queryRows<{ user_id: string; session_id: string; live_until: Date } & UserColumns>(this.prisma, undefined, Prisma.sql`/* prepared:latchkey_rotate */
       WITH used AS (
         -- The session's liveness is part of the claim: a token of an ended session is not consumed.
         UPDATE refresh_tokens rt SET used_at = ${now}, replaced_by_id = ${newId}::uuid, successor_sealed = ${grace?.sealedSuccessor ?? null}::text
@@ -208,7 +208,7 @@ export class SessionsRepository {
       SELECT live.user_id::text AS user_id, live.id::text AS session_id, live.live_until,
              u.username::text AS username, u.email::text AS email, u.email_verified_at, u.mfa_enabled_at,
              u.role::text AS role, u.disabled_at, u.created_at
-      FROM live JOIN fresh ON fresh.session_id = live.id JOIN users u ON u.id = live.user_id`;
+      FROM live JOIN fresh ON fresh.session_id = live.id JOIN users u ON u.id = live.user_id`);
     const row = rows[0];
     if (row) return { kind: 'rotated', userId: row.user_id, sessionId: row.session_id, liveUntil: row.live_until, user: userOf(row.user_id, row) };
     if (grace) return this.unrotatedWithinGrace(oldHash, now, grace.seconds);
@@ -229,8 +229,8 @@ export class SessionsRepository {
    * this token has committed (the row lock made this caller wait for it).
    */
   private async unrotatedWithinGrace(oldHash: Uint8Array<ArrayBuffer>, now: Date, graceSeconds: number): Promise<RotateResult> {
-    const rows = await this.prisma.$queryRaw<
-      ({
+    const rows = await queryRows<
+      {
         used_at: Date | null;
         successor_sealed: string | null;
         successor_used_at: Date | null;
@@ -240,8 +240,8 @@ export class SessionsRepository {
         revoked_at: Date | null;
         expires_at: Date;
         idle_expires_at: Date;
-      } & UserColumns)[]
-    >`/* prepared:latchkey_rotate_grace */
+      } & UserColumns
+    >(this.prisma, undefined, Prisma.sql`/* prepared:latchkey_rotate_grace */
       SELECT p.used_at, p.successor_sealed, n.used_at AS successor_used_at, n.expires_at AS successor_expires_at,
              s.id::text AS session_id, s.user_id::text AS user_id, s.revoked_at, s.expires_at, s.idle_expires_at,
              u.username::text AS username, u.email::text AS email, u.email_verified_at, u.mfa_enabled_at,
@@ -250,7 +250,7 @@ export class SessionsRepository {
       JOIN sessions s ON s.id = p.session_id
       JOIN users u ON u.id = s.user_id
       LEFT JOIN refresh_tokens n ON n.id = p.replaced_by_id
-      WHERE p.token_hash = ${oldHash}`;
+      WHERE p.token_hash = ${oldHash}`);
     const prior = rows[0];
     if (!prior) return { kind: 'invalid' };
     const session = { revokedAt: prior.revoked_at, expiresAt: prior.expires_at, idleExpiresAt: prior.idle_expires_at };
@@ -268,7 +268,7 @@ export class SessionsRepository {
    * known source. A null user runs the same query, so an unknown identifier costs the same.
    */
   async hasRecentSession(userId: string | null, source: { ip: string; userAgent: string | null }, since: Date, tx?: Tx): Promise<boolean> {
-    const [row] = await (tx ? clientOf(tx) : this.prisma).$queryRaw<{ known: boolean }[]>`SELECT ${recentSessionSql(Prisma.sql`${userId}::uuid`, source, since)} AS known`;
+    const [row] = await queryRows<{ known: boolean }>(this.prisma, tx, Prisma.sql`SELECT ${recentSessionSql(Prisma.sql`${userId}::uuid`, source, since)} AS known`);
     return row?.known === true;
   }
 
