@@ -43,6 +43,22 @@ describe('redaction', () => {
     expect(second).toMatchObject({ requestId: 'r1', refreshToken: '[redacted]', ctx: { password: '[redacted]' } });
   });
 
+  it("keeps a PostgreSQL error's detail (the row's values) out, as the error or as its cause, and keeps its code", () => {
+    const { lines, log } = capture();
+    const pgError = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key"'), {
+      code: '23505',
+      constraint: 'users_email_key',
+      detail: 'Key (email)=(owner@example.com) already exists.',
+    });
+    log.error({ err: pgError }, 'a');
+    log.error({ err: new Error('query failed', { cause: pgError }) }, 'b');
+    log.error({ err: new Error('outer', { cause: new Error('query failed', { cause: pgError }) }) }, 'c');
+    const out = lines.join('');
+    expect(out).not.toContain('owner@example.com');
+    expect(lines.map((l) => JSON.parse(l) as { err: { code?: string; cause?: { code?: string } } })[0]!.err.code).toBe('23505');
+    expect(lines[1]).toContain('users_email_key');
+  });
+
   it("never changes the caller's objects", () => {
     const { log } = capture();
     const input = { user: { id: 'u1', password: 'pw-1' }, list: [{ token: 't-1' }] };

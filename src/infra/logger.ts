@@ -30,6 +30,11 @@ const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
+  // A PostgreSQL error's `detail` quotes the row's values (`Key (email)=(...) already exists.`), and pg
+  // errors reach the log as they are (hot statements go through node-postgres directly), or as a cause.
+  'err.detail',
+  'err.cause.detail',
+  'err.cause.cause.detail',
   ...SECRET_KEYS.map((k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`)),
 ];
 
