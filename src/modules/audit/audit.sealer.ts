@@ -147,6 +147,6 @@ export class AuditSealer {
   }
 
   private async publish(rows: { seq: bigint; entry: ChainEntry }[]): Promise<void> {
-    await withTimeout(Promise.all(rows.map((r) => this.deps.pubsub.publish('auditEvent', 'all', toTopicPayload(stored(r.entry))))), 2_000);
+    await withTimeout(this.deps.pubsub.publishAll(rows.map((r) => ({ topic: 'auditEvent', id: 'all', payload: toTopicPayload(stored(r.entry)) }))), 2_000);
   }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../../infra/logger.js';
-import type { PubSub } from '../../infra/pubsub.js';
+import type { Message, PubSub } from '../../infra/pubsub.js';
 import { withTimeout } from '../../infra/redis.js';
 import { BackgroundPass, type PassSpacing } from '../../infra/background-pass.js';
 import type { SecurityEventsRepository, StoredSecurityEvent } from './security-events.repository.js';
@@ -114,12 +114,12 @@ export class SecurityEventPublisher {
   }
 
   private async publish(events: StoredSecurityEvent[]): Promise<void> {
-    const sends: Promise<void>[] = [];
+    const messages: Message[] = [];
     for (const e of events) {
-      sends.push(this.pubsub.publish('securityEvent', e.userId, toTopicPayload(e)));
-      if (e.sessionId && ENDS_SESSION.has(e.type)) sends.push(this.pubsub.publish('sessionEnded', 'all', { sessionId: e.sessionId, reason: e.type }));
+      messages.push({ topic: 'securityEvent', id: e.userId, payload: toTopicPayload(e) });
+      if (e.sessionId && ENDS_SESSION.has(e.type)) messages.push({ topic: 'sessionEnded', id: 'all', payload: { sessionId: e.sessionId, reason: e.type } });
     }
-    await withTimeout(Promise.all(sends), 2_000);
+    await withTimeout(this.pubsub.publishAll(messages), 2_000);
   }
 
   /** A dedicated connection for LISTEN; reconnects with back-off, and sweeps when it comes back. */
