@@ -4,7 +4,7 @@ import { CloseCode, handleProtocols, makeServer, MessageType, stringifyMessage, 
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { isAppError } from '../infra/errors.js';
 import { byAddress } from '../infra/limit-spec.js';
-import { formatGraphQLError } from './errors.js';
+import { appErrorOf, formatGraphQLError } from './errors.js';
 import { createFanout, deliveryKey, type Receiver } from './ws-fanout.js';
 import { WS_CLOSE, WS_DEFAULTS, type GraphQLWsServer, type WsOptions } from './ws-options.js';
 import { socketSessions, type SocketState } from './ws-sockets.js';
@@ -131,6 +131,10 @@ export function attachGraphQLWs(opts: WsOptions): GraphQLWsServer {
     },
     // What still goes through graphql-ws's own emit: a refusal at subscribe time.
     onNext: (_ctx, _id, _payload, _args, result) => formatResult(result),
+    // A stream that ended in an error (e.g. its pub/sub backlog overflowed: SERVICE_UNAVAILABLE, pubsub.ts)
+    // reaches the client as an `error` message, coded and masked by the same formatter.
+    // Only errors of ours: graphql-ws's own (a refused document) keep their shape.
+    onError: (_ctx, _id, _payload, errors) => (errors.some((e) => appErrorOf(e)) ? errors.map((e) => formatGraphQLError(e.toJSON(), e)) : undefined),
   });
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {

@@ -1,7 +1,6 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { createPubSub, type PubSubEvent } from '@graphql-yoga/subscription';
-import type { TypedEventTarget } from '@graphql-yoga/typed-event-target';
 import type { Redis } from 'ioredis';
+import { AppError } from './errors.js';
 
 /**
  * Topics carried across instances by Redis pub/sub, each scoped by an id (a user or a session), and their
@@ -47,16 +46,112 @@ export function pubSubLink(subscribeClient: Redis): PubSubLink {
   };
 }
 
-/** Each topic as yoga's pub/sub takes it: published with the id it is scoped by, then the payload. */
-type ScopedTopics = { [T in Topic]: [id: string, payload: Topics[T]] };
-type TopicEvent = PubSubEvent<ScopedTopics, Topic>;
+/**
+ * Events a subscription may hold that its consumer has not taken yet. Its consumer executes the
+ * subscription's document for each event (ws-fanout.ts), so a burst (a feed batch, published in one
+ * pipeline, arrives in one read) waits here meanwhile. Past the bound the subscription ends with
+ * SERVICE_UNAVAILABLE: its sockets close with 1013, and clients reconnect and page from their last event.
+ */
+export const MAX_PENDING_EVENTS = 1024;
+
+/** What the Redis event target hands each listener: the parsed message as the event's `detail`. */
+interface MessageEvent {
+  detail: unknown;
+}
+type Listener = (event: MessageEvent) => void;
 
 /**
- * Redis-backed pub/sub as type-graphql's redis-subscriptions example does it (graphql-yoga's
- * Redis event target), with two changes: channels carry the deployment's key prefix, and publishing
- * is awaited (the library fires PUBLISH and forgets, which would turn an outage into an unhandled rejection).
+ * One subscription's stream of `channel`: events queue (up to `maxPending`) until the consumer takes
+ * them. Never throws where Redis' message handler calls it: graphql-yoga's Repeater-based pub/sub threw
+ * an uncaught RepeaterOverflowError there past 1024 pending events, which ended the process.
  */
-export function createRedisPubSub(publishClient: Redis, subscribeClient: Redis, prefix: string): PubSub {
+function boundedSubscription<T>(
+  target: { addEventListener(type: string, cb: Listener): void; removeEventListener(type: string, cb: Listener): void },
+  channel: string,
+  maxPending: number,
+): AsyncIterableIterator<T> {
+  const queue: T[] = [];
+  let head = 0;
+  let waiting: { resolve(r: IteratorResult<T>): void; reject(err: unknown): void } | undefined;
+  let failure: unknown;
+  let ended = false;
+  const done = (): IteratorResult<T> => ({ done: true, value: undefined });
+  const stop = () => {
+    if (ended) return;
+    ended = true;
+    target.removeEventListener(channel, listener);
+  };
+  const listener: Listener = (event) => {
+    if (ended) return;
+    const value = event.detail as T;
+    if (waiting) {
+      const w = waiting;
+      waiting = undefined;
+      w.resolve({ done: false, value });
+      return;
+    }
+    if (queue.length - head >= maxPending) {
+      // The consumer fell this far behind: what it would miss cannot be told apart from what it got.
+      failure = new AppError('SERVICE_UNAVAILABLE', 'This subscription fell behind its events: subscribe again and page from the last event received');
+      queue.length = 0;
+      head = 0;
+      stop();
+      return;
+    }
+    queue.push(value);
+  };
+  target.addEventListener(channel, listener);
+  return {
+    next() {
+      if (head < queue.length) {
+        const value = queue[head++]!;
+        if (head === queue.length) {
+          queue.length = 0;
+          head = 0;
+        }
+        return Promise.resolve({ done: false, value });
+      }
+      if (failure !== undefined) {
+        const err = failure;
+        failure = undefined;
+        return Promise.reject(err);
+      }
+      if (ended) return Promise.resolve(done());
+      return new Promise((resolve, reject) => (waiting = { resolve, reject }));
+    },
+    return() {
+      stop();
+      queue.length = 0;
+      head = 0;
+      failure = undefined;
+      const w = waiting;
+      waiting = undefined;
+      w?.resolve(done());
+      return Promise.resolve(done());
+    },
+    throw(err?: unknown) {
+      stop();
+      queue.length = 0;
+      head = 0;
+      const w = waiting;
+      waiting = undefined;
+      w?.resolve(done());
+      return Promise.reject(err);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+/**
+ * Redis-backed pub/sub over graphql-yoga's Redis event target (as type-graphql's redis-subscriptions
+ * example has it), with three changes: channels carry the deployment's key prefix, publishing is awaited
+ * (the library fires PUBLISH and forgets, which would turn an outage into an unhandled rejection), and
+ * each subscription's backlog is bounded (`boundedSubscription`).
+ */
+export function createRedisPubSub(publishClient: Redis, subscribeClient: Redis, prefix: string, opts: { maxPending?: number } = {}): PubSub {
+  const maxPending = opts.maxPending ?? MAX_PENDING_EVENTS;
   // The library fires SUBSCRIBE/UNSUBSCRIBE without handling their promises; during an outage or at
   // shutdown they reject ("Connection is closed") and would surface as unhandled rejections. ioredis
   // re-subscribes by itself on reconnect, so a failed call needs no retry here.
@@ -69,18 +164,12 @@ export function createRedisPubSub(publishClient: Redis, subscribeClient: Redis, 
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const target = createRedisEventTarget<TopicEvent>({ publishClient, subscribeClient: quietSubscriber });
-  const channel = (name: string) => `${prefix}pubsub:${name}`;
-  const prefixed: TypedEventTarget<TopicEvent> = {
-    addEventListener: (type, cb) => target.addEventListener(channel(type), cb),
-    removeEventListener: (type, cb) => target.removeEventListener(channel(type), cb),
-    dispatchEvent: () => {
-      throw new Error('publish through PubSub.publish, which awaits Redis');
-    },
+  // The target's listeners get the parsed message as `detail` (a CustomEvent); typed here as only that.
+  const target = createRedisEventTarget({ publishClient, subscribeClient: quietSubscriber }) as unknown as {
+    addEventListener(type: string, cb: Listener): void;
+    removeEventListener(type: string, cb: Listener): void;
   };
-  // yoga types `subscribe`'s arguments by a conditional on the payload, which a generic topic cannot
-  // settle; every payload here is an object, so each subscription is (topic, id), as this view says.
-  const yoga: { subscribe(topic: Topic, id: string): AsyncIterableIterator<unknown> } = createPubSub<ScopedTopics>({ eventTarget: prefixed });
+  const channel = (name: string) => `${prefix}pubsub:${name}`;
   return {
     async publish(topic, id, payload) {
       await publishClient.publish(channel(`${topic}:${id}`), JSON.stringify(payload));
@@ -97,7 +186,7 @@ export function createRedisPubSub(publishClient: Redis, subscribeClient: Redis, 
       if (replies.length !== messages.length) throw new Error(`pub/sub: ${replies.length} of ${messages.length} messages answered`);
     },
     subscribe(topic, id) {
-      return yoga.subscribe(topic, id) as AsyncIterableIterator<Topics[typeof topic]>;
+      return boundedSubscription<Topics[typeof topic]>(target, channel(`${topic}:${id}`), maxPending);
     },
   };
 }
