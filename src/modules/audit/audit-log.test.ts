@@ -192,6 +192,21 @@ describe('the audit log for operators', () => {
   });
 
   describe('auditEvent', () => {
+    // The 2,500 entries of the export test are sealed and fed out over the next seconds (longer on a
+    // loaded box): a watcher subscribing meanwhile would get that burst ahead of its own entries.
+    beforeAll(async () => {
+      await eventually(
+        async () => {
+          const [row] = await a.infra.prisma.$queryRaw<{ done: boolean }[]>`
+            SELECT NOT EXISTS (SELECT 1 FROM audit_pending)
+               AND coalesce((SELECT seq FROM audit_cursors WHERE name = 'publisher'), 0) >= coalesce((SELECT max(seq) FROM audit_seals), 0) AS done`;
+          return row?.done === true;
+        },
+        (done) => done,
+        30_000,
+      );
+    }, 35_000);
+
     it('pushes each new entry to SUPPORT and ADMIN on every instance; a demoted operator stops receiving at once', async () => {
       const admin = await withRole('ADMIN');
       const support = await withRole('SUPPORT');
