@@ -32,7 +32,12 @@ describe('PostgreSQL ending the connection under a request', () => {
     await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
     const answer = call();
     const { rows } = await eventually(
-      () => holder!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`),
+      async () => {
+        // pg_stat_activity is a snapshot taken once per transaction, and `holder` stays in its own: without
+        // clearing it, every poll would see the backends as the first one saw them (the request not yet waiting).
+        await holder!.query('SELECT pg_stat_clear_snapshot()');
+        return holder!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+      },
       (r) => r.rows.length > 0,
       10_000,
     );

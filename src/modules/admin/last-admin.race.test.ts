@@ -7,6 +7,9 @@ import { gql, useTestServer } from '../../test/harness.js';
 /** Waits until `n` backends of this database wait for a row lock (the racing changes, parked at the same point). */
 async function waitForLockWaiters(client: pg.Client, n: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
+    // pg_stat_activity is a snapshot taken once per transaction, and `client` holds one open: clear it, or
+    // every poll sees what the first saw.
+    await client.query('SELECT pg_stat_clear_snapshot()');
     const { rows } = await client.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
     );
