@@ -3,48 +3,21 @@
 // from createPrismaClient): the sign-in read, the session opening, the refresh rotation, the known-device
 // check and the sign-up statement. Old and new alternate, so a busy box weighs on both alike.
 //   node --import tsx bench/direct-costs.mjs [--duration=2] [--concurrency=10] [--rounds=2]
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { args, createDatabase, main, median, processCpu, report, ROOT, seedSessionsSql, sha256, table } from './lib.mjs';
+import { args, createDatabase, main, measureInProcess, median, migrateDatabase, report, seedSessionsSql, sha256, table } from './lib.mjs';
 
 const opt = args({ duration: 2, concurrency: 10, rounds: 2, pool: 10 });
 
 async function measure(op, { concurrency = opt.concurrency, duration = opt.duration } = {}) {
-  const lat = [];
-  let ops = 0;
-  let i = 0;
-  const p0 = processCpu();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const end = t0 + duration * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await op(i++);
-        lat.push(performance.now() - t);
-        ops++;
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  const p1 = processCpu();
-  const pgCpu = Object.entries(p1).reduce((sum, [pid, a]) => (a.comm === 'postgres' ? sum + a.cpu - (p0[pid]?.cpu ?? 0) : sum), 0);
-  lat.sort((a, b) => a - b);
-  return { ops, secs, nodeUs: ((c.user + c.system) / ops), pgUs: (pgCpu * 1e6) / ops, p50: median(lat) };
+  const { ops, secs, lat, nodeUs, cpuPerCall } = await measureInProcess(op, { concurrency, duration });
+  return { ops, secs, nodeUs, pgUs: cpuPerCall((n) => n === 'postgres'), p50: median(lat) };
 }
 
 await main(async () => {
   const db = await createDatabase();
-  const setup = new pg.Client({ connectionString: db.url });
-  await setup.connect();
-  const migDir = join(ROOT, 'prisma/migrations');
-  for (const d of readdirSync(migDir).filter((d) => /^\d/.test(d)).sort()) await setup.query(readFileSync(join(migDir, d, 'migration.sql'), 'utf8'));
-  await setup.end();
+  await migrateDatabase(db.url);
   const perVariant = 30_000;
   const { userIds, tokens } = await seedSessionsSql(db.url, { users: 200, sessions: 2 * perVariant * opt.rounds });
   const usernames = Array.from({ length: 200 }, (_, k) => `bench_s${k + 1}`);

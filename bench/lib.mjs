@@ -780,6 +780,49 @@ export async function bcryptOverHttp(cost, { connections = 16, duration = 8, set
   }
 }
 
+/**
+ * `op(i)` in `concurrency` loops for `duration` seconds, in this process: the calls, the seconds, sorted
+ * latencies (ms), this process's CPU per call (µs), and `cpuPerCall(pred)`: CPU per call (µs) of the
+ * processes whose command name matches (e.g. the PostgreSQL backends), from /proc.
+ */
+export async function measureInProcess(op, { concurrency = 10, duration = 2 } = {}) {
+  const lat = [];
+  let ops = 0;
+  let i = 0;
+  const p0 = processCpu();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + duration * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await op(i++);
+        lat.push(performance.now() - t);
+        ops++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  const p1 = processCpu();
+  lat.sort((a, b) => a - b);
+  const cpuPerCall = (pred) => (Object.entries(p1).reduce((sum, [pid, a]) => (pred(a.comm) ? sum + a.cpu - (p0[pid]?.cpu ?? 0) : sum), 0) * 1e6) / ops;
+  return { ops, secs, lat, nodeUs: (c.user + c.system) / ops, cpuPerCall };
+}
+
+/** Applies the project's migrations (prisma/migrations, in order) to the database at `url`. */
+export async function migrateDatabase(url) {
+  const setup = new pg.Client({ connectionString: url });
+  await setup.connect();
+  try {
+    const dir = join(ROOT, 'prisma/migrations');
+    for (const d of readdirSync(dir).filter((d) => /^\d/.test(d)).sort()) await setup.query(readFileSync(join(dir, d, 'migration.sql'), 'utf8'));
+  } finally {
+    await setup.end();
+  }
+}
+
 /** Resident set size of a live process in bytes (VmRSS from /proc; NaN elsewhere or once it exited). */
 export function rssOf(pid) {
   try {

@@ -6,53 +6,28 @@
 // event loop would pay it) and in PostgreSQL / Redis.
 //   node --import tsx bench/raw-costs.mjs [--duration=3] [--concurrency=50]
 // (tsx is needed only to load the generated Prisma client from src/generated.)
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Redis } from 'ioredis';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import pg from 'pg';
-import { args, createDatabase, deleteRedisPrefix, main, median, onCleanup, processCpu, REDIS_URL, report, ROOT, seedSessionsSql, sha256, table, waitForQuiet } from './lib.mjs';
+import { args, createDatabase, deleteRedisPrefix, main, measureInProcess, median, migrateDatabase, onCleanup, REDIS_URL, report, seedSessionsSql, sha256, table, waitForQuiet } from './lib.mjs';
 
 const opt = args({ duration: 3, concurrency: 50, pool: 10 });
 
 /** Runs `op` in `concurrency` loops for `duration` s; returns ops/s, latency and CPU per op by process group. */
 async function measure(label, op, { concurrency = opt.concurrency, duration = opt.duration, note = '' } = {}) {
   await waitForQuiet({ timeoutMs: 10_000 });
-  const lat = [];
-  let ops = 0;
-  let i = 0;
-  const p0 = processCpu();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const end = t0 + duration * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await op(i++);
-        lat.push(performance.now() - t);
-        ops++;
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  const p1 = processCpu();
-  const group = (pred) =>
-    Object.entries(p1).reduce((sum, [pid, a]) => (pred(a.comm) ? sum + a.cpu - (p0[pid]?.cpu ?? 0) : sum), 0);
-  lat.sort((a, b) => a - b);
-  const us = (x) => Math.round((x * 1e6) / ops);
+  const { ops, secs, lat, nodeUs, cpuPerCall } = await measureInProcess(op, { concurrency, duration });
   return {
     op: label,
     concurrency,
     'ops/s': Math.round(ops / secs),
     'p50 ms': median(lat).toFixed(2),
     'p99 ms': lat[Math.floor(lat.length * 0.99)]?.toFixed(2),
-    'node CPU µs/op': us((c.user + c.system) / 1e6),
-    'pg CPU µs/op': us(group((n) => n === 'postgres')),
-    'redis CPU µs/op': us(group((n) => n.startsWith('redis-server'))),
+    'node CPU µs/op': Math.round(nodeUs),
+    'pg CPU µs/op': Math.round(cpuPerCall((n) => n === 'postgres')),
+    'redis CPU µs/op': Math.round(cpuPerCall((n) => n.startsWith('redis-server'))),
     note,
   };
 }
@@ -79,11 +54,7 @@ const ROTATE_SQL = `
 
 await main(async () => {
   const db = await createDatabase();
-  const setup = new pg.Client({ connectionString: db.url });
-  await setup.connect();
-  const migDir = join(ROOT, 'prisma/migrations');
-  for (const d of readdirSync(migDir).filter((d) => /^\d/.test(d)).sort()) await setup.query(readFileSync(join(migDir, d, 'migration.sql'), 'utf8'));
-  await setup.end();
+  await migrateDatabase(db.url);
   const rotations = 4; // rotate variants below, each needs its own tokens
   const perVariant = 40_000;
   const { userIds, tokens } = await seedSessionsSql(db.url, { users: 100, sessions: rotations * perVariant });
