@@ -70,9 +70,10 @@ export function insertRows(
 const preparedTexts = new Map<string, string>();
 
 /**
- * `sql` with the `/* prepared:name *\/` marker (read by Prisma's adapter, src/infra/db/prisma.ts, and by `queryRows`, direct.ts), as long as its text is the one
- * this name was first used with: a composed statement is prepared only while its text is constant (a
- * name reused for another text would be refused by the driver); any other text runs unprepared.
+ * `sql` with the `/* prepared:name *\/` marker (read by Prisma's adapter, src/infra/db/prisma.ts, and by
+ * `queryRows`, direct.ts), as long as its text is the one this name was first used with: a composed
+ * statement is prepared only while its text is constant (a name reused for another text would be refused
+ * by the driver); any other text runs unprepared.
  */
 export function prepared(name: string, sql: Prisma.Sql): Prisma.Sql {
   if (!NAME.test(name)) throw new Error(`prepared statement name ${JSON.stringify(name)}: lower case and underscores only`);
