@@ -138,15 +138,7 @@ export class Lockout {
 
   /** Whether the subject (or, with `opts.source`, that source of it) is locked; `durableUntil` is the database's copy of the subject's lock. */
   async state(subject: string, durableUntil?: Date | null, opts: LockoutOptions = {}): Promise<LockState> {
-    return (await this.states([{ subject, durableUntil, opts }]))[0]!;
-  }
-
-  /**
-   * `state` of several subjects in one Redis round trip (one script), in the order asked: a sign-in asks
-   * after the identifier as typed and the account together.
-   */
-  async states(asks: readonly LockAsk[]): Promise<LockState[]> {
-    return (await this.read(asks)).map((r) => r.state);
+    return (await this.read([{ subject, durableUntil, opts }]))[0]!.state;
   }
 
   /** The lock state of each ask, and whether it has counts to clear, in one Redis round trip. */
